@@ -1,0 +1,44 @@
+"""The library's front door: a case (file, document or Case) in, the contract's answer out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .answer import build_answer, invalid_answer
+from .case import Case, load_case, parse_case
+from .engine import DECIDING, solve
+from .errors import CaseInvalid
+from .policy import Policy
+
+EXIT_CODES = {"covered": 0, "no_mms": 0, "not_covered": 1}
+
+
+def answer_cases(cases: list[Case], policy: Policy) -> list[dict]:
+    """Answers for valid cases, solved together in one Control."""
+    solved = solve(policy, cases, track=DECIDING)
+    return [build_answer(case, s, policy) for case, s in zip(cases, solved)]
+
+
+def check_document(doc: Any, policy: Policy) -> dict:
+    """The answer for a parsed document: `invalid` (with every error) or the decision."""
+    try:
+        case = parse_case(doc, policy)
+    except CaseInvalid as e:
+        return invalid_answer(e)
+    return answer_cases([case], policy)[0]
+
+
+def check_source(source: str, policy: Policy) -> dict:
+    """The answer for a case file path (or `-`). A missing file is a UsageError, not an answer."""
+    try:
+        case = load_case(source, policy)
+    except CaseInvalid as e:
+        return invalid_answer(e)
+    return answer_cases([case], policy)[0]
+
+
+def exit_code(answer: dict) -> int:
+    """The contract's exit status for an answer: 0 covered/no_mms, 1 not_covered, 2 invalid."""
+    if answer.get("status") != "ok":
+        return 2
+    return EXIT_CODES[answer["decision"]]

@@ -1,0 +1,460 @@
+"""Reading a case file and checking it against the contract (../shared/contract/README.md).
+
+`parse_case` reports every problem at once, each with its path (`lesions[0].size_cm`) and a
+message a billing clerk understands. It normalises what the contract says means the same
+(`c44311` is `C44.311`, `Lower Leg` is `lower_leg`) and converts sizes exactly (Decimal to
+whole micrometres). It decides nothing about coverage: that is logic/'s job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+import re
+import sys
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from . import icd10
+from .errors import CaseInvalid, InputError, UsageError
+from .policy import LESION_FLAGS, Policy
+
+# Input limits (README, "Limits"): past these a case is refused rather than read.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_LESIONS = 100
+MAX_LINES = 500
+MAX_TEXT = 200  # characters in an id or a term
+
+CASE_FIELDS = ("id", "date_of_service", "patient", "lesions", "lines")
+PATIENT_FIELDS = ("immunosuppressed",)
+LESION_FIELDS = ("id", "diagnosis", "site", "size_cm", "size_mm", "borders", "histology", *LESION_FLAGS)
+LINE_FIELDS = ("line", "code", "units", "lesion", "lesions", "modifiers", "pre_surgical")
+BORDERS = ("well_defined", "ill_defined")
+BIOPSY_SET = "biopsy"
+CODE_FORM = re.compile(r"[0-9]{4}[0-9FTU]|[A-Z][0-9]{4}")
+MODIFIER_FORM = re.compile(r"[0-9A-Z]{2}")
+DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+UM_PER_CM = Decimal(10000)
+UM_PER_MM = Decimal(1000)
+
+
+@dataclass(frozen=True)
+class Lesion:
+    id: str
+    diagnosis: str  # "C44.311"
+    site: str  # "lower_leg"
+    size_um: int | None = None
+    borders: str | None = None
+    histology: tuple[str, ...] = ()
+    flags: tuple[tuple[str, bool], ...] = ()  # documented flags only
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int
+    code: str
+    units: int = 1
+    lesions: tuple[str, ...] = ()
+    modifiers: tuple[str, ...] = ()
+    pre_surgical: bool | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    date_of_service: dt.date
+    immunosuppressed: bool | None
+    lesions: tuple[Lesion, ...]
+    lines: tuple[Line, ...]
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_text(text: str, hint: str = "") -> Any:
+    """JSON or YAML text to Python values. Floats become Decimal (exact sizes)."""
+    stripped = text.lstrip()
+    if not stripped:
+        raise CaseInvalid([InputError("", "the file is empty")])
+    looks_json = hint == ".json" or stripped[:1] in "{["
+    if looks_json:
+        try:
+            return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+        except RecursionError:
+            raise CaseInvalid([InputError("", "the file is nested too deeply to be a case")]) from None
+        except ValueError as e:
+            if hint == ".json":
+                raise CaseInvalid([InputError("", f"the file is not valid JSON: {e}")]) from None
+    import yaml  # only YAML cases pay for the import
+
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise CaseInvalid([InputError("", "the file is nested too deeply to be a case")]) from None
+    except yaml.YAMLError as e:
+        what = "JSON or YAML" if not hint else ("YAML" if hint in (".yaml", ".yml") else "JSON or YAML")
+        raise CaseInvalid([InputError("", f"the file is not valid {what}: {' '.join(str(e).split())}")]) from None
+
+
+def read_document(source: str) -> Any:
+    """Read a case file (or `-` for standard input) into Python values."""
+    if source == "-":
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        hint = ""
+    else:
+        path = Path(source)
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        except FileNotFoundError:
+            raise UsageError(f"no such file: {source}") from None
+        except IsADirectoryError:
+            raise UsageError(f"{source} is a folder, not a case file") from None
+        except OSError as e:
+            raise UsageError(f"cannot read {source}: {e.strerror}") from None
+        hint = path.suffix.lower()
+    if len(data) > MAX_FILE_BYTES:
+        raise CaseInvalid([InputError("", f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise CaseInvalid([InputError("", f"the file is not UTF-8 text (byte {e.start})")]) from None
+    return parse_text(text, hint)
+
+
+# -- checking --------------------------------------------------------------------------------
+
+
+def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _vocab_key(text: str) -> str:
+    """Site and histology names: case-insensitive, spaces and hyphens read as _."""
+    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float, Decimal)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f'the text "{value[:40]}"'
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+class _Checker:
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.errors: list[InputError] = []
+
+    def err(self, path: str, message: str) -> None:
+        self.errors.append(InputError(path, message))
+
+    def unknown_fields(self, obj: dict, known: tuple[str, ...], prefix: str) -> None:
+        for key in obj:
+            if key not in known:
+                name = str(key)
+                self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{_suggest(name, known)}")
+
+    def text(self, obj: dict, key: str, path: str, required: bool) -> str | None:
+        if key not in obj:
+            if required:
+                self.err(path, "is required")
+            return None
+        value = obj[key]
+        if not isinstance(value, str):
+            self.err(path, f"must be text, found {_type_name(value)}")
+            return None
+        if not value.strip():
+            self.err(path, "must not be empty")
+            return None
+        if len(value) > MAX_TEXT:
+            self.err(path, f"is longer than {MAX_TEXT} characters")
+            return None
+        return value
+
+    def boolean(self, obj: dict, key: str, path: str) -> bool | None:
+        if key not in obj:
+            return None
+        value = obj[key]
+        if not isinstance(value, bool):
+            self.err(path, f"must be true or false, found {_type_name(value)}")
+            return None
+        return value
+
+    def integer(self, obj: dict, key: str, path: str, low: int, high: int | None) -> int | None:
+        if key not in obj:
+            return None
+        value = obj[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.err(path, f"must be a whole number, found {_type_name(value)}")
+            return None
+        if value < low or (high is not None and value > high):
+            self.err(path, f"must be from {low} to {high}, found {value}" if high else f"must be {low} or more, found {value}")
+            return None
+        return value
+
+    def string_list(self, obj: dict, key: str, path: str) -> list[tuple[str, str]] | None:
+        """A list of texts, as (path, text) pairs."""
+        if key not in obj:
+            return None
+        value = obj[key]
+        if not isinstance(value, list):
+            self.err(path, f"must be a list, found {_type_name(value)}")
+            return None
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                self.err(f"{path}[{i}]", f"must be text, found {_type_name(item)}")
+            elif len(item) > MAX_TEXT:
+                self.err(f"{path}[{i}]", f"is longer than {MAX_TEXT} characters")
+            else:
+                out.append((f"{path}[{i}]", item))
+        return out
+
+    # -- the case ---------------------------------------------------------------------------
+
+    def case(self, doc: Any) -> Case | None:
+        if not isinstance(doc, dict):
+            self.err("", f"a case must be an object (a mapping of fields), found {_type_name(doc)}")
+            return None
+        self.unknown_fields(doc, CASE_FIELDS, "")
+        case_id = self.text(doc, "id", "id", required=True)
+        date = self.date(doc)
+        immunosuppressed = None
+        if "patient" in doc:
+            patient = doc["patient"]
+            if isinstance(patient, dict):
+                self.unknown_fields(patient, PATIENT_FIELDS, "patient.")
+                immunosuppressed = self.boolean(patient, "immunosuppressed", "patient.immunosuppressed")
+            elif patient is not None:
+                self.err("patient", f"must be an object, found {_type_name(patient)}")
+        lesions = self.lesions(doc.get("lesions", []))
+        declared = {obj["id"] for obj in doc.get("lesions") or [] if isinstance(obj, dict) and isinstance(obj.get("id"), str)} \
+            if isinstance(doc.get("lesions"), list) else set()
+        lines = self.lines(doc.get("lines", []), declared)
+        if self.errors or case_id is None or date is None:
+            return None
+        return Case(case_id, date, immunosuppressed, tuple(lesions), tuple(lines))
+
+    def date(self, doc: dict) -> dt.date | None:
+        if "date_of_service" not in doc:
+            self.err("date_of_service", "is required")
+            return None
+        value = doc["date_of_service"]
+        if isinstance(value, dt.datetime):
+            self.err("date_of_service", "must be a date (YYYY-MM-DD) without a time")
+            return None
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str) and DATE_FORM.fullmatch(value.strip()):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                self.err("date_of_service", f'"{value}" is not a real date')
+                return None
+        self.err("date_of_service", f"must be a date written YYYY-MM-DD, found {_type_name(value)}")
+        return None
+
+    def lesions(self, value: Any) -> list[Lesion]:
+        if not isinstance(value, list):
+            self.err("lesions", f"must be a list, found {_type_name(value)}")
+            return []
+        if len(value) > MAX_LESIONS:
+            self.err("lesions", f"a case may have at most {MAX_LESIONS} lesions, found {len(value)}")
+            return []
+        out: list[Lesion] = []
+        seen: set[str] = set()
+        for i, obj in enumerate(value):
+            lesion = self.lesion(obj, f"lesions[{i}]")
+            if lesion is None:
+                continue
+            if lesion.id in seen:
+                self.err(f"lesions[{i}].id", f'lesion id "{lesion.id}" is used twice')
+                continue
+            seen.add(lesion.id)
+            out.append(lesion)
+        return out
+
+    def lesion(self, obj: Any, path: str) -> Lesion | None:
+        if not isinstance(obj, dict):
+            self.err(path, f"a lesion must be an object, found {_type_name(obj)}")
+            return None
+        before = len(self.errors)
+        self.unknown_fields(obj, LESION_FIELDS, f"{path}.")
+        lesion_id = self.text(obj, "id", f"{path}.id", required=True)
+        diagnosis = self.diagnosis(obj, f"{path}.diagnosis")
+        site = self.vocabulary(obj, "site", f"{path}.site", list(self.policy.data.sites), "site", required=True)
+        size_um = self.size(obj, path)
+        borders = self.vocabulary(obj, "borders", f"{path}.borders", list(BORDERS), "borders value", required=False)
+        histology = []
+        for item_path, term in self.string_list(obj, "histology", f"{path}.histology") or []:
+            key = _vocab_key(term)
+            if key in self.policy.data.histology:
+                histology.append(key)
+            else:
+                self.err(item_path, f'"{term}" is not a known histology term{_suggest(key, list(self.policy.data.histology))}')
+        flags = []
+        for name in LESION_FLAGS:
+            flag = self.boolean(obj, name, f"{path}.{name}")
+            if flag is not None:
+                flags.append((name, flag))
+        if len(self.errors) > before or lesion_id is None or diagnosis is None or site is None:
+            return None
+        return Lesion(lesion_id, diagnosis, site, size_um, borders, tuple(dict.fromkeys(histology)), tuple(flags))
+
+    def vocabulary(self, obj: dict, key: str, path: str, known: list[str], what: str, required: bool) -> str | None:
+        value = self.text(obj, key, path, required)
+        if value is None:
+            return None
+        norm = _vocab_key(value)
+        if norm not in known:
+            self.err(path, f'"{value}" is not a known {what}{_suggest(norm, known)}')
+            return None
+        return norm
+
+    def diagnosis(self, obj: dict, path: str) -> str | None:
+        value = self.text(obj, "diagnosis", path, required=True)
+        if value is None:
+            return None
+        code = icd10.normalize(value)
+        codes = icd10.code_set()
+        kind = codes.kind(code)
+        if kind is None:
+            self.err(path, f'"{value}" is not an ICD-10-CM code (release {codes.release})')
+            return None
+        if kind == "category":
+            under = codes.billable_under(code)
+            shown = ", ".join(under[:12]) + (f" and {len(under) - 12} more" if len(under) > 12 else "")
+            self.err(path, f"{code} is a category, not a billable code; the billable codes under it are {shown}")
+            return None
+        return code
+
+    def size(self, obj: dict, path: str) -> int | None:
+        if "size_cm" in obj and "size_mm" in obj:
+            self.err(path, "give size_cm or size_mm, not both")
+            return None
+        for key, per_unit, unit in (("size_cm", UM_PER_CM, "cm"), ("size_mm", UM_PER_MM, "mm")):
+            if key not in obj:
+                continue
+            value = obj[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+                self.err(f"{path}.{key}", f"must be a number, found {_type_name(value)}")
+                return None
+            try:
+                exact = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+            except InvalidOperation:
+                exact = Decimal("NaN")
+            if not exact.is_finite():
+                self.err(f"{path}.{key}", "must be a finite number")
+                return None
+            um = exact * per_unit
+            if um <= 0:
+                self.err(f"{path}.{key}", f"must be above 0, found {value} {unit}")
+                return None
+            if um > 100 * UM_PER_CM:
+                self.err(f"{path}.{key}", f"must be at most 100 cm, found {value} {unit}")
+                return None
+            return int(um.to_integral_value(rounding=ROUND_FLOOR))
+        return None
+
+    def lines(self, value: Any, lesion_ids: set[str]) -> list[Line]:
+        if not isinstance(value, list):
+            self.err("lines", f"must be a list, found {_type_name(value)}")
+            return []
+        if len(value) > MAX_LINES:
+            self.err("lines", f"a case may have at most {MAX_LINES} lines, found {len(value)}")
+            return []
+        out: list[Line] = []
+        seen: dict[int, int] = {}
+        for i, obj in enumerate(value):
+            line = self.line(obj, f"lines[{i}]", i + 1, lesion_ids)
+            if line is None:
+                continue
+            if line.number in seen:
+                self.err(f"lines[{i}].line", f"line number {line.number} is used twice (also lines[{seen[line.number]}])")
+                continue
+            seen[line.number] = i
+            out.append(line)
+        return out
+
+    def line(self, obj: Any, path: str, position: int, lesion_ids: set[str]) -> Line | None:
+        if not isinstance(obj, dict):
+            self.err(path, f"a line must be an object, found {_type_name(obj)}")
+            return None
+        before = len(self.errors)
+        self.unknown_fields(obj, LINE_FIELDS, f"{path}.")
+        number = self.integer(obj, "line", f"{path}.line", 1, None)
+        units = self.integer(obj, "units", f"{path}.units", 1, 99)
+        code = self.text(obj, "code", f"{path}.code", required=True)
+        sets: list[str] = []
+        if code is not None:
+            code = code.strip().upper()
+            if not CODE_FORM.fullmatch(code):
+                self.err(f"{path}.code", f'"{obj["code"]}" is not a CPT/HCPCS code (5 characters: 5 digits, '
+                                         "4 digits and F/T/U, or a letter and 4 digits)")
+                code = None
+            else:
+                sets = self.policy.data.code_sets_of(code)
+        named: list[tuple[str, str]] = []  # (path, lesion id)
+        if "lesion" in obj and "lesions" in obj:
+            self.err(path, "give lesion or lesions, not both")
+        elif "lesion" in obj:
+            one = self.text(obj, "lesion", f"{path}.lesion", required=True)
+            if one is not None:
+                named = [(f"{path}.lesion", one)]
+        elif "lesions" in obj:
+            many = self.string_list(obj, "lesions", f"{path}.lesions")
+            if many is not None and not many:
+                self.err(f"{path}.lesions", "must name at least one lesion")
+            named = many or []
+            if code is not None and BIOPSY_SET not in sets:
+                self.err(f"{path}.lesions", f"only a biopsy line may name several lesions; {code} is not a biopsy code (use `lesion`)")
+        for where, name in named:
+            if name not in lesion_ids:
+                self.err(where, f'lesion "{name}" is not in the case{_suggest(name, sorted(lesion_ids))}')
+        lesions = [name for _, name in named]
+        if code is not None and sets and "lesion" not in obj and "lesions" not in obj:
+            self.err(f"{path}.lesion", f"{code} is a {self.policy.data.set_labels.get(sets[0], sets[0])} code: the line must name its lesion")
+        pre = self.boolean(obj, "pre_surgical", f"{path}.pre_surgical")
+        if pre is not None and code is not None and BIOPSY_SET not in sets:
+            self.err(f"{path}.pre_surgical", f"pre_surgical is for biopsy lines only; {code} is not a biopsy code")
+        modifiers = []
+        for mod_path, mod in self.string_list(obj, "modifiers", f"{path}.modifiers") or []:
+            if MODIFIER_FORM.fullmatch(mod.strip().upper()):
+                modifiers.append(mod.strip().upper())
+            else:
+                self.err(mod_path, f'"{mod}" is not a modifier (2 letters or digits)')
+        if len(self.errors) > before or code is None:
+            return None
+        return Line(number if number is not None else position, code, units or 1, tuple(lesions), tuple(modifiers), pre)
+
+
+def parse_case(doc: Any, policy: Policy) -> Case:
+    """Check a parsed document against the contract; raise CaseInvalid with every problem."""
+    checker = _Checker(policy)
+    case = checker.case(doc)
+    if case is None:
+        case_id = doc.get("id") if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
+        raise CaseInvalid(checker.errors or [InputError("", "the case is not valid")], case_id)
+    return case
+
+
+def load_case(source: str, policy: Policy) -> Case:
+    return parse_case(read_document(source), policy)

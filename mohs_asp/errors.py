@@ -1,0 +1,45 @@
+"""One exception family for the library; the CLI turns each into an exit code (mohs_asp/cli.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MohsError(Exception):
+    """Base of every error mohs-asp raises on purpose."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class InputError:
+    """One problem with a case: where (`lesions[0].size_cm`) and what, in a billing clerk's words."""
+
+    path: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "message": self.message}
+
+
+class CaseInvalid(MohsError):
+    """The case breaks the contract; carries every problem found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, errors: list[InputError], case_id: str | None = None):
+        self.errors = list(errors)
+        self.case_id = case_id
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in self.errors))
+
+
+class UsageError(MohsError):
+    """The command was called wrongly (a missing file, a bad option)."""
+
+    exit_code = 2
+
+
+class PolicyError(MohsError):
+    """The policy itself (logic/ or data/) is broken: a syntax error, bad data, no single answer."""
+
+    exit_code = 3

@@ -1,0 +1,444 @@
+"""A policy: the rules of `logic/` (parsed, with their annotations) and the facts of `data/`.
+
+A policy folder holds `logic/main.lp` (the umbrella file) and `data/*.csv`. The default
+is the project's own, shipped inside the package; `--policy DIR` points at an author's copy.
+
+Annotations are comments read through clingo's AST (clingo 5.7+ hands comments over):
+
+    % rule: large_lesion
+    % policy: "Exceptionally large-sized lesions (2.0 cm or greater) in any anatomic region."
+    % because: "size {S:um} is at least {T:um}"
+    indication(C,L,large_lesion) :- size_um(C,L,S), large_lesion_min_um(T), S >= T.
+
+and predicate descriptions (`%! name(Args)` then `%!   holds: "..."`, `%!   absent: "..."`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import clingo
+from clingo import ast
+
+from .errors import PolicyError
+
+MAIN = "main.lp"
+CASE_FACT_PREDICATES = frozenset(
+    {"case", "lesion", "diagnosis", "site", "size_um", "borders", "histology", "recurrent",
+     "incompletely_excised", "previously_irradiated", "rapid_growth", "high_risk_metastasis",
+     "deep_structures", "immunosuppressed", "line", "line_lesion", "units", "pre_surgical", "code_num"}
+)
+LESION_FLAGS = ("recurrent", "incompletely_excised", "previously_irradiated", "rapid_growth",
+                "high_risk_metastasis", "deep_structures")
+SITE_FAMILIES = ("17311", "17313")
+ANNOTATION = re.compile(r"%\s*(rule|policy|because):\s*(.*?)\s*$")
+PRED_DOC = re.compile(r"%!\s*([a-z_][A-Za-z0-9_]*)\s*(?:\(([^)]*)\))?\s*$")
+PRED_TEXT = re.compile(r"%!\s+(holds|absent):\s*\"(.*)\"\s*$")
+CONSTANT = re.compile(r"[a-z][A-Za-z0-9_]*")
+CODE_SHAPE = re.compile(r"[0-9]{4}[0-9FTU]|[A-Z][0-9]{4}")
+
+
+def default_root() -> Path:
+    """The project's own policy: inside the installed package, or the source checkout."""
+    here = Path(__file__).resolve().parent
+    return here if (here / "logic").is_dir() else here.parent
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of logic/, with the annotation above it."""
+
+    id: str
+    policy: str | None
+    because: str | None
+    file: str  # relative to the policy folder: logic/claims.lp
+    line: int
+    head: tuple[str, int] | None  # predicate name and arity of the head atom
+    node: ast.AST = field(repr=False, compare=False)
+    variables: tuple[str, ...] = ()  # the rule's global variables, in first-seen order
+    annotated: bool = True
+
+    @property
+    def source(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """A predicate's description for explanations (`%!` lines)."""
+
+    name: str
+    args: tuple[str, ...]
+    holds: str | None = None
+    absent: str | None = None
+    source: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.name, len(self.args)
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    family: str
+    high_risk: bool
+    tissue_preservation: bool
+    area: str
+
+
+@dataclass
+class PolicyData:
+    """The data files, checked and turned into facts."""
+
+    facts: list[clingo.Symbol]
+    sites: dict[str, Site]
+    histology: dict[str, str]  # term -> characteristic ("" for none)
+    code_ranges: list[tuple[str, int, int]]  # (set, first, last) numeric
+    code_members: dict[str, str]  # alphanumeric code -> set
+    set_labels: dict[str, str]
+    covered_diagnoses: list[tuple[str, int]]  # (code as listed, line in the file)
+    thresholds: dict[str, Decimal]  # in cm
+
+    def code_sets_of(self, code: str) -> list[str]:
+        """Which code sets a code is in (for input validation: which lines must name a lesion)."""
+        found = [s for s, lo, hi in self.code_ranges if code.isdigit() and lo <= int(code) <= hi]
+        if code in self.code_members:
+            found.append(self.code_members[code])
+        return found
+
+
+class Policy:
+    """Parsed rules and loaded data of one policy folder. Build it with `load_policy`."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.logic = root / "logic"
+        self.data_dir = root / "data"
+        main = self.logic / MAIN
+        if not main.is_file():
+            raise PolicyError(f"{root} holds no logic/{MAIN}: not a policy folder")
+        self._names: dict[str, str] = {}
+        self.messages: list[str] = []
+        self.statements: list[ast.AST] = []
+        self.rules: list[Rule] = []
+        self.predicates: dict[tuple[str, int], Predicate] = {}
+        self.unannotated: list[Rule] = []
+        self._parse(main)
+        self.data = load_data(self.data_dir)
+
+    # -- logic ---------------------------------------------------------------------------
+
+    def _rel(self, filename: str) -> str:
+        """A logic file's name relative to the policy folder (logic/claims.lp)."""
+        if filename not in self._names:
+            try:
+                self._names[filename] = Path(filename).resolve().relative_to(self.root.resolve()).as_posix()
+            except ValueError:
+                self._names[filename] = filename
+        return self._names[filename]
+
+    def _parse(self, main: Path) -> None:
+        nodes: list[ast.AST] = []
+        errors: list[str] = []
+
+        def logger(code: clingo.MessageCode, message: str) -> None:
+            errors.append(self._clean_message(message))
+
+        try:
+            ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
+        except RuntimeError:
+            raise PolicyError("the logic files do not parse:\n" + "\n".join(errors or ["(no message)"])) from None
+        if errors:
+            self.messages.extend(errors)
+        comments: dict[tuple[str, int], str] = {}
+        for node in nodes:
+            if node.ast_type == ast.ASTType.Comment:
+                loc = node.location
+                for offset, text in enumerate(str(node.value).splitlines()):
+                    comments[(self._rel(loc.begin.filename), loc.begin.line + offset)] = text.strip()
+        self._read_predicate_docs(comments)
+        for node in nodes:
+            if node.ast_type == ast.ASTType.Comment:
+                continue
+            self.statements.append(node)
+            if node.ast_type == ast.ASTType.Rule:
+                self._add_rule(node, comments)
+
+    def _clean_message(self, message: str) -> str:
+        """clingo says '/abs/logic/x.lp:3:5-9: error: ...'; authors want 'logic/x.lp:3:5: error: ...'."""
+        out = []
+        for line in message.strip().splitlines():
+            m = re.match(r"(\S*?\.lp):(\d+):(\d+)(?:-[\d:]+)?:\s*(.*)", line.strip())
+            out.append(f"{self._rel(m.group(1))}:{m.group(2)}:{m.group(3)}: {m.group(4)}" if m else line)
+        return "\n".join(out)
+
+    def _read_predicate_docs(self, comments: dict[tuple[str, int], str]) -> None:
+        current: dict | None = None
+        for (file, line), text in sorted(comments.items()):
+            m = PRED_DOC.match(text)
+            if m:
+                args = tuple(a.strip() for a in (m.group(2) or "").split(",") if a.strip())
+                current = {"name": m.group(1), "args": args, "source": f"{file}:{line}"}
+                pred = Predicate(**current)
+                self.predicates[pred.key] = pred
+                continue
+            t = PRED_TEXT.match(text)
+            if t and current is not None:
+                current[t.group(1)] = t.group(2)
+                pred = Predicate(**current)
+                self.predicates[pred.key] = pred
+            elif not text.startswith("%!"):
+                current = None
+
+    def _add_rule(self, node: ast.AST, comments: dict[tuple[str, int], str]) -> None:
+        file = self._rel(node.location.begin.filename)
+        line = node.location.begin.line
+        notes: dict[str, str] = {}
+        above = line - 1
+        while (file, above) in comments:
+            m = ANNOTATION.match(comments[(file, above)])
+            if m and m.group(1) not in notes:
+                notes[m.group(1)] = _unquote(m.group(2))
+            above -= 1
+        head = _head_signature(node.head)
+        rule = Rule(
+            id=notes.get("rule") or f"{file}:{line}",
+            policy=notes.get("policy"),
+            because=notes.get("because"),
+            file=file,
+            line=line,
+            head=head,
+            node=node,
+            variables=tuple(global_variables(node)),
+            annotated="rule" in notes,
+        )
+        self.rules.append(rule)
+        if not rule.annotated or not rule.policy:
+            self.unannotated.append(rule)
+
+    @cached_property
+    def rules_by_id(self) -> dict[str, Rule]:
+        return {r.id: r for r in self.rules}
+
+    def rules_for(self, name: str, arity: int) -> list[Rule]:
+        return [r for r in self.rules if r.head == (name, arity)]
+
+    @cached_property
+    def derived(self) -> frozenset[tuple[str, int]]:
+        return frozenset(r.head for r in self.rules if r.head)
+
+    @cached_property
+    def case_predicates(self) -> frozenset[str]:
+        """Predicates whose first argument is the case key: the case facts and every derived one."""
+        return frozenset(name for name, _ in self.derived) | CASE_FACT_PREDICATES
+
+    def program(self, track: frozenset[str] | None) -> list[ast.AST]:
+        """The statements to ground; with `track`, also a firing record for each rule whose
+        head predicate is in `track` (or every rule when `track` holds "*")."""
+        return self._programs(track)
+
+    @lru_cache(maxsize=4)  # noqa: B019 -- one Policy per process and folder
+    def _programs(self, track: frozenset[str] | None) -> list[ast.AST]:
+        out = list(self.statements)
+        if track:
+            for rule in self.rules:
+                if rule.head and ("*" in track or rule.head[0] in track):
+                    out.append(firing_rule(rule))
+            ast.parse_string("#show __fired/3.", out.append)
+        return out
+
+
+# -- AST helpers ---------------------------------------------------------------------------
+
+
+def _head_signature(head: ast.AST) -> tuple[str, int] | None:
+    if head.ast_type == ast.ASTType.Literal and head.atom.ast_type == ast.ASTType.SymbolicAtom:
+        term = head.atom.symbol
+        if term.ast_type == ast.ASTType.Function:
+            return term.name, len(term.arguments)
+        if term.ast_type == ast.ASTType.SymbolicTerm and term.symbol.type == clingo.SymbolType.Function:
+            return term.symbol.name, 0
+    return None
+
+
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+_VARIABLE = re.compile(r"(?<![A-Za-z0-9_'])[A-Z][A-Za-z0-9_']*")
+
+
+def _variables_in(text: str, into: list[str]) -> None:
+    for name in _VARIABLE.findall(_STRING.sub('""', text)):
+        if name not in into:
+            into.append(name)
+
+
+def global_variables(rule: ast.AST) -> list[str]:
+    """Variables of the head and of the body's plain literals and aggregate guards, in
+    first-seen order (variables local to an aggregate element are left out). Read off the
+    printed rule: walking the AST from Python costs far more."""
+    names: list[str] = []
+    _variables_in(str(rule.head), names)
+    for lit in rule.body:
+        if lit.ast_type == ast.ASTType.Literal and lit.atom.ast_type == ast.ASTType.BodyAggregate:
+            for guard in (lit.atom.left_guard, lit.atom.right_guard):
+                if guard is not None:
+                    _variables_in(str(guard.term), names)
+        else:
+            _variables_in(str(lit), names)
+    return names
+
+
+def firing_rule(rule: Rule) -> ast.AST:
+    """`__fired(C, "rule_id", (V1,...,Vn)) :- Body.` where C is the head's first argument (the case)."""
+    loc = rule.node.location
+    head_fn = rule.node.head.atom.symbol
+    case_term = head_fn.arguments[0] if head_fn.ast_type == ast.ASTType.Function and head_fn.arguments else \
+        ast.SymbolicTerm(loc, clingo.Number(0))
+    values = ast.Function(loc, "", [ast.Variable(loc, v) for v in rule.variables], 0)
+    atom = ast.SymbolicAtom(ast.Function(loc, "__fired", [case_term, ast.SymbolicTerm(loc, clingo.String(rule.id)), values], 0))
+    return ast.Rule(loc, ast.Literal(loc, ast.Sign.NoSign, atom), rule.node.body)
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a data file with their line numbers; lines starting with # are comments."""
+    if not path.is_file():
+        raise PolicyError(f"data file {path.parent.name}/{path.name} is missing")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
+    if not kept:
+        raise PolicyError(f"data/{path.name} is empty")
+    reader = csv.DictReader(io.StringIO("\n".join(line for _, line in kept)))
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        raise PolicyError(f"data/{path.name}:{kept[0][0]}: missing column(s) {', '.join(missing)}")
+    rows = []
+    for (lineno, _), row in zip(kept[1:], reader):
+        rows.append((lineno, {k: (v or "").strip() for k, v in row.items() if k}))
+    return rows
+
+
+def _yes_no(value: str, where: str) -> bool:
+    if value in ("yes", "no"):
+        return value == "yes"
+    raise PolicyError(f"{where}: expected yes or no, found {value!r}")
+
+
+def load_data(folder: Path) -> PolicyData:
+    F, S, N = clingo.Function, clingo.String, clingo.Number
+    facts: list[clingo.Symbol] = []
+
+    covered = []
+    for lineno, row in _read_csv(folder / "covered_diagnoses.csv", ("code",)):
+        covered.append((row["code"], lineno))
+        facts.append(F("covered_diagnosis", [S(row["code"].upper())]))
+
+    ranges: list[tuple[str, int, int]] = []
+    members: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    for lineno, row in _read_csv(folder / "code_sets.csv", ("set", "first", "last", "label")):
+        where = f"data/code_sets.csv:{lineno}"
+        name, first, last = row["set"], row["first"].upper(), row["last"].upper()
+        if not CONSTANT.fullmatch(name):
+            raise PolicyError(f"{where}: set name {name!r} must be lower case letters, digits and _")
+        for code in (first, last):
+            if not CODE_SHAPE.fullmatch(code):
+                raise PolicyError(f"{where}: {code!r} is not a 5-character CPT/HCPCS code")
+        if first.isdigit() and last.isdigit():
+            if int(first) > int(last):
+                raise PolicyError(f"{where}: the range {first}-{last} runs backwards")
+            ranges.append((name, int(first), int(last)))
+            facts.append(F("code_range", [F(name), N(int(first)), N(int(last))]))
+        elif first == last:
+            members[first] = name
+            facts.append(F("code_member", [F(name), S(first)]))
+        else:
+            raise PolicyError(f"{where}: a range must run between two numeric codes")
+        if name not in labels:
+            labels[name] = row["label"] or name
+            facts.append(F("code_set_label", [F(name), S(labels[name])]))
+
+    for lineno, row in _read_csv(folder / "mms_codes.csv", ("code", "stage", "family", "primary")):
+        where = f"data/mms_codes.csv:{lineno}"
+        code = row["code"]
+        if row["stage"] not in ("first", "additional"):
+            raise PolicyError(f"{where}: stage must be first or additional")
+        facts.append(F("first_stage_code" if row["stage"] == "first" else "addon_code", [S(code)]))
+        if row["family"]:
+            if row["family"] not in SITE_FAMILIES:
+                raise PolicyError(f"{where}: family must be one of {', '.join(SITE_FAMILIES)} or blank")
+            facts.append(F("code_family", [S(code), S(row["family"])]))
+        for primary in row["primary"].split():
+            facts.append(F("addon_primary", [S(code), S(primary)]))
+
+    sites: dict[str, Site] = {}
+    for lineno, row in _read_csv(folder / "sites.csv", ("site", "family", "high_risk", "tissue_preservation", "area")):
+        where = f"data/sites.csv:{lineno}"
+        name = row["site"]
+        if name in sites:
+            raise PolicyError(f"{where}: site {name} is listed twice")
+        if row["family"] not in (*SITE_FAMILIES, "either"):
+            raise PolicyError(f"{where}: family must be 17311, 17313 or either")
+        site = Site(name, row["family"], _yes_no(row["high_risk"], where), _yes_no(row["tissue_preservation"], where), row["area"])
+        sites[name] = site
+        for family in SITE_FAMILIES if site.family == "either" else (site.family,):
+            facts.append(F("site_family", [S(name), S(family)]))
+        if site.high_risk:
+            facts.append(F("high_risk_site", [S(name)]))
+        if site.tissue_preservation:
+            facts.append(F("preservation_site", [S(name), S(site.area or name)]))
+
+    histology: dict[str, str] = {}
+    for lineno, row in _read_csv(folder / "histology.csv", ("term", "characteristic")):
+        term = row["term"]
+        if term in histology:
+            raise PolicyError(f"data/histology.csv:{lineno}: term {term} is listed twice")
+        histology[term] = row["characteristic"]
+        if row["characteristic"]:
+            facts.append(F("histology_term", [S(term), S(row["characteristic"])]))
+
+    thresholds: dict[str, Decimal] = {}
+    for lineno, row in _read_csv(folder / "thresholds.csv", ("name", "value", "unit")):
+        where = f"data/thresholds.csv:{lineno}"
+        try:
+            value = Decimal(row["value"])
+        except InvalidOperation:
+            raise PolicyError(f"{where}: {row['value']!r} is not a number") from None
+        if row["unit"] not in ("cm", "mm"):
+            raise PolicyError(f"{where}: unit must be cm or mm")
+        cm = value if row["unit"] == "cm" else value / 10
+        um = cm * 10000
+        if um != um.to_integral_value() or um <= 0:
+            raise PolicyError(f"{where}: {row['value']} {row['unit']} is not a positive whole number of micrometres")
+        thresholds[row["name"]] = cm
+        facts.append(F(f"{row['name']}_um", [N(int(um))]))
+
+    return PolicyData(facts, sites, histology, ranges, members, labels, covered, thresholds)
+
+
+@lru_cache(maxsize=8)
+def _load(root: str) -> Policy:
+    return Policy(Path(root))
+
+
+def load_policy(root: str | Path | None = None) -> Policy:
+    """The policy of a folder (default: the project's own), parsed once per process."""
+    path = Path(root) if root is not None else default_root()
+    if not path.is_dir():
+        raise PolicyError(f"policy folder {path} does not exist")
+    return _load(str(path.resolve()))

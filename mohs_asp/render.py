@@ -1,0 +1,46 @@
+"""Answers as text for people: readable in 80 columns, no colour codes."""
+
+from __future__ import annotations
+
+import textwrap
+
+WIDTH = 80
+
+
+def _wrap(text: str, indent: int) -> str:
+    return textwrap.fill(text, WIDTH, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2))
+
+
+def _outcome(line: dict) -> str:
+    return f"bundled into {line['into']}" if line["outcome"] == "bundled" else line["outcome"]
+
+
+def render_invalid(answer: dict) -> str:
+    errors = answer["errors"]
+    out = [f"{answer.get('case') or '(no id)'}: INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}"]
+    for e in errors:
+        out.append(_wrap(f"{e['path'] or '(file)'}: {e['message']}", 2))
+    return "\n".join(out)
+
+
+def render_check(answer: dict) -> str:
+    if answer["status"] != "ok":
+        return render_invalid(answer)
+    out = [f"{answer['case']}: {answer['decision'].upper().replace('_', ' ')}", ""]
+    for lesion in answer["lesions"]:
+        out.append(f"Lesion {lesion['id']}  {lesion['site']}, {lesion['diagnosis']}")
+        met = ", ".join(lesion["indications"]) or "meets none of the indications"
+        out.append(_wrap(f"medically necessary: {'yes' if lesion['medically_necessary'] else 'no'} ({met})", 2))
+        out.append(f"  diagnosis covered:   {'yes' if lesion['diagnosis_covered'] else 'no'}")
+    if answer["lines"]:
+        if answer["lesions"]:
+            out.append("")
+        out.append(f"{'Line':>5}  {'Code':<6} {'Outcome':<17} Rule")
+        for line in answer["lines"]:
+            rules = ", ".join(line.get("rules", []))
+            row = f"{line['line']:>5}  {line['code']:<6} {_outcome(line):<17} "
+            out.append(row + textwrap.shorten(rules, WIDTH - len(row), placeholder=" ...") if rules else row.rstrip())
+    else:
+        out.append("")
+        out.append("No claim lines.")
+    return "\n".join(out)

@@ -1,0 +1,58 @@
+"""The JSON Schema of the case format (`mohs-asp schema`), for editors and other systems.
+
+It describes the same fields `mohs_asp.case` checks (tests keep the two in step); checks a
+schema cannot state (a real ICD-10-CM code, lesion references, exact sizes) stay in case.py.
+"""
+
+from __future__ import annotations
+
+from .case import BORDERS, CASE_FIELDS, LESION_FIELDS, LINE_FIELDS, MAX_LESIONS, MAX_LINES, MAX_TEXT, PATIENT_FIELDS
+from .policy import LESION_FLAGS, Policy
+
+
+def case_schema(policy: Policy) -> dict:
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+    flag = {"type": "boolean"}
+    lesion_props = {
+        "id": {**text, "description": "Unique within the case."},
+        "diagnosis": {"type": "string", "pattern": r"^\s*[A-Za-z][0-9A-Za-z][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?\s*$",
+                      "description": "A billable ICD-10-CM code; C44311 and c44.311 mean C44.311."},
+        "site": {"type": "string", "description": "Matched case-insensitively; spaces and hyphens read as _.",
+                 "examples": sorted(policy.data.sites)},
+        "size_cm": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+        "size_mm": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
+        "borders": {"type": "string", "enum": list(BORDERS)},
+        "histology": {"type": "array", "items": {"type": "string", "examples": sorted(policy.data.histology)}},
+        **{name: flag for name in LESION_FLAGS},
+    }
+    line_props = {
+        "line": {"type": "integer", "minimum": 1, "description": "Unique; default: the line's position (1-based)."},
+        "code": {"type": "string", "pattern": r"^([0-9]{4}[0-9FTUftu]|[A-Za-z][0-9]{4})$"},
+        "units": {"type": "integer", "minimum": 1, "maximum": 99, "default": 1},
+        "lesion": text,
+        "lesions": {"type": "array", "items": text, "minItems": 1, "description": "Biopsy lines only."},
+        "modifiers": {"type": "array", "items": {"type": "string", "pattern": "^[0-9A-Za-z]{2}$"}},
+        "pre_surgical": {**flag, "description": "Biopsy lines only: a diagnostic biopsy taken before MMS."},
+    }
+    assert set(lesion_props) == set(LESION_FIELDS) and set(line_props) == set(LINE_FIELDS)
+    case_props = {
+        "id": text,
+        "date_of_service": {"type": "string", "format": "date"},
+        "patient": {"type": "object", "additionalProperties": False,
+                    "properties": {name: flag for name in PATIENT_FIELDS}},
+        "lesions": {"type": "array", "maxItems": MAX_LESIONS, "items": {
+            "type": "object", "additionalProperties": False, "required": ["id", "diagnosis", "site"],
+            "properties": lesion_props, "not": {"required": ["size_cm", "size_mm"]}}},
+        "lines": {"type": "array", "maxItems": MAX_LINES, "items": {
+            "type": "object", "additionalProperties": False, "required": ["code"],
+            "properties": line_props, "not": {"required": ["lesion", "lesions"]}}},
+    }
+    assert set(case_props) == set(CASE_FIELDS)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "mohs-asp case",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "date_of_service"],
+        "properties": case_props,
+    }

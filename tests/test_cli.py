@@ -1,0 +1,132 @@
+"""End-to-end: the installed `mohs-asp` command, as a user runs it."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+EXAMPLES = TESTS / "examples"
+EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+pytestmark = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
+
+
+def run(*args, cwd=None, stdin=None):
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, cwd=cwd, input=stdin, timeout=60)
+
+
+@pytest.mark.parametrize("case", sorted(EXAMPLES.glob("*.case.json")), ids=lambda p: p.name.removesuffix(".case.json"))
+def test_check_json_matches_the_contract_example_and_exit_code(case, tmp_path):
+    expected = json.loads(case.with_name(case.name.replace(".case.", ".expected.")).read_text())
+    result = run("check", case, "--format", "json", cwd=tmp_path)  # from a folder outside the project
+    assert "Traceback" not in result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["status"] == expected["status"]
+    if expected["status"] == "invalid":
+        assert result.returncode == 2 and answer["errors"]
+        assert all(e["path"] and e["message"] for e in answer["errors"])
+        return
+    assert answer["decision"] == expected["decision"]
+    assert result.returncode == {"covered": 0, "no_mms": 0, "not_covered": 1}[expected["decision"]]
+    assert [(l["line"], l["outcome"], l.get("into")) for l in answer["lines"]] == \
+        [(l["line"], l["outcome"], l.get("into")) for l in expected["lines"]]
+
+
+def test_check_text_fits_80_columns_and_names_the_rules():
+    result = run("check", EXAMPLES / "trunk-small-nodular-denied.case.json")
+    assert result.returncode == 1
+    assert "NOT COVERED" in result.stdout
+    assert "mms_not_medically_necessary" in result.stdout
+    assert "bundled into 1" in result.stdout
+    assert max(map(len, result.stdout.splitlines())) <= 80
+    assert "\x1b[" not in result.stdout
+
+
+def test_check_reads_standard_input():
+    text = (EXAMPLES / "nose-bcc-covered.case.json").read_text()
+    result = run("check", "-", "--format", "json", stdin=text)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["decision"] == "covered"
+
+
+def test_check_reads_yaml(tmp_path):
+    case = tmp_path / "case.yaml"
+    case.write_text("id: y1\ndate_of_service: 2026-03-01\nlesions:\n  - {id: A, diagnosis: c44311, site: Nose}\n"
+                    "lines:\n  - {code: '17311', lesion: A}\n")
+    result = run("check", case, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["lesions"][0]["indications"] == ["high_risk_area", "tissue_preservation"]
+
+
+def test_missing_file_is_a_usage_error_without_traceback():
+    result = run("check", "/no/such/case.json")
+    assert result.returncode == 2
+    assert "no such file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_option_is_a_usage_error():
+    result = run("check", EXAMPLES / "nose-bcc-covered.case.json", "--format", "xml")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def copy_policy(tmp_path):
+    from mohs_asp.policy import default_root
+
+    root = default_root()
+    dest = tmp_path / "policy"
+    shutil.copytree(root / "logic", dest / "logic")
+    shutil.copytree(root / "data", dest / "data")
+    return dest
+
+
+def test_policy_option_uses_an_authors_copy(tmp_path):
+    policy = copy_policy(tmp_path)
+    thresholds = policy / "data" / "thresholds.csv"
+    thresholds.write_text(thresholds.read_text().replace("large_lesion_min,2.0,cm", "large_lesion_min,1.0,cm"))
+    case = EXAMPLES / "trunk-small-nodular-denied.case.json"  # 1.1 cm on the back
+    assert run("check", case).returncode == 1
+    result = run("check", case, "--format", "json", "--policy", policy)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["lesions"][0]["indications"] == ["large_lesion"]
+
+
+def test_broken_policy_exits_3_naming_file_and_line(tmp_path):
+    policy = copy_policy(tmp_path)
+    claims = policy / "logic" / "claims.lp"
+    claims.write_text(claims.read_text() + "\nbroken(C :- case(C).\n")
+    result = run("check", EXAMPLES / "nose-bcc-covered.case.json", "--policy", policy)
+    assert result.returncode == 3
+    assert "logic/claims.lp:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unsafe_rule_exits_3_naming_file_and_line(tmp_path):
+    policy = copy_policy(tmp_path)
+    claims = policy / "logic" / "claims.lp"
+    claims.write_text(claims.read_text() + "\n% rule: unsafe\n% policy: \"x\"\nbad(C,X) :- case(C).\n")
+    result = run("check", EXAMPLES / "nose-bcc-covered.case.json", "--policy", policy)
+    assert result.returncode == 3
+    assert "logic/claims.lp:" in result.stderr and "unsafe" in result.stderr
+
+
+def test_schema_is_json_schema_listing_the_sites():
+    result = run("schema")
+    assert result.returncode == 0
+    schema = json.loads(result.stdout)
+    assert schema["required"] == ["id", "date_of_service"]
+    assert "nose" in schema["properties"]["lesions"]["items"]["properties"]["site"]["examples"]
+
+
+def test_every_command_has_help():
+    from mohs_asp.cli import app
+
+    for command in app.registered_commands:
+        assert command.callback.__doc__, f"{command.callback.__name__} has no help text"
+        name = command.name or command.callback.__name__
+        result = run(name, "--help")
+        assert result.returncode == 0 and "--policy" in result.stdout
