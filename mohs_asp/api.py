@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from .answer import build_answer, invalid_answer
@@ -17,6 +19,27 @@ def answer_cases(cases: list[Case], policy: Policy) -> list[dict]:
     """Answers for valid cases, solved together in one Control."""
     solved = solve(policy, cases, track=DECIDING)
     return [build_answer(case, s, policy) for case, s in zip(cases, solved)]
+
+
+def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500) -> Iterator[dict]:
+    """Answers for parsed documents, in order: the valid ones of each chunk solved together
+    in one Control, the invalid ones answered `invalid`. A CaseInvalid in the input (a line
+    that could not even be parsed) is answered as it stands."""
+    it = iter(docs)
+    while chunk := list(islice(it, chunk_size)):
+        answers: list[dict | None] = []
+        cases: list[Case] = []
+        for doc in chunk:
+            try:
+                if isinstance(doc, CaseInvalid):
+                    raise doc
+                cases.append(parse_case(doc, policy))
+                answers.append(None)
+            except CaseInvalid as e:
+                answers.append(invalid_answer(e))
+        solved = iter(answer_cases(cases, policy)) if cases else iter(())
+        for answer in answers:
+            yield answer if answer is not None else next(solved)
 
 
 def check_document(doc: Any, policy: Policy) -> dict:
