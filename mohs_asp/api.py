@@ -60,6 +60,17 @@ def check_source(source: str, policy: Policy) -> dict:
     return answer_cases([case], policy)[0]
 
 
+def explain_source(source: str, policy: Policy) -> dict:
+    """The answer for a case file with an `explanation` on every lesion and line."""
+    from .explain import explain_cases
+
+    try:
+        case = load_case(source, policy)
+    except CaseInvalid as e:
+        return invalid_answer(e)
+    return explain_cases([case], policy)[0]
+
+
 def exit_code(answer: dict) -> int:
     """The contract's exit status for an answer: 0 covered/no_mms, 1 not_covered, 2 invalid."""
     if answer.get("status") != "ok":

@@ -72,6 +72,40 @@ def check(
 
 
 @app.command()
+def explain(
+    case: str = typer.Argument(..., metavar="CASE", help="A case file (JSON or YAML), or - for standard input."),
+    format: Format = FormatOption,
+    policy: Optional[Path] = PolicyOption,
+) -> None:
+    """Decide one case and say why: for each line the rule that gave its outcome, for each
+    lesion every indication met or not with the case's own values, and what would qualify.
+
+    Exit codes as for check.
+    """
+    from .api import exit_code, explain_source
+    from .render import render_explain
+
+    answer = explain_source(case, _policy(policy))
+    if format is Format.json:
+        _print_json(answer)
+    else:
+        print(render_explain(answer))
+    raise typer.Exit(exit_code(answer))
+
+
+@app.command()
+def rules(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
+    """List every rule: its id, where it is written (logic/FILE.lp:LINE) and the policy sentence it encodes."""
+    from .render import render_rules
+
+    listed = [{"id": r.id, "source": r.source, "policy": r.policy} for r in _policy(policy).rules]
+    if format is Format.json:
+        _print_json(listed)
+    else:
+        print(render_rules(listed))
+
+
+@app.command()
 def schema(policy: Optional[Path] = PolicyOption) -> None:
     """Print the JSON Schema of the case format (sites and histology terms from the policy's data)."""
     from .schema import case_schema

@@ -44,3 +44,51 @@ def render_check(answer: dict) -> str:
         out.append("")
         out.append("No claim lines.")
     return "\n".join(out)
+
+
+def _tree(lines: list[str], items: list[str], first: str, rest: str) -> None:
+    for item in items:
+        wrapped = textwrap.wrap(item, WIDTH - len(first)) or [""]
+        lines.append(first + wrapped[0])
+        lines.extend(rest + w for w in wrapped[1:])
+
+
+def render_explain(answer: dict) -> str:
+    """The explained answer as a tree: the decision, each line and why, each lesion and why."""
+    if answer["status"] != "ok":
+        return render_invalid(answer)
+    out = [f"{answer['case']}: {answer['decision'].upper().replace('_', ' ')}"]
+    for line in answer["lines"]:
+        ex = line["explanation"]
+        out.append("")
+        out.append(f"Line {line['line']}  {line['code']}  {_outcome(line).upper()}")
+        if ex.get("rules"):
+            out.append(_wrap("rules " + ", ".join(f"{r['rule']} ({r['source']})" for r in ex["rules"]), 2))
+        elif ex.get("rule"):
+            out.append(_wrap(f"rule {ex['rule']} ({ex['source']})", 2))
+            if ex.get("policy"):
+                out.append(_wrap(f'"{ex["policy"]}"', 2))
+        _tree(out, ex.get("because", []), "  - ", "    ")
+    for lesion in answer["lesions"]:
+        out.append("")
+        necessary = "medically necessary" if lesion["medically_necessary"] else "NOT medically necessary"
+        covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
+        out.append(_wrap(f"Lesion {lesion['id']}  {lesion['site']}, {lesion['diagnosis']}: {necessary}; {covered}", 0))
+        for entry in lesion.get("explanation", []):
+            mark = "[x]" if entry["met"] else "[ ]"
+            out.append(f"  {mark} {entry['indication']}  ({entry['rule']}, {entry['source']})")
+            _tree(out, entry["because"], "      ", "        ")
+        if lesion.get("would_qualify"):
+            out.append("  Would qualify with any one of:")
+            for option in lesion["would_qualify"]:
+                _tree(out, [" and ".join(option["needs"]) + f"  ({option['indication']})"], "    - ", "      ")
+    return "\n".join(out)
+
+
+def render_rules(rules: list[dict]) -> str:
+    out = []
+    for r in rules:
+        out.append(f"{r['id']}  {r['source']}")
+        if r.get("policy"):
+            out.append(_wrap(f'"{r["policy"]}"', 2))
+    return "\n".join(out)

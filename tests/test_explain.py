@@ -1,0 +1,195 @@
+"""Explanations (`mohs-asp explain`, `mohs-asp rules`): derived from the rules, naming the
+case's own values, citing rule id, policy sentence and logic/FILE.lp:LINE."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mohs_asp.api import check_document, explain_source
+from mohs_asp.case import parse_case
+from mohs_asp.explain import explain_cases
+from mohs_asp.policy import default_root, load_policy
+
+TESTS = Path(__file__).resolve().parent
+EXAMPLES = sorted((TESTS / "examples").glob("*.case.json"))
+NINE = ["high_risk_area", "recurrent_or_incomplete", "irradiated_skin", "aggressive_or_rapid_growth",
+        "ill_defined_borders", "immunosuppressed", "high_risk_metastasis", "tissue_preservation", "large_lesion"]
+EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+
+
+def explain(doc, policy):
+    return explain_cases([parse_case(doc, policy)], policy)[0]
+
+
+def case(lesion=None, lines=None, patient=None):
+    doc = {"id": "x", "date_of_service": "2026-03-01",
+           "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "back", **(lesion or {})}],
+           "lines": lines if lines is not None else [{"line": 1, "code": "17313", "lesion": "A"}]}
+    if patient is not None:
+        doc["patient"] = patient
+    return doc
+
+
+def because(answer, indication, lesion=0):
+    return next(e for e in answer["lesions"][lesion]["explanation"] if e["indication"] == indication)["because"]
+
+
+def line_because(answer, number):
+    return next(l for l in answer["lines"] if l["line"] == number)["explanation"]["because"]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name.removesuffix(".case.json"))
+def test_every_example_explains_with_citations(path, policy):
+    answer = explain_source(str(path), policy)
+    plain = check_document(json.loads(path.read_text()), policy)
+    if plain["status"] == "invalid":
+        assert answer == plain
+        return
+    # the explanation adds to the answer, never changes it
+    stripped = json.loads(json.dumps(answer))
+    for lesion in stripped["lesions"]:
+        lesion.pop("explanation")
+        lesion.pop("would_qualify", None)
+    for line in stripped["lines"]:
+        line.pop("explanation")
+    assert stripped == plain
+    for lesion in answer["lesions"]:
+        entries = lesion["explanation"]
+        assert [e["indication"] for e in entries] == NINE
+        assert [e["indication"] for e in entries if e["met"]] == [i for i in NINE if i in lesion["indications"]]
+        for e in entries:
+            assert_cites(e, policy)
+            assert e["because"] and all(isinstance(b, str) and b for b in e["because"])
+    for line in answer["lines"]:
+        assert_cites(line["explanation"], policy)
+        assert line["explanation"]["because"]
+
+
+def assert_cites(entry, policy):
+    rule = policy.rules_by_id[entry["rule"]]
+    assert entry["policy"] == rule.policy
+    file, line = entry["source"].rsplit(":", 1)
+    assert re.fullmatch(r"logic/\w+\.lp", file)
+    written = (policy.root / file).read_text().splitlines()[int(line) - 1]
+    assert written.startswith(str(rule.node.head)), (entry["source"], written)
+
+
+def test_why_not_names_the_cases_own_values(policy):
+    answer = explain(case({"size_cm": 1.2, "histology": ["nodular"], "recurrent": False}), policy)
+    assert because(answer, "large_lesion") == ["size 1.2 cm is below 2.0 cm"]
+    assert because(answer, "high_risk_area") == ["site back is not a high-risk recurrence area"]
+    aggressive = because(answer, "aggressive_or_rapid_growth")
+    assert aggressive[0].startswith("histology nodular has none of the aggressive features: sclerotic, morpheaform")
+    assert "rapid growth not documented" in aggressive
+    assert because(answer, "recurrent_or_incomplete") == ["documented as recurrent: no", "incomplete excision not documented"]
+    assert because(answer, "ill_defined_borders") == ["borders not documented"]
+
+
+def test_not_documented_differs_from_documented_no(policy):
+    absent = explain(case(), policy)
+    no = explain(case(patient={"immunosuppressed": False}), policy)
+    assert because(absent, "immunosuppressed") == ["immunosuppression not documented"]
+    assert because(no, "immunosuppressed") == ["patient documented as immunosuppressed: no"]
+    assert because(absent, "large_lesion") == ["size not documented"]
+
+
+def test_met_indications_say_why_with_values(policy):
+    answer = explain(case({"site": "nose", "size_mm": 20, "histology": ["Spikey-Shaped"]}, lines=[]), policy)
+    assert because(answer, "high_risk_area") == ["site nose is a high-risk recurrence area"]
+    assert because(answer, "large_lesion") == ["size 2.0 cm is at least 2.0 cm"]
+    assert because(answer, "aggressive_or_rapid_growth") == \
+        ["histology spikey_shaped is an aggressive feature (metatypical/infiltrative/spiky)"]
+    assert because(answer, "tissue_preservation") == ["site nose is an area of important tissue preservation (face)"]
+
+
+def test_a_denied_line_lists_every_failed_condition(policy):
+    answer = explain(case({"diagnosis": "L57.0"}, lines=[{"line": 1, "code": "17311", "lesion": "A"},
+                                                         {"line": 2, "code": "17312", "lesion": "B"}]) |
+                     {"lesions": [{"id": "A", "diagnosis": "L57.0", "site": "back"},
+                                  {"id": "B", "diagnosis": "C44.311", "site": "nose"}]}, policy)
+    assert line_because(answer, 1) == ["lesion A meets none of the nine indications",
+                                       "diagnosis L57.0 is not on the covered list",
+                                       "17311 does not fit site back: site back takes the 17313 family"]
+    assert [r["rule"] for r in answer["lines"][0]["explanation"]["rules"]] == \
+        ["mms_not_medically_necessary", "mms_diagnosis_not_covered", "mms_wrong_family"]
+    assert line_because(answer, 2) == ["add-on code 17312 has no line with its primary code on lesion B"]
+
+
+def test_bundled_and_biopsy_lines_name_their_lines(policy):
+    answer = explain_source(str(TESTS / "examples" / "same-day-biopsy-then-mohs.case.json"), policy)
+    assert line_because(answer, 2) == ["lesion A has MMS: the frozen section is combined into its first-stage line 3"]
+    assert answer["lines"][3]["explanation"]["rule"] == "biopsy_bundled"
+    denied = explain_source(str(TESTS / "examples" / "biopsies-two-lesions.case.json"), policy)
+    assert line_because(denied, 3) == ["lesion C was already biopsied on line 2"]
+
+
+def test_would_qualify_lists_documentation_for_each_indication(policy):
+    answer = explain(case({"size_cm": 1.1, "histology": ["nodular"]}), policy)
+    needs = {(w["rule"], tuple(w["needs"])) for w in answer["lesions"][0]["would_qualify"]}
+    assert ("large_lesion", ("size at least 2.0 cm",)) in needs
+    assert ("recurrent", ("documented as recurrent: yes",)) in needs
+    assert ("ill_defined_borders", ("borders documented as ill_defined",)) in needs
+    histology = next(n for r, n in needs if r == "aggressive_behavior")[0]
+    assert histology.startswith("histology one of: ") and "infiltrative" in histology and "spikey_shaped" in histology
+    assert "nodular" not in histology and "micronodular" not in histology
+    site = next(n for r, n in needs if r == "high_risk_area")[0]
+    assert "nose" in site and "back" not in site
+    met = explain(case({"site": "nose"}), policy)
+    assert "would_qualify" not in met["lesions"][0]
+
+
+def test_an_authors_new_indication_and_threshold_need_no_python_change(tmp_path):
+    root = default_root()
+    copy = tmp_path / "policy"
+    shutil.copytree(root / "logic", copy / "logic")
+    shutil.copytree(root / "data", copy / "data")
+    (copy / "data" / "thresholds.csv").write_text(
+        (root / "data" / "thresholds.csv").read_text().replace("large_lesion_min,2.0,cm", "large_lesion_min,15,mm"))
+    with (copy / "logic" / "indications.lp").open("a") as f:
+        f.write('\n% rule: deep_invasion\n% policy: "Tumors invading deep structures"\n'
+                '% because: "the surgery involves deep structures"\n'
+                "indication(C,L,deep_invasion) :- deep_structures(C,L,true).\n")
+    policy = load_policy(copy)
+    small = explain(case({"size_cm": 1.1}), policy)
+    entries = small["lesions"][0]["explanation"]
+    assert [e["indication"] for e in entries] == NINE + ["deep_invasion"]
+    assert because(small, "deep_invasion") == ["deep-structure involvement not documented"]
+    assert because(small, "large_lesion") == ["size 1.1 cm is below 1.5 cm"]
+    deep = next(e for e in entries if e["indication"] == "deep_invasion")
+    assert deep["rule"] == "deep_invasion" and deep["source"].startswith("logic/indications.lp:")
+    assert deep["policy"] == "Tumors invading deep structures"
+    assert ("deep_invasion", ["documented as involving deep structures: yes"]) in \
+        [(w["rule"], w["needs"]) for w in small["lesions"][0]["would_qualify"]]
+    met = explain(case({"size_mm": 15, "deep_structures": True}), policy)
+    assert because(met, "large_lesion") == ["size 1.5 cm is at least 1.5 cm"]
+    assert because(met, "deep_invasion") == ["the surgery involves deep structures"]
+    assert met["lesions"][0]["indications"] == ["deep_invasion", "large_lesion"]
+
+
+def test_rules_lists_every_rule_with_its_sentence_and_source(policy):
+    assert not policy.unannotated
+    ids = [r.id for r in policy.rules]
+    assert len(ids) == len(set(ids))
+    for rule in policy.rules:
+        assert rule.policy and re.fullmatch(r"logic/\w+\.lp:\d+", rule.source)
+
+
+@pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed")
+def test_explain_command_text_and_json():
+    path = TESTS / "examples" / "trunk-small-nodular-denied.case.json"
+    text = subprocess.run([EXE, "explain", str(path)], capture_output=True, text=True)
+    assert text.returncode == 1
+    assert text.stdout.startswith("trunk-small-nodular-denied: NOT COVERED")
+    assert "size 1.1 cm is below 2.0 cm" in text.stdout and "Would qualify" in text.stdout
+    assert max(map(len, text.stdout.splitlines())) <= 80
+    js = subprocess.run([EXE, "explain", str(path), "--format", "json"], capture_output=True, text=True)
+    assert json.loads(js.stdout)["lines"][0]["explanation"]["rule"] == "mms_not_medically_necessary"
+    listed = subprocess.run([EXE, "rules", "--format", "json"], capture_output=True, text=True)
+    rules = json.loads(listed.stdout)
+    assert {"id": "large_lesion", "source": rules[[r["id"] for r in rules].index("large_lesion")]["source"],
+            "policy": "Exceptionally large-sized lesions (2.0 cm or greater) in any anatomic region."} in rules
