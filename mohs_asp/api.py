@@ -51,24 +51,18 @@ def check_document(doc: Any, policy: Policy) -> dict:
     return answer_cases([case], policy)[0]
 
 
-def check_source(source: str, policy: Policy) -> dict:
-    """The answer for a case file path (or `-`). A missing file is a UsageError, not an answer."""
+def check_source(source: str, policy: Policy, explain: bool = False) -> dict:
+    """The answer for a case file path (or `-`); with `explain`, an `explanation` on every
+    lesion and line. A missing file is a UsageError, not an answer."""
     try:
         case = load_case(source, policy)
     except CaseInvalid as e:
         return invalid_answer(e)
+    if explain:
+        from .explain import explain_cases
+
+        return explain_cases([case], policy)[0]
     return answer_cases([case], policy)[0]
-
-
-def explain_source(source: str, policy: Policy) -> dict:
-    """The answer for a case file with an `explanation` on every lesion and line."""
-    from .explain import explain_cases
-
-    try:
-        case = load_case(source, policy)
-    except CaseInvalid as e:
-        return invalid_answer(e)
-    return explain_cases([case], policy)[0]
 
 
 def exit_code(answer: dict) -> int:

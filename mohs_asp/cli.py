@@ -50,47 +50,38 @@ def _print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 
 
+def _decide(case: str, format: Format, policy: Optional[Path], explain: bool) -> None:
+    from .api import check_source, exit_code
+    from .render import render_check, render_explain
+
+    answer = check_source(case, _policy(policy), explain=explain)
+    if format is Format.json:
+        _print_json(answer)
+    else:
+        print(render_explain(answer) if explain else render_check(answer))
+    raise typer.Exit(exit_code(answer))
+
+
+CaseArgument = typer.Argument(..., metavar="CASE", help="A case file (JSON or YAML), or - for standard input.")
+
+
 @app.command()
-def check(
-    case: str = typer.Argument(..., metavar="CASE", help="A case file (JSON or YAML), or - for standard input."),
-    format: Format = FormatOption,
-    policy: Optional[Path] = PolicyOption,
-) -> None:
+def check(case: str = CaseArgument, format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
     """Decide one case: each lesion's indications, each line's outcome, and the decision.
 
     Exit 0 covered or no MMS, 1 not covered, 2 invalid case, 3 broken policy.
     """
-    from .api import check_source, exit_code
-    from .render import render_check
-
-    answer = check_source(case, _policy(policy))
-    if format is Format.json:
-        _print_json(answer)
-    else:
-        print(render_check(answer))
-    raise typer.Exit(exit_code(answer))
+    _decide(case, format, policy, explain=False)
 
 
 @app.command()
-def explain(
-    case: str = typer.Argument(..., metavar="CASE", help="A case file (JSON or YAML), or - for standard input."),
-    format: Format = FormatOption,
-    policy: Optional[Path] = PolicyOption,
-) -> None:
+def explain(case: str = CaseArgument, format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
     """Decide one case and say why: for each line the rule that gave its outcome, for each
     lesion every indication met or not with the case's own values, and what would qualify.
 
     Exit codes as for check.
     """
-    from .api import exit_code, explain_source
-    from .render import render_explain
-
-    answer = explain_source(case, _policy(policy))
-    if format is Format.json:
-        _print_json(answer)
-    else:
-        print(render_explain(answer))
-    raise typer.Exit(exit_code(answer))
+    _decide(case, format, policy, explain=True)
 
 
 @app.command()
