@@ -75,10 +75,6 @@ def fill(template: str, values: dict[str, str | clingo.Symbol]) -> str:
     return PLACEHOLDER.sub(one, template)
 
 
-def _oxford(items: list[str]) -> str:
-    return ", ".join(items)
-
-
 # -- evaluating the rules' terms against the answer set -----------------------------------
 
 
@@ -236,7 +232,7 @@ def merge(reasons: list[Reason]) -> list[str]:
         template, fixed, name = key
         values = dict(fixed)
         if name is not None:
-            values[name] = _oxford(groups[key])
+            values[name] = ", ".join(groups[key])
         text = fill(template, values)
         if text not in out:
             out.append(text)
@@ -286,7 +282,6 @@ class Explainer:
             value = b.get(m.group(1))
             shown = show(value, m.group(2)) if value is not None else "?"
             out.append((m.group(0)[1:-1].split(":")[0], shown))
-        # one entry per placeholder name, units applied: re-key the template accordingly
         return out
 
     # -- matching literals against the answer set --------------------------------------------
@@ -545,7 +540,7 @@ class Explainer:
             term = terms[pred.args.index(arg_name)]
             var = term.name if term.ast_type == ast.ASTType.Variable else None
             if var in options:
-                values.append((arg_name, "one of: " + _oxford(sorted(options[var]))))
+                values.append((arg_name, "one of: " + ", ".join(sorted(options[var]))))
             elif var in limits:
                 values.append((arg_name, " and ".join(limits[var])))
             else:
@@ -644,7 +639,7 @@ def _merged_alternatives(alternatives: list[list[Reason]]) -> list[list[str]]:
             values = dict(fixed)
             if last is not None:
                 uniq = list(dict.fromkeys(choices))
-                values[last] = uniq[0] if len(uniq) == 1 else "one of: " + _oxford(uniq)
+                values[last] = uniq[0] if len(uniq) == 1 else "one of: " + ", ".join(uniq)
             out.append([fill(template, values)])
     out.extend([merge(a) for a in rest])
     return out
