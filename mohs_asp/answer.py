@@ -8,19 +8,59 @@ broken (PolicyError), never a guessed answer.
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 
 import clingo
 
 from .case import Case
-from .engine import Solved
+from .engine import Solved, parts
 from .errors import CaseInvalid, PolicyError
 from .policy import Policy
 
 OUTCOMES = ("payable", "bundled", "denied", "not_addressed")
 
 
-def _text(sym) -> str:
-    return sym.string if sym.type.name == "String" else str(sym)
+# Reading a symbol is a call into clingo; the same few (line numbers, lesion ids, indication
+# ids) come back for every case, so each is read once.
+@lru_cache(maxsize=1 << 12)
+def _text(sym: clingo.Symbol) -> str:
+    return sym.string if sym.type == clingo.SymbolType.String else str(sym)
+
+
+@lru_cache(maxsize=1 << 12)
+def _number(sym: clingo.Symbol) -> int:
+    return sym.number
+
+
+@lru_cache(maxsize=8)
+def _rule_heads(policy: Policy) -> tuple[dict[str, int], dict[str, tuple[str, tuple]]]:
+    """Each rule's place in the source (to list ids in source order), and for each rule with a
+    head: its predicate and how to read head arguments 1 and 2 off a firing record."""
+    order = {r.id: i for i, r in enumerate(policy.rules)}
+    heads = {r.id: (r.head[0], tuple(_pick(r, i) for i in (1, 2))) for r in policy.rules if r.head is not None}
+    return order, heads
+
+
+def _pick(rule, index: int) -> int | clingo.Symbol | None:
+    """Where the head's index-th argument is found: an index into the rule's variables (the
+    values of its firing record), or the symbol the head writes; None when neither."""
+    args = rule.node.head.atom.symbol.arguments
+    if index >= len(args):
+        return None
+    term = args[index]
+    if term.ast_type.name == "Variable":
+        return rule.variables.index(term.name) if term.name in rule.variables else None
+    if term.ast_type.name == "SymbolicTerm":
+        return term.symbol
+    if term.ast_type.name == "Function" and not term.arguments:
+        return clingo.Function(term.name)
+    return None
+
+
+def _bound(pick: int | clingo.Symbol | None, values: tuple) -> clingo.Symbol | None:
+    if isinstance(pick, int):
+        return values[pick] if pick < len(values) else None
+    return pick
 
 
 def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
@@ -30,39 +70,34 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
     outcomes: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
     decisions: list[str] = []
     for sym in solved.atoms:
-        args = sym.arguments
-        if sym.name == "indication" and len(args) == 3:
-            indications[_text(args[1])].append(str(args[2]))
-        elif sym.name == "medically_necessary" and len(args) == 2:
+        name, args = parts(sym)
+        if name == "indication" and len(args) == 3:
+            indications[_text(args[1])].append(_text(args[2]))
+        elif name == "medically_necessary" and len(args) == 2:
             necessary.add(_text(args[1]))
-        elif sym.name == "diagnosis_covered" and len(args) == 2:
+        elif name == "diagnosis_covered" and len(args) == 2:
             covered.add(_text(args[1]))
-        elif sym.name in ("payable", "denied", "not_addressed") and len(args) == 2:
-            outcomes[args[1].number].append((sym.name, None))
-        elif sym.name == "bundled" and len(args) == 3:
-            outcomes[args[1].number].append(("bundled", args[2].number))
-        elif sym.name == "decision" and len(args) == 2:
-            decisions.append(str(args[1]))
+        elif name in ("payable", "denied", "not_addressed") and len(args) == 2:
+            outcomes[_number(args[1])].append((name, None))
+        elif name == "bundled" and len(args) == 3:
+            outcomes[_number(args[1])].append(("bundled", _number(args[2])))
+        elif name == "decision" and len(args) == 2:
+            decisions.append(_text(args[1]))
 
     # rule ids per line and per indication, from the firing records (source order)
-    order = {r.id: i for i, r in enumerate(policy.rules)}
+    order, heads = _rule_heads(policy)
     line_rules: dict[int, list[str]] = defaultdict(list)
     indication_rules: dict[tuple[str, str], list[str]] = defaultdict(list)
     for rule_id, values in solved.fired:
-        rule = policy.rules_by_id.get(rule_id)
-        if rule is None or rule.head is None:
-            continue
-        binding = dict(zip(rule.variables, values))
-        name = rule.head[0]
-        head_args = rule.node.head.atom.symbol.arguments
-        if name in OUTCOMES or name == "denied":
-            number = _bound(head_args, 1, binding)
-            if number is not None and rule_id not in line_rules[number.number]:
-                line_rules[number.number].append(rule_id)
+        name, (first, second) = heads.get(rule_id, (None, (None, None)))
+        if name in OUTCOMES:
+            number = _bound(first, values)
+            if number is not None and rule_id not in line_rules[_number(number)]:
+                line_rules[_number(number)].append(rule_id)
         elif name == "indication":
-            lesion, ind = _bound(head_args, 1, binding), _bound(head_args, 2, binding)
+            lesion, ind = _bound(first, values), _bound(second, values)
             if lesion is not None and ind is not None:
-                indication_rules[(_text(lesion), str(ind))].append(rule_id)
+                indication_rules[(_text(lesion), _text(ind))].append(rule_id)
 
     if len(decisions) != 1:
         raise PolicyError(f"the policy gives case {case.id!r} {len(decisions)} decisions ({', '.join(decisions) or 'none'}); it must give one")
@@ -91,20 +126,6 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
         entry["rules"] = sorted(line_rules.get(line.number, []), key=order.get)
         lines.append(entry)
     return {"case": case.id, "status": "ok", "decision": decisions[0], "lesions": lesions, "lines": lines}
-
-
-def _bound(head_args, index: int, binding: dict):
-    """The value of the head's index-th argument under a rule's variable binding."""
-    if index >= len(head_args):
-        return None
-    term = head_args[index]
-    if term.ast_type.name == "Variable":
-        return binding.get(term.name)
-    if term.ast_type.name == "SymbolicTerm":
-        return term.symbol
-    if term.ast_type.name == "Function" and not term.arguments:
-        return clingo.Function(term.name)
-    return None
 
 
 def invalid_answer(error: CaseInvalid) -> dict:

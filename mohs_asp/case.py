@@ -15,6 +15,7 @@ import re
 import sys
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_LESIONS = 100
 MAX_LINES = 500
 MAX_TEXT = 200  # characters in an id or a term
+MAX_LINE_NUMBER = 999_999
+MAX_ERRORS = 100  # errors listed one by one; past this, one more error counts the rest
 
 CASE_FIELDS = ("id", "date_of_service", "patient", "lesions", "lines")
 PATIENT_FIELDS = ("immunosuppressed",)
@@ -78,6 +81,66 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+class _Fields(dict):
+    """A mapping read from a case file; `repeated` names the keys the file gives twice
+    (the checker reports each at its path: a claims file saying `id` twice is a mistake)."""
+
+    repeated: tuple = ()
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        obj = _Fields(obj)
+        obj.repeated = _repeated(key for key, _ in pairs)
+    return obj
+
+
+def _repeated(keys) -> tuple:
+    seen: set = set()
+    return tuple(dict.fromkeys(k for k in keys if k in seen or seen.add(k)))
+
+
+@lru_cache(maxsize=1)
+def _yaml_loader() -> type:
+    """PyYAML's safe loader (libyaml's when installed: faster, and it bounds nesting), made
+    stricter for case files: tags that build Python objects are unknown to it; aliases
+    (`*name`) and merge keys (`<<`) are refused, so a "billion laughs" file cannot expand;
+    a key given twice is kept for the checker to report; a date that does not exist
+    (`2026-02-30`) stays text, for the checker to report at its path."""
+    import yaml  # only YAML cases pay for the import
+
+    error = yaml.constructor.ConstructorError
+
+    class CaseLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+        def construct_object(self, node, deep=False):
+            if node in self.constructed_objects or node in self.recursive_objects:
+                raise error(None, None, "anchors and aliases (&name, *name) are not allowed in a case file", node.start_mark)
+            return super().construct_object(node, deep)
+
+        def flatten_mapping(self, node):
+            for key, _ in node.value:
+                if key.tag == "tag:yaml.org,2002:merge":
+                    raise error(None, None, "a merge key (<<) is not allowed in a case file", key.start_mark)
+
+        def construct_fields(self, node):
+            data = _Fields()
+            yield data
+            data.update(self.construct_mapping(node))
+            if len(data) < len(node.value):
+                data.repeated = _repeated(self.constructed_objects[key] for key, _ in node.value)
+
+        def construct_date(self, node):
+            try:
+                return self.construct_yaml_timestamp(node)
+            except ValueError:
+                return self.construct_scalar(node)
+
+    CaseLoader.add_constructor("tag:yaml.org,2002:map", CaseLoader.construct_fields)
+    CaseLoader.add_constructor("tag:yaml.org,2002:timestamp", CaseLoader.construct_date)
+    return CaseLoader
+
+
 def parse_text(text: str, hint: str = "") -> Any:
     """JSON or YAML text to Python values. Floats become Decimal (exact sizes)."""
     stripped = text.lstrip()
@@ -86,7 +149,7 @@ def parse_text(text: str, hint: str = "") -> Any:
     looks_json = hint == ".json" or stripped[:1] in "{["
     if looks_json:
         try:
-            return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+            return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_json_object)
         except RecursionError:
             raise CaseInvalid([InputError("", "the file is nested too deeply to be a case")]) from None
         except ValueError as e:
@@ -95,12 +158,13 @@ def parse_text(text: str, hint: str = "") -> Any:
     import yaml  # only YAML cases pay for the import
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 -- a safe loader, made stricter
     except RecursionError:
         raise CaseInvalid([InputError("", "the file is nested too deeply to be a case")]) from None
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: a value YAML types but Python cannot hold (`!!int x`)
         what = "JSON or YAML" if not hint else ("YAML" if hint in (".yaml", ".yml") else "JSON or YAML")
-        raise CaseInvalid([InputError("", f"the file is not valid {what}: {' '.join(str(e).split())}")]) from None
+        said = " ".join(str(e).replace('in "<unicode string>", ', "at ").split())
+        raise CaseInvalid([InputError("", f"the file is not valid {what}: {said}")]) from None
 
 
 def read_document(source: str) -> Any:
@@ -142,13 +206,38 @@ def _vocab_key(text: str) -> str:
     return re.sub(r"[\s\-]+", "_", text.strip().lower())
 
 
+def _short(value: Any) -> str:
+    """A number as a message shows it: 10**400 is not worth 401 digits."""
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def _unusable(text: str) -> bool:
+    """Text that cannot reach the solver or the answer unchanged: a NUL (clingo strings end
+    there, so `A<NUL>x` and `A<NUL>y` would be one lesion) or an unpaired surrogate (not UTF-8)."""
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _unusable(text) else text
+
+
+UNUSABLE = "contains a character a case cannot hold (a NUL or an unpaired surrogate)"
+
+
 def _type_name(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, (int, float, Decimal)):
-        return f"the number {value}"
+        return f"the number {_short(value)}"
     if isinstance(value, str):
         return f'the text "{value[:40]}"'
     if isinstance(value, list):
@@ -162,15 +251,29 @@ class _Checker:
     def __init__(self, policy: Policy):
         self.policy = policy
         self.errors: list[InputError] = []
+        self.unlisted = 0  # errors past MAX_ERRORS, counted only
+
+    @property
+    def count(self) -> int:
+        return len(self.errors) + self.unlisted
 
     def err(self, path: str, message: str) -> None:
-        self.errors.append(InputError(path, message))
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(InputError(_printable(path), _printable(message)))
+        else:
+            self.unlisted += 1
+
+    def suggest(self, word: str, known: list[str] | tuple[str, ...]) -> str:
+        """`_suggest`, skipped once the error list is full (a file of a million typos stays fast)."""
+        return "" if len(self.errors) >= MAX_ERRORS else _suggest(word, known)
 
     def unknown_fields(self, obj: dict, known: tuple[str, ...], prefix: str) -> None:
+        for key in getattr(obj, "repeated", ()):
+            self.err(f"{prefix}{key}", f"`{key}` is given more than once; give each field once")
         for key in obj:
             if key not in known:
                 name = str(key)
-                self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{_suggest(name, known)}")
+                self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{self.suggest(name, known)}")
 
     def text(self, obj: dict, key: str, path: str, required: bool) -> str | None:
         if key not in obj:
@@ -186,6 +289,9 @@ class _Checker:
             return None
         if len(value) > MAX_TEXT:
             self.err(path, f"is longer than {MAX_TEXT} characters")
+            return None
+        if _unusable(value):
+            self.err(path, UNUSABLE)
             return None
         return value
 
@@ -206,7 +312,7 @@ class _Checker:
             self.err(path, f"must be a whole number, found {_type_name(value)}")
             return None
         if value < low or (high is not None and value > high):
-            self.err(path, f"must be from {low} to {high}, found {value}" if high else f"must be {low} or more, found {value}")
+            self.err(path, f"must be from {low} to {high}, found {_short(value)}" if high else f"must be {low} or more, found {_short(value)}")
             return None
         return value
 
@@ -224,6 +330,8 @@ class _Checker:
                 self.err(f"{path}[{i}]", f"must be text, found {_type_name(item)}")
             elif len(item) > MAX_TEXT:
                 self.err(f"{path}[{i}]", f"is longer than {MAX_TEXT} characters")
+            elif _unusable(item):
+                self.err(f"{path}[{i}]", UNUSABLE)
             else:
                 out.append((f"{path}[{i}]", item))
         return out
@@ -296,7 +404,7 @@ class _Checker:
         if not isinstance(obj, dict):
             self.err(path, f"a lesion must be an object, found {_type_name(obj)}")
             return None
-        before = len(self.errors)
+        before = self.count
         self.unknown_fields(obj, LESION_FIELDS, f"{path}.")
         lesion_id = self.text(obj, "id", f"{path}.id", required=True)
         diagnosis = self.diagnosis(obj, f"{path}.diagnosis")
@@ -309,13 +417,13 @@ class _Checker:
             if key in self.policy.data.histology:
                 histology.append(key)
             else:
-                self.err(item_path, f'"{term}" is not a known histology term{_suggest(key, list(self.policy.data.histology))}')
+                self.err(item_path, f'"{term}" is not a known histology term{self.suggest(key, list(self.policy.data.histology))}')
         flags = []
         for name in LESION_FLAGS:
             flag = self.boolean(obj, name, f"{path}.{name}")
             if flag is not None:
                 flags.append((name, flag))
-        if len(self.errors) > before or lesion_id is None or diagnosis is None or site is None:
+        if self.count > before or lesion_id is None or diagnosis is None or site is None:
             return None
         return Lesion(lesion_id, diagnosis, site, size_um, borders, tuple(dict.fromkeys(histology)), tuple(flags))
 
@@ -325,7 +433,7 @@ class _Checker:
             return None
         norm = _vocab_key(value)
         if norm not in known:
-            self.err(path, f'"{value}" is not a known {what}{_suggest(norm, known)}')
+            self.err(path, f'"{value}" is not a known {what}{self.suggest(norm, known)}')
             return None
         return norm
 
@@ -364,12 +472,15 @@ class _Checker:
             if not exact.is_finite():
                 self.err(f"{path}.{key}", "must be a finite number")
                 return None
-            um = exact * per_unit
-            if um <= 0:
-                self.err(f"{path}.{key}", f"must be above 0, found {value} {unit}")
+            if exact <= 0:  # -0.0 too
+                self.err(f"{path}.{key}", f"must be above 0, found {_short(value)} {unit}")
                 return None
-            if um > 100 * UM_PER_CM:
-                self.err(f"{path}.{key}", f"must be at most 100 cm, found {value} {unit}")
+            if exact > 100 * UM_PER_CM / per_unit:  # compared before scaling: 1e999999999 cannot overflow
+                self.err(f"{path}.{key}", f"must be at most 100 cm, found {_short(value)} {unit}")
+                return None
+            um = exact * per_unit
+            if um < 1:  # it would floor to 0 micrometres, a size the rules would read as none
+                self.err(f"{path}.{key}", f"must be at least 1 micrometre ({1 / per_unit} {unit}), found {_short(value)} {unit}")
                 return None
             return int(um.to_integral_value(rounding=ROUND_FLOOR))
         return None
@@ -398,9 +509,9 @@ class _Checker:
         if not isinstance(obj, dict):
             self.err(path, f"a line must be an object, found {_type_name(obj)}")
             return None
-        before = len(self.errors)
+        before = self.count
         self.unknown_fields(obj, LINE_FIELDS, f"{path}.")
-        number = self.integer(obj, "line", f"{path}.line", 1, None)
+        number = self.integer(obj, "line", f"{path}.line", 1, MAX_LINE_NUMBER)
         units = self.integer(obj, "units", f"{path}.units", 1, 99)
         code = self.text(obj, "code", f"{path}.code", required=True)
         sets: list[str] = []
@@ -428,7 +539,7 @@ class _Checker:
                 self.err(f"{path}.lesions", f"only a biopsy line may name several lesions; {code} is not a biopsy code (use `lesion`)")
         for where, name in named:
             if name not in lesion_ids:
-                self.err(where, f'lesion "{name}" is not in the case{_suggest(name, sorted(lesion_ids))}')
+                self.err(where, f'lesion "{name}" is not in the case{self.suggest(name, sorted(lesion_ids))}')
         lesions = [name for _, name in named]
         if code is not None and sets and "lesion" not in obj and "lesions" not in obj:
             self.err(f"{path}.lesion", f"{code} is a {self.policy.data.set_labels.get(sets[0], sets[0])} code: the line must name its lesion")
@@ -441,7 +552,7 @@ class _Checker:
                 modifiers.append(mod.strip().upper())
             else:
                 self.err(mod_path, f'"{mod}" is not a modifier (2 letters or digits)')
-        if len(self.errors) > before or code is None:
+        if self.count > before or code is None:
             return None
         return Line(number if number is not None else position, code, units or 1, tuple(lesions), tuple(modifiers), pre)
 
@@ -452,7 +563,12 @@ def parse_case(doc: Any, policy: Policy) -> Case:
     case = checker.case(doc)
     if case is None:
         case_id = doc.get("id") if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
-        raise CaseInvalid(checker.errors or [InputError("", "the case is not valid")], case_id)
+        if case_id is not None and (len(case_id) > MAX_TEXT or _unusable(case_id)):
+            case_id = None  # an id the case may not have is not echoed either
+        errors = checker.errors or [InputError("", "the case is not valid")]
+        if checker.unlisted:
+            errors.append(InputError("", f"{checker.unlisted} more problems are not listed (the first {MAX_ERRORS} are)"))
+        raise CaseInvalid(errors, case_id)
     return case
 
 

@@ -36,6 +36,8 @@ class CodeSet:
     def __init__(self, text: str, release: str):
         self.release = release
         self._text = "\n" + text.strip("\n") + "\n"
+        # a search takes ~10 us and a claims file repeats a few hundred codes: remember each
+        self.kind = lru_cache(maxsize=1 << 16)(self._kind)
 
     def _line_after(self, pos: int) -> tuple[str, int]:
         end = self._text.find("\n", pos)
@@ -43,7 +45,7 @@ class CodeSet:
             return "", len(self._text)
         return self._text[pos:end], end + 1
 
-    def kind(self, code: str) -> str | None:
+    def _kind(self, code: str) -> str | None:
         """'billable', 'category' (has children: not billable) or None (not an ICD-10-CM code)."""
         bare = code.replace(".", "")
         if not ICD_SHAPE.fullmatch(bare):

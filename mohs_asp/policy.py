@@ -26,7 +26,7 @@ from pathlib import Path
 import clingo
 from clingo import ast
 
-from .errors import PolicyError
+from .errors import PolicyError, UsageError
 
 MAIN = "main.lp"
 CASE_FACT_PREDICATES = frozenset(
@@ -42,6 +42,10 @@ PRED_DOC = re.compile(r"%!\s*([a-z_][A-Za-z0-9_]*)\s*(?:\(([^)]*)\))?\s*$")
 PRED_TEXT = re.compile(r"%!\s+(holds|absent):\s*\"(.*)\"\s*$")
 CONSTANT = re.compile(r"[a-z][A-Za-z0-9_]*")
 CODE_SHAPE = re.compile(r"[0-9]{4}[0-9FTU]|[A-Z][0-9]{4}")
+# a clingo message line: FILE:LINE:COL[-END]: KIND: TEXT
+_LOCATED = re.compile(r"(\S*?\.lp|<\w+>):(\d+):(\d+)(?:-[\d:]+)?:\s*(\w+):\s*(.*)")
+_TOKENS = {"<IDENTIFIER>": "name", "<VARIABLE>": "variable", "<NUMBER>": "number", "<STRING>": "string",
+           "<EOF>": "end of file"}
 
 
 def default_root() -> Path:
@@ -158,6 +162,8 @@ class Policy:
         def logger(code: clingo.MessageCode, message: str) -> None:
             errors.append(self._clean_message(message))
 
+        for file in sorted(self.logic.rglob("*.lp")):  # clingo aborts on a message quoting bytes that are not UTF-8
+            _read_utf8(file, self._rel(str(file)))
         try:
             ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
         except RuntimeError:
@@ -179,12 +185,36 @@ class Policy:
                 self._add_rule(node, comments)
 
     def _clean_message(self, message: str) -> str:
-        """clingo says '/abs/logic/x.lp:3:5-9: error: ...'; authors want 'logic/x.lp:3:5: error: ...'."""
-        out = []
-        for line in message.strip().splitlines():
-            m = re.match(r"(\S*?\.lp):(\d+):(\d+)(?:-[\d:]+)?:\s*(.*)", line.strip())
-            out.append(f"{self._rel(m.group(1))}:{m.group(2)}:{m.group(3)}: {m.group(4)}" if m else line)
-        return "\n".join(out)
+        """clingo says '/abs/logic/x.lp:3:5-9: error: unsafe variables in:' and more lines; authors
+        read 'logic/x.lp:3:7: error: variable X is unsafe: ...', one problem a line, in plain words.
+        `check` (exit 3) and `lint` both print this."""
+        lines = [line.strip() for line in message.strip().splitlines()]
+        found = [(_LOCATED.match(line), line) for line in lines]
+        first = found[0][0] if found else None
+        if first is None:
+            return "\n".join(lines)
+
+        def at(m: re.Match) -> str:
+            return f"{self._rel(m.group(1))}:{m.group(2)}:{m.group(3)}"
+
+        text = first.group(5).rstrip(":")
+        quoted = " ".join(line for m, line in found[1:] if m is None)
+        notes = [m for m, _ in found[1:] if m is not None]
+        if text.startswith("unsafe variables in") and notes:
+            return "\n".join(f"{at(n)}: error: variable {n.group(5).split()[0].strip(chr(39))} is unsafe: it must also "
+                             "appear in a positive atom of the rule's body (not only under `not`, in a comparison or in the head)"
+                             for n in notes)
+        if text.startswith("atom does not occur in any rule head"):
+            return f"{at(first)}: error: {quoted} is in no rule head and no data file (a misspelt predicate name?)"
+        if text.startswith("operation undefined"):
+            return f"{at(first)}: warning: {quoted} is undefined for some values (arithmetic on something not a number)"
+        for token, words in _TOKENS.items():
+            text = text.replace(token, words)
+        if text.startswith("syntax error") and first.group(3) == "1":
+            text += " (does the statement before it end with a `.`?)"
+        severity = "error" if first.group(4) == "error" else "warning"
+        out = [f"{at(first)}: {severity}: {text}" + (f": {quoted}" if quoted else "")]
+        return "\n".join(out + [f"{at(n)}: note: {n.group(5)}" for n in notes])
 
     def _read_predicate_docs(self, comments: dict[tuple[str, int], str]) -> None:
         current: dict | None = None
@@ -315,11 +345,20 @@ def firing_rule(rule: Rule) -> ast.AST:
 # -- data ------------------------------------------------------------------------------------
 
 
+def _read_utf8(path: Path, name: str) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise PolicyError(f"{name}:{line}: the file is not UTF-8 text (byte {e.start})") from None
+
+
 def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     """Rows of a data file with their line numbers; lines starting with # are comments."""
     if not path.is_file():
         raise PolicyError(f"data file {path.parent.name}/{path.name} is missing")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _read_utf8(path, f"data/{path.name}").splitlines()
     kept = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not kept:
         raise PolicyError(f"data/{path.name} is empty")
@@ -421,6 +460,10 @@ def load_data(folder: Path) -> PolicyData:
             raise PolicyError(f"{where}: {row['value']!r} is not a number") from None
         if row["unit"] not in ("cm", "mm"):
             raise PolicyError(f"{where}: unit must be cm or mm")
+        if not CONSTANT.fullmatch(row["name"]):
+            raise PolicyError(f"{where}: name {row['name']!r} must be lower case letters, digits and _")
+        if not value.is_finite() or value.copy_abs() > 10000:  # a solver number holds at most 2**31-1 micrometres
+            raise PolicyError(f"{where}: {row['value']} {row['unit']} is not a size (at most 10000 {row['unit']})")
         cm = value if row["unit"] == "cm" else value / 10
         um = cm * 10000
         if um != um.to_integral_value() or um <= 0:
@@ -439,6 +482,6 @@ def _load(root: str) -> Policy:
 def load_policy(root: str | Path | None = None) -> Policy:
     """The policy of a folder (default: the project's own), parsed once per process."""
     path = Path(root) if root is not None else default_root()
-    if not path.is_dir():
-        raise PolicyError(f"policy folder {path} does not exist")
+    if not path.is_dir():  # a mistyped --policy is bad usage (2), like a missing case file
+        raise UsageError(f"no such policy folder: {path}")
     return _load(str(path.resolve()))

@@ -1,0 +1,152 @@
+"""Hypothesis strategies for case documents, drawn from the policy's own vocabulary.
+
+`cases()` builds valid cases as a parsed JSON file holds them (sizes as Decimal): sites of
+data/sites.csv in the spellings the contract accepts, histology terms, covered and uncovered
+billable diagnoses, codes from every code set of data/code_sets.csv and codes of none, lines
+naming lesions of the case. `mutated()` breaks one thing in such a case: drops, retypes or
+renames a field, puts a value out of range, adds an unknown field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from hypothesis import strategies as st
+
+from mohs_asp import icd10
+from mohs_asp.policy import LESION_FLAGS, load_policy
+
+POLICY = load_policy()
+DATA = POLICY.data
+SITES = sorted(DATA.sites)
+TERMS = sorted(DATA.histology)
+_codes = icd10.code_set()
+COVERED = sorted(c for c, _ in DATA.covered_diagnoses if _codes.kind(icd10.normalize(c)) == "billable")
+UNCOVERED = [c for c in ("L57.0", "L82.1", "L98.9", "Z85.828", "D22.5", "L72.0") if _codes.kind(c) == "billable"]
+SET_CODES = {name: [] for name in DATA.set_labels}  # a few codes of each code set
+for _name, _lo, _hi in DATA.code_ranges:
+    SET_CODES[_name].extend(f"{n:05d}" for n in sorted({_lo, _hi, (_lo + _hi) // 2}))
+for _code, _name in DATA.code_members.items():
+    SET_CODES[_name].append(_code)
+POLICY_CODES = sorted({c for codes in SET_CODES.values() for c in codes})
+OTHER_CODES = ["99213", "99214", "J3301", "0001F", "G0168", "96372"]
+MMS_CODES = frozenset(SET_CODES["mms"])
+assert UNCOVERED and COVERED and MMS_CODES
+
+
+def spelled(word: str) -> st.SearchStrategy[str]:
+    """A vocabulary word as the contract lets a user write it: any case, spaces or hyphens for _."""
+    return st.sampled_from([word, word.upper(), word.replace("_", " ").title(), word.replace("_", "-")])
+
+
+def sizes() -> st.SearchStrategy[dict]:
+    cm = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("6"), places=2)
+    mm = st.integers(min_value=1, max_value=60)
+    return st.one_of(st.just({}), cm.map(lambda v: {"size_cm": v}), mm.map(lambda v: {"size_mm": v}))
+
+
+@st.composite
+def lesions(draw, lesion_id: str) -> dict:
+    lesion = {"id": lesion_id,
+              "diagnosis": draw(st.one_of(st.sampled_from(COVERED), st.sampled_from(UNCOVERED))),
+              "site": draw(st.sampled_from(SITES).flatmap(spelled))}
+    lesion.update(draw(sizes()))
+    if draw(st.booleans()):
+        lesion["borders"] = draw(st.sampled_from(["well_defined", "ill_defined"]))
+    if draw(st.booleans()):
+        lesion["histology"] = draw(st.lists(st.sampled_from(TERMS).flatmap(spelled), max_size=3))
+    for flag in LESION_FLAGS:
+        if draw(st.integers(0, 3)) == 0:
+            lesion[flag] = draw(st.booleans())
+    return lesion
+
+
+@st.composite
+def lines(draw, lesion_ids: list[str]) -> list[dict]:
+    out = []
+    for _ in range(draw(st.integers(0, 6 if lesion_ids else 2))):
+        if lesion_ids and draw(st.integers(0, 3)):
+            kind = draw(st.sampled_from(["mms", "mms", *sorted(SET_CODES)]))  # MMS lines decide the case
+            line = {"code": draw(st.sampled_from(SET_CODES[kind]))}
+            if kind == "biopsy" and len(lesion_ids) > 1 and draw(st.booleans()):
+                line["lesions"] = draw(st.lists(st.sampled_from(lesion_ids), min_size=1, max_size=3, unique=True))
+            else:
+                line["lesion"] = draw(st.sampled_from(lesion_ids))
+            if kind == "biopsy" and draw(st.booleans()):
+                line["pre_surgical"] = draw(st.booleans())
+        else:
+            line = {"code": draw(st.sampled_from(OTHER_CODES))}
+            if lesion_ids and draw(st.booleans()):
+                line["lesion"] = draw(st.sampled_from(lesion_ids))
+        if draw(st.integers(0, 3)) == 0:
+            line["units"] = draw(st.integers(1, 99))
+        if draw(st.integers(0, 3)) == 0:
+            line["modifiers"] = draw(st.lists(st.sampled_from(["59", "XS", "51", "RT"]), max_size=2))
+        out.append(line)
+    if draw(st.booleans()):  # explicit line numbers, unique, in any order
+        numbers = draw(st.lists(st.integers(1, 40), min_size=len(out), max_size=len(out), unique=True))
+        for line, number in zip(out, numbers):
+            line["line"] = number
+    return out
+
+
+@st.composite
+def cases(draw) -> dict:
+    ids = draw(st.lists(st.sampled_from("ABCDEFG"), max_size=4, unique=True))
+    doc = {"id": draw(st.sampled_from(["case-1", "c2", "ÄÖÜ-3"])),
+           "date_of_service": draw(st.dates(dt.date(2020, 1, 1), dt.date(2030, 12, 31))).isoformat()}
+    if draw(st.booleans()):
+        doc["patient"] = {"immunosuppressed": draw(st.booleans())} if draw(st.integers(0, 3)) else {}
+    doc["lesions"] = [draw(lesions(lesion_id)) for lesion_id in ids]
+    doc["lines"] = draw(lines(ids))
+    return doc
+
+
+# -- mutations -------------------------------------------------------------------------------
+
+JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**30, 10**30), st.text(max_size=8),
+    st.decimals(allow_nan=True, allow_infinity=True), st.floats(),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+OUT_OF_RANGE = {"size_cm": [Decimal(0), Decimal(-1), Decimal("100.01"), Decimal("1e-9"), Decimal("-0.0")],
+                "size_mm": [0, -5, 1001, Decimal("0.0001")], "units": [0, 100, -1, 10**40],
+                "line": [0, -1, 10**9], "date_of_service": ["2026-02-30", "2026-13-01", "26-1-1", ""]}
+
+
+def _places(doc, path=()):
+    """Every (container, key, path) in a document."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            yield doc, key, (*path, key)
+            yield from _places(value, (*path, key))
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            yield doc, i, (*path, i)
+            yield from _places(value, (*path, i))
+
+
+@st.composite
+def mutated(draw) -> dict:
+    doc = draw(cases())
+    places = list(_places(doc))
+    container, key, _ = draw(st.sampled_from(places))
+    how = draw(st.sampled_from(["drop", "retype", "rename", "range", "unknown", "same_id"]))
+    if how == "drop":
+        del container[key]
+    elif how == "retype":
+        container[key] = draw(JUNK)
+    elif how == "rename" and isinstance(container, dict):
+        container[draw(st.sampled_from([f"{key}_", str(key)[:-1] or "x", str(key).upper()]))] = container.pop(key)
+    elif how == "range" and key in OUT_OF_RANGE:
+        container[key] = draw(st.sampled_from(OUT_OF_RANGE[key]))
+    elif how == "same_id" and len(doc["lesions"]) > 1:
+        doc["lesions"][1]["id"] = doc["lesions"][0]["id"]
+    else:
+        target = container if isinstance(container, dict) else doc
+        target[draw(st.sampled_from(["size_c", "notes", "Lesions", "x"]))] = draw(JUNK)
+    return doc
+
+
+documents = st.one_of(cases(), mutated())

@@ -1,0 +1,460 @@
+"""Bad, hostile and broken case input: a clear `invalid` answer (exit 2), never a crash, never
+an answer steered by the data, nothing lost.
+
+tests/invalid holds one data file per class of the contract's "Invalid cases"; this file covers
+what such a file cannot say (bytes, sizes, nesting, YAML tricks), the limits (README, "Input
+limits"), and ids that look like ASP. A representative set goes through the installed
+`mohs-asp check`, the rest through the library.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import shutil
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from mohs_asp import case as case_module
+from mohs_asp.api import check_document, check_source
+from mohs_asp.case import MAX_ERRORS, MAX_FILE_BYTES, parse_text, read_document
+from mohs_asp.errors import CaseInvalid
+
+TESTS = Path(__file__).resolve().parent
+EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
+
+
+def run(*args, cwd=None, stdin=None):
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, cwd=cwd, input=stdin, timeout=60)
+
+
+def covered_case(**changes) -> dict:
+    """A covered case (nose, BCC): MMS payable, frozen section bundled into it."""
+    doc = {"id": "hostile-1", "date_of_service": "2026-03-01",
+           "lesions": [{"id": "A", "diagnosis": "C44.311", "site": "nose", "size_cm": Decimal("0.9")}],
+           "lines": [{"line": 1, "code": "17311", "lesion": "A"}, {"line": 2, "code": "88331", "lesion": "A"}]}
+    doc.update(changes)
+    return doc
+
+
+def with_lesion(**fields) -> dict:
+    doc = covered_case()
+    if "size_mm" in fields:
+        del doc["lesions"][0]["size_cm"]
+    doc["lesions"][0].update(fields)
+    return doc
+
+
+def invalid(answer: dict) -> dict[str, str]:
+    """The errors of an invalid answer, by path; checks the answer's shape on the way."""
+    assert answer["status"] == "invalid", answer
+    assert "decision" not in answer and answer["errors"]
+    assert all(isinstance(e["path"], str) and e["message"] for e in answer["errors"])
+    return {e["path"]: e["message"] for e in answer["errors"]}
+
+
+def invalid_text(text: str | bytes, hint: str = "") -> str:
+    """The one message for a file that cannot be read as a case."""
+    with pytest.raises(CaseInvalid) as e:
+        parse_text(text, hint) if isinstance(text, str) else parse_text(text.decode("utf-8"), hint)
+    [error] = e.value.errors
+    assert error.path == ""
+    return error.message
+
+
+# -- files that are not a case, through the installed command --------------------------------
+
+BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+HOSTILE_FILES = {
+    "empty.json": b"",
+    "blank.yaml": b"  \n\t\n",
+    "not-json.json": b'{"id": "x",',
+    "a-list.json": b'[{"id": "x", "date_of_service": "2026-03-01"}]',
+    "a-string.yaml": b"just some words\n",
+    "not-utf8.yaml": b"id: caf\xe9\ndate_of_service: 2026-03-01\n",
+    "nan.json": b'{"id": "x", "date_of_service": "2026-03-01", "lesions": '
+                b'[{"id": "A", "diagnosis": "C44.311", "site": "nose", "size_cm": NaN}]}',
+    "deep.json": b"[" * 100_000 + b"]" * 100_000,
+    "deep.yaml": b"- " * 100_000 + b"x\n",
+    "python-tag.yaml": b"id: !!python/object/apply:os.system ['touch PWNED']\ndate_of_service: 2026-03-01\n",
+    "billion-laughs.yaml": BILLION_LAUGHS.encode(),
+    "duplicate-id.json": b'{"id": "x", "id": "y", "date_of_service": "2026-03-01"}',
+}
+
+
+@needs_exe
+@pytest.mark.parametrize("name", HOSTILE_FILES)
+def test_check_answers_a_hostile_file_invalid_with_exit_2(name, tmp_path):
+    path = tmp_path / name
+    path.write_bytes(HOSTILE_FILES[name])
+    result = run("check", path, "--format", "json", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert b"Traceback" not in result.stderr
+    invalid(json.loads(result.stdout))
+    assert not (tmp_path / "PWNED").exists()
+
+
+@needs_exe
+def test_check_refuses_standard_input_past_the_size_limit():
+    big = b'{"id": "x", "date_of_service": "2026-03-01", "pad": "' + b" " * MAX_FILE_BYTES + b'"}'
+    result = run("check", "-", "--format", "json", stdin=big)
+    assert result.returncode == 2, result.stderr
+    assert "larger than 10 MB" in invalid(json.loads(result.stdout))[""]
+
+
+@needs_exe
+def test_check_text_answer_for_a_hostile_file_is_one_clear_line(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_bytes(HOSTILE_FILES["deep.json"])
+    result = run("check", path)
+    assert result.returncode == 2 and not result.stderr
+    assert b"nested too deeply" in result.stdout
+
+
+# -- the same classes through the library, with their messages --------------------------------
+
+
+def test_empty_and_blank_files_say_so():
+    assert invalid_text("") == "the file is empty"
+    assert invalid_text(" \n\t", ".yaml") == "the file is empty"
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "42", '"a string"', "- a\n- b\n", "plain words\n", "null"])
+def test_a_document_that_is_not_an_object_is_invalid_at_the_top(text, policy):
+    answer = check_document(parse_text(text), policy)
+    assert "must be an object" in invalid(answer)[""]
+
+
+def test_bytes_that_are_not_utf8_are_invalid_and_a_bom_is_read(tmp_path):
+    bad = tmp_path / "case.json"
+    bad.write_bytes(b'{"id": "\xff\xfe"}')
+    with pytest.raises(CaseInvalid, match="not UTF-8"):
+        read_document(str(bad))
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "x", "date_of_service": "2026-03-01"}).encode())
+    assert read_document(str(bom)) == {"id": "x", "date_of_service": "2026-03-01"}
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_json_nan_and_infinity_are_not_numbers(constant):
+    assert f"{constant} is not a number JSON allows" in invalid_text(f'{{"size_cm": {constant}}}', ".json")
+
+
+@pytest.mark.parametrize("text,hint", [("[" * 100_000 + "]" * 100_000, ".json"), ("[" * 100_000 + "]" * 100_000, ".yaml"),
+                                       ("- " * 100_000 + "x", ".yaml"), ('{"a":' * 100_000 + "1" + "}" * 100_000, "")])
+def test_nesting_100000_deep_is_invalid_not_a_crash(text, hint):
+    message = invalid_text(text, hint)
+    assert "nested too deeply" in message or "nesting depth" in message
+
+
+def _endless_reader(requested: list[int]):
+    class Endless(io.RawIOBase):
+        def read(self, size=-1):
+            assert size is not None and 0 <= size <= MAX_FILE_BYTES + 1, f"an unbounded read ({size})"
+            requested.append(size)
+            return b"[" * size
+
+    return Endless()
+
+
+def test_standard_input_is_read_only_up_to_the_limit(monkeypatch):
+    requested: list[int] = []
+
+    class Stdin:
+        buffer = _endless_reader(requested)
+
+    monkeypatch.setattr(case_module.sys, "stdin", Stdin)
+    with pytest.raises(CaseInvalid, match="larger than 10 MB"):
+        read_document("-")
+    assert sum(requested) == MAX_FILE_BYTES + 1
+
+
+def test_a_file_is_read_only_up_to_the_limit(monkeypatch, tmp_path):
+    requested: list[int] = []
+    monkeypatch.setattr(case_module.Path, "open", lambda self, mode="r", *a, **k: _endless_reader(requested))
+    with pytest.raises(CaseInvalid, match="larger than 10 MB"):
+        read_document(str(tmp_path / "huge.json"))
+    assert sum(requested) == MAX_FILE_BYTES + 1
+
+
+def test_a_file_of_exactly_the_limit_is_read(tmp_path):
+    doc = b'{"id": "x", "date_of_service": "2026-03-01"}'
+    path = tmp_path / "padded.json"
+    path.write_bytes(doc + b" " * (MAX_FILE_BYTES - len(doc)))
+    assert read_document(str(path))["id"] == "x"
+
+
+# -- YAML: tags, aliases, merge keys, values Python cannot hold --------------------------------
+
+
+@pytest.mark.parametrize("tag", ["!!python/object/apply:os.system ['touch {pwned}']", "!!python/name:os.system",
+                                 "!!python/object/new:subprocess.Popen [['touch', '{pwned}']]"])
+def test_yaml_tags_that_build_python_objects_are_refused_never_run(tag, tmp_path):
+    pwned = tmp_path / "PWNED"
+    message = invalid_text(f"id: {tag.format(pwned=pwned)}\ndate_of_service: 2026-03-01\n", ".yaml")
+    assert "could not determine a constructor" in message
+    assert not pwned.exists()
+
+
+def test_a_billion_laughs_is_refused_at_its_first_alias():
+    message = invalid_text(BILLION_LAUGHS, ".yaml")
+    assert "aliases (&name, *name) are not allowed" in message and "line 1" in message
+
+
+def test_a_merge_key_bomb_is_refused_before_it_expands():
+    # each level merges the one before nine times: expanded, level f holds 9**5 pairs
+    text = "a: &a {k: 1}\n" + "".join(f"{b}: &{b} {{<<: [{', '.join([f'*{a}'] * 9)}]}}\n" for a, b in zip("abcde", "bcdef"))
+    assert "not allowed in a case file" in invalid_text(text, ".yaml")
+
+
+def test_a_plain_merge_key_is_refused_too():
+    assert "a merge key (<<) is not allowed" in invalid_text("id: x\npatient: {<<: {immunosuppressed: true}}\n", ".yaml")
+
+
+@pytest.mark.parametrize("text", ["id: !!int abc\n", "id: !!float abc\n", "units: 1" + "0" * 5000 + "\n"])
+def test_yaml_values_python_cannot_hold_are_invalid_not_a_crash(text):
+    assert invalid_text(text, ".yaml").startswith("the file is not valid YAML")
+
+
+def test_an_unquoted_yaml_date_that_does_not_exist_is_reported_at_its_path(policy):
+    doc = parse_text("id: x\ndate_of_service: 2026-02-30\n", ".yaml")
+    assert invalid(check_document(doc, policy)) == {"date_of_service": '"2026-02-30" is not a real date'}
+
+
+# -- duplicate keys: an error at the key's path -------------------------------------------------
+
+
+@pytest.mark.parametrize("text,hint", [
+    ('{"id": "x", "date_of_service": "2026-03-01", "id": "y", "lesions": [{"id": "A", "site": "nose", '
+     '"diagnosis": "C44.311", "site": "back"}]}', ".json"),
+    ("id: x\ndate_of_service: 2026-03-01\nid: y\nlesions:\n  - {id: A, site: nose, diagnosis: C44.311, site: back}\n", ".yaml"),
+])
+def test_a_key_given_twice_is_an_error_at_its_path(text, hint, policy):
+    errors = invalid(check_document(parse_text(text, hint), policy))
+    assert set(errors) == {"id", "lesions[0].site"}
+    assert "more than once" in errors["lesions[0].site"]
+
+
+def test_a_json_object_without_repeated_keys_is_a_plain_dict():
+    assert type(parse_text('{"a": {"b": 1}}')["a"]) is dict
+
+
+# -- wrong values --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("doc,path", [
+    (with_lesion(recurrent="true"), "lesions[0].recurrent"),
+    (with_lesion(rapid_growth="false"), "lesions[0].rapid_growth"),
+    (with_lesion(size_cm="1.2"), "lesions[0].size_cm"),
+    (with_lesion(size_mm="12"), "lesions[0].size_mm"),
+    (with_lesion(id=1), "lesions[0].id"),
+    (covered_case(id=12345), "id"),
+    (covered_case(lines=[{"line": 1, "code": 17311, "lesion": "A"}]), "lines[0].code"),
+    (covered_case(date_of_service="2026-03-01T10:00:00"), "date_of_service"),
+])
+def test_booleans_and_numbers_written_as_the_other_type_are_invalid(doc, path, policy):
+    assert path in invalid(check_document(doc, policy))
+
+
+@pytest.mark.parametrize("doc,path", [
+    (covered_case(id="x" * 201), "id"),
+    (covered_case(id="x" * MAX_FILE_BYTES), "id"),
+    (with_lesion(id="A" * 201), "lesions[0].id"),
+    (with_lesion(site="nose" * 1000), "lesions[0].site"),
+    (with_lesion(histology=["nodular" * 1000]), "lesions[0].histology[0]"),
+])
+def test_text_longer_than_200_characters_is_invalid(doc, path, policy):
+    assert "longer than 200 characters" in invalid(check_document(doc, policy))[path]
+
+
+def test_text_of_200_characters_is_valid(policy):
+    assert check_document(covered_case(id="x" * 200), policy)["case"] == "x" * 200
+
+
+def test_unicode_ids_come_back_byte_for_byte(policy):
+    ids = ["Läsion-β", "病変-1", "😀\u200d👩", "e\u0301", "\u202eRTL", "tab\there"]  # é decomposed stays decomposed
+    doc = covered_case(id="Fälle-Ω-😀")
+    doc["lesions"] = [{**doc["lesions"][0], "id": i} for i in ids]
+    doc["lines"] = [{"line": 1, "code": "17311", "lesion": ids[0]}, {"line": 2, "code": "88331", "lesion": ids[-1]}]
+    answer = check_document(doc, policy)
+    assert answer["case"] == "Fälle-Ω-😀"
+    assert [lesion["id"] for lesion in answer["lesions"]] == ids
+    assert answer["decision"] == "covered"
+
+
+@pytest.mark.parametrize("bad", ["A\x00x", "\ud800", "x\udfff"])
+def test_text_a_case_cannot_hold_is_invalid(bad, policy):
+    doc = covered_case(id=bad)
+    doc["lesions"] = [{**doc["lesions"][0], "id": bad}, {**doc["lesions"][0], "id": "B", "histology": [bad]}]
+    errors = invalid(check_document(doc, policy))
+    assert {"id", "lesions[0].id", "lesions[1].histology[0]"} <= set(errors)
+    assert "cannot hold" in errors["lesions[0].id"]
+    json.dumps(check_document(doc, policy), ensure_ascii=False).encode("utf-8")  # printable as the answer
+
+
+def test_two_lesion_ids_that_differ_after_a_nul_are_not_merged(policy):
+    # clingo strings end at NUL: taken as they are, "A\0x" and "A\0y" would be one lesion "A"
+    doc = covered_case()
+    doc["lesions"] = [{"id": "A\x00x", "diagnosis": "C44.311", "site": "nose"},
+                      {"id": "A\x00y", "diagnosis": "L57.0", "site": "back"}]
+    doc["lines"] = [{"line": 1, "code": "17311", "lesion": "A\x00x"}]
+    assert invalid(check_document(doc, policy))
+
+
+def test_a_key_that_is_not_utf8_text_is_reported_printably(policy):
+    errors = invalid(check_document(covered_case(**{"\ud800": 1}), policy))
+    assert errors == {"\\ud800": "`\\ud800` is not a field of the case format"}
+
+
+@pytest.mark.parametrize("count", [101, 10_000])
+def test_too_many_lesions_is_one_error(count, policy):
+    doc = covered_case(lines=[])
+    doc["lesions"] = [{"id": str(i), "diagnosis": "C44.311", "site": "nose"} for i in range(count)]
+    assert invalid(check_document(doc, policy)) == {"lesions": f"a case may have at most 100 lesions, found {count}"}
+
+
+@pytest.mark.parametrize("count", [501, 10_000])
+def test_too_many_lines_is_one_error(count, policy):
+    doc = covered_case(lines=[{"code": "99213"}] * count)
+    assert invalid(check_document(doc, policy)) == {"lines": f"a case may have at most 500 lines, found {count}"}
+
+
+def test_100_lesions_and_500_lines_are_answered(policy):
+    doc = covered_case()
+    doc["lesions"] = [{"id": str(i), "diagnosis": "C44.311", "site": "nose"} for i in range(100)]
+    doc["lines"] = [{"code": "17311", "lesion": str(i % 100)} for i in range(500)]
+    answer = check_document(doc, policy)
+    assert answer["status"] == "ok" and len(answer["lines"]) == 500
+
+
+def test_a_flood_of_problems_lists_the_first_100_and_counts_the_rest(policy):
+    doc = covered_case(**{f"field{i}": i for i in range(100_000)})
+    doc["lesions"][0]["histology"] = ["x"] * 50_000
+    answer = check_document(doc, policy)
+    assert len(answer["errors"]) == MAX_ERRORS + 1
+    assert answer["errors"][-1] == {"path": "", "message": "149900 more problems are not listed (the first 100 are)"}
+
+
+@pytest.mark.parametrize("size,message", [
+    ({"size_cm": Decimal("1e308")}, "must be at most 100 cm, found 1E+308 cm"),
+    ({"size_cm": 10**400}, "must be at most 100 cm, found 10000000000000000000... (401 characters) cm"),
+    ({"size_mm": Decimal("1e999999999")}, "must be at most 100 cm"),
+    ({"size_cm": 1e308}, "must be at most 100 cm"),
+    ({"size_cm": float("inf")}, "must be a finite number"),
+    ({"size_cm": float("nan")}, "must be a finite number"),
+    ({"size_cm": Decimal("1e-9")}, "must be at least 1 micrometre (0.0001 cm), found 1E-9 cm"),
+    ({"size_mm": Decimal("0.0009")}, "must be at least 1 micrometre (0.001 mm)"),
+    ({"size_cm": Decimal("1e-999999999")}, "must be at least 1 micrometre"),
+    ({"size_cm": Decimal("-0.0")}, "must be above 0, found -0.0 cm"),
+    ({"size_cm": -0.0}, "must be above 0"),
+])
+def test_absurd_sizes_are_invalid(size, message, policy):
+    key = next(iter(size))
+    assert message in invalid(check_document(with_lesion(**size), policy))[f"lesions[0].{key}"]
+
+
+def test_a_huge_integer_in_json_is_read_and_refused(policy):
+    text = json.dumps(covered_case(), default=str).replace('"0.9"', "1" + "0" * 400)
+    assert "at most 100 cm" in invalid(check_document(parse_text(text, ".json"), policy))["lesions[0].size_cm"]
+
+
+def test_the_smallest_size_is_one_micrometre(policy):
+    assert check_document(with_lesion(size_cm=Decimal("0.0001")), policy)["status"] == "ok"
+
+
+@pytest.mark.parametrize("number", [2**31, 10**400, 1_000_000])
+def test_line_numbers_beyond_the_limit_are_invalid_not_a_crash(number, policy):
+    doc = covered_case(lines=[{"line": number, "code": "17311", "lesion": "A"}])
+    assert "must be from 1 to 999999" in invalid(check_document(doc, policy))["lines[0].line"]
+
+
+def test_the_largest_line_number_is_answered(policy):
+    doc = covered_case(lines=[{"line": 999_999, "code": "17311", "lesion": "A"}])
+    assert check_document(doc, policy)["lines"][0]["line"] == 999_999
+
+
+def test_a_huge_number_is_shortened_in_its_message(policy):
+    doc = covered_case(lines=[{"line": 1, "code": "17311", "lesion": "A", "units": 10**400}])
+    message = invalid(check_document(doc, policy))["lines[0].units"]
+    assert len(message) < 100 and "401 characters" in message
+
+
+# -- injection: ids are data; codes and terms are checked against their vocabularies -----------
+
+HOSTILE_IDS = ['A"). covered. %', "a) :- .", "back\\slash\\", '"', "two\nlines", "#show payable/2.",
+               "%* open comment", "*% close", '#include "x.lp".', "covered(0).", "X", "_"]
+
+
+def _renamed(doc: dict, case_id: str, lesion_id: str) -> dict:
+    doc = copy.deepcopy(doc)
+    doc["id"] = case_id
+    doc["lesions"][0]["id"] = lesion_id
+    for line in doc["lines"]:
+        line["lesion"] = lesion_id
+    return doc
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_IDS)
+@pytest.mark.parametrize("base", ["covered", "denied"])
+def test_an_id_that_looks_like_asp_changes_nothing_but_itself(hostile, base, policy):
+    doc = covered_case() if base == "covered" else with_lesion(diagnosis="L57.0", site="back")
+    plain = check_document(doc, policy)
+    answer = check_document(_renamed(doc, hostile, hostile), policy)
+    assert answer["case"] == hostile and answer["lesions"][0]["id"] == hostile
+    answer["case"], answer["lesions"][0]["id"] = plain["case"], plain["lesions"][0]["id"]
+    assert answer == plain
+    assert plain["decision"] == ("covered" if base == "covered" else "not_covered")
+
+
+@pytest.mark.parametrize("field,value", [
+    ("code", '17311"). covered. %'), ("code", "17311\n."), ("code", "#show"),
+    ("site", 'nose"). covered. %'), ("site", "nose.\n#show"), ("diagnosis", 'C44.311"). covered(0).'),
+    ("diagnosis", "C44.311 %"), ("histology", ['nodular"). x']), ("borders", "ill_defined) :- ."),
+    ("modifiers", ['59"). %']),
+])
+def test_codes_and_terms_that_look_like_asp_are_refused(field, value, policy):
+    if field in ("code", "modifiers"):
+        doc = covered_case(lines=[{"line": 1, "code": "17311", "lesion": "A", field: value}])
+        where = f"lines[0].{field}"
+    else:
+        doc, where = with_lesion(**{field: value}), f"lesions[0].{field}"
+    errors = invalid(check_document(doc, policy))
+    assert any(path.startswith(where) for path in errors), errors
+
+
+@pytest.mark.parametrize("field,value,shown", [("code", " 17311\n", "17311"), ("diagnosis", " c44311 ", "C44.311"),
+                                               ("site", "NOSE", "nose"), ("site", " Lower-Leg ", "lower_leg")])
+def test_codes_and_terms_are_normalised(field, value, shown, policy):
+    if field == "code":
+        answer = check_document(covered_case(lines=[{"line": 1, "code": value, "lesion": "A"}]), policy)
+        assert answer["lines"][0]["code"] == shown
+    else:
+        assert check_document(with_lesion(**{field: value}), policy)["lesions"][0][field] == shown
+
+
+@needs_exe
+def test_check_gives_hostile_ids_back_byte_for_byte(tmp_path):
+    hostile = 'A"). covered. %\n#show x/1. \\ 😀 %*'
+    doc = _renamed(json.loads((TESTS / "examples" / "trunk-small-nodular-denied.case.json").read_text()), hostile, hostile)
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    result = run("check", path, "--format", "json")
+    assert result.returncode == 1, result.stderr  # not covered, as with a plain id
+    answer = json.loads(result.stdout)
+    assert answer["case"] == hostile and answer["lesions"][0]["id"] == hostile
+    assert "😀".encode() in result.stdout  # UTF-8 as it came, not \\u escapes
+
+
+def test_check_source_reads_a_file_with_hostile_ids(tmp_path, policy):
+    path = tmp_path / "case.yaml"
+    path.write_text('id: "a) :- ."\ndate_of_service: 2026-03-01\nlesions:\n  - {id: "\\"). covered.", '
+                    "diagnosis: C44.311, site: nose}\n", encoding="utf-8")
+    answer = check_source(str(path), policy)
+    assert answer["case"] == "a) :- ." and answer["lesions"][0]["id"] == '"). covered.'

@@ -1,0 +1,189 @@
+"""`mohs-asp lint`: the shipped policy lints clean (with its ICD-10-CM drift as warnings), and
+each kind of broken policy is named with its file and line."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mohs_asp.lint import lint_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "tests" / "examples" / "nose-bcc-covered.case.json"
+EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
+
+
+def run(*args, cwd=None):
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def copy_policy(tmp_path: Path) -> Path:
+    folder = tmp_path / "policy"
+    shutil.copytree(ROOT / "logic", folder / "logic")
+    shutil.copytree(ROOT / "data", folder / "data")
+    return folder
+
+
+def append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+def replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
+
+def errors(report):
+    return [str(f) for f in report.errors]
+
+
+@needs_exe
+def test_the_shipped_policy_lints_clean_and_reports_the_icd10cm_drift():
+    result = run("lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "0 errors" in out.splitlines()[-1]
+    # listed codes no longer billable, with the codes below them named
+    assert "data/covered_diagnoses.csv:135: warning: C4A.11 is no longer billable" in out
+    assert "data/covered_diagnoses.csv:136: warning: C4A.12 is no longer billable" in out
+    for child in ("C4A.111", "C4A.112", "C4A.121", "C4A.122"):
+        assert f"    {child}   Merkel cell carcinoma" in out
+    # billable codes of listed families that the list lacks, each with its description
+    assert "C44.131 is not on the list: Sebaceous cell carcinoma of skin of unspecified eyelid" in out
+    assert "C44.1321 is not on the list: Sebaceous cell carcinoma of skin of right upper eyelid" in out
+    assert "C4A.111 is not on the list: Merkel cell carcinoma of right upper eyelid, including canthus (it replaces listed C4A.11)" in out
+    # three-character categories are not families: C57 and D48 are picked from, not omitted
+    assert "C57.00" not in out and "D48.0 " not in out
+
+
+def test_lint_json_has_every_finding_with_severity_and_place():
+    report = json.loads(json.dumps(lint_policy().as_dict()))  # what `lint --format json` prints
+    assert report["ok"] and report["errors"] == 0
+    missing = {f["message"].split()[0] for f in report["findings"] if "is not on the list" in f["message"]}
+    assert missing == {"C44.131", "C44.1321", "C44.1322", "C44.1391", "C44.1392", "C4A.111", "C4A.112", "C4A.121", "C4A.122"}
+    assert all(f["severity"] in ("error", "warning") and f["message"] for f in report["findings"])
+
+
+@needs_exe
+def test_a_syntax_error_is_named_alike_by_lint_and_check(tmp_path):
+    folder = copy_policy(tmp_path)
+    replace(folder / "logic" / "indications.lp", "previously_irradiated(C,L,true).", "previously_irradiated(C,L,true)")
+    lint = run("lint", "--policy", folder)
+    check = run("check", EXAMPLE, "--policy", folder)
+    assert lint.returncode == 1 and check.returncode == 3
+    line = next(l for l in lint.stdout.splitlines() if "syntax error" in l)
+    assert line.startswith("logic/indications.lp:") and ": error: syntax error, unexpected name" in line
+    assert line in check.stderr
+
+
+@needs_exe
+def test_an_unsafe_variable_is_named_alike_by_lint_and_check(tmp_path):
+    folder = copy_policy(tmp_path)
+    append(folder / "logic" / "claims.lp", '\n% rule: bad\n% policy: "x"\nbad(C,X) :- case(C), not lesion(C,X).\n')
+    lint = lint_policy(folder)
+    check = run("check", EXAMPLE, "--policy", folder)
+    assert not lint.ok and check.returncode == 3
+    line = next(l for l in lint.render().splitlines() if "unsafe" in l)
+    lines = (folder / "logic" / "claims.lp").read_text().count("\n")
+    assert line.startswith(f"logic/claims.lp:{lines}:7: error: variable X is unsafe")
+    assert line in check.stderr
+    assert "Traceback" not in check.stderr
+
+
+def test_a_misspelt_predicate_is_an_error_at_its_place(tmp_path):
+    folder = copy_policy(tmp_path)
+    replace(folder / "logic" / "indications.lp", 'histology(C,L,T), histology_term(T,"sclerotic")',
+            'histology(C,L,T), histology_trm(T,"sclerotic")')
+    report = lint_policy(folder)
+    assert any(e.startswith("logic/indications.lp:") and 'histology_trm(T,"sclerotic") is in no rule head' in e
+               for e in errors(report))
+
+
+def test_a_vocabulary_term_no_data_defines_is_an_error(tmp_path):
+    folder = copy_policy(tmp_path)
+    replace(folder / "logic" / "indications.lp", 'histology_term(T,"fibrosing")', 'histology_term(T,"fibrosng")')
+    replace(folder / "logic" / "claims.lp", "in_code_set(C,N,frozen_section)", "in_code_set(C,N,frozen_sectoin)")
+    report = lint_policy(folder)
+    found = errors(report)
+    assert any('rule aggressive_fibrosing reads "fibrosng" as argument 2 of histology_term/2' in e for e in found)
+    assert any("rule frozen_section_bundled reads frozen_sectoin as argument 3 of in_code_set/3" in e for e in found)
+    # and the characteristic no rule reads any more is pointed out
+    assert any('no rule reads "fibrosing"' in str(w) for w in report.warnings)
+
+
+def test_a_family_string_must_exist_in_the_data(tmp_path):
+    folder = copy_policy(tmp_path)
+    replace(folder / "logic" / "claims.lp", 'code_family(K,"17311"), deep_structures', 'code_family(K,"17131"), deep_structures')
+    assert any('rule code_fits_deep_structures reads "17131" as argument 2 of code_family/2' in e
+               for e in errors(lint_policy(folder)))
+
+
+def test_a_choice_rule_and_a_loop_through_not_are_refused_naming_the_rules(tmp_path):
+    folder = copy_policy(tmp_path)
+    append(folder / "logic" / "claims.lp", (
+        '\n% rule: maybe_extra\n% policy: "x"\n{ extra(C) } :- case(C).\n'
+        '% rule: flip\n% policy: "x"\nflip(C) :- case(C), not flop(C).\n'
+        '% rule: flop\n% policy: "x"\nflop(C) :- case(C), not flip(C).\n'))
+    report = lint_policy(folder)
+    assert not report.ok
+    assert any("rule maybe_extra is a choice rule" in e for e in errors(report))
+    loop = next(f for f in report.errors if "loop through `not`" in f.message)
+    assert "flip/1, flop/1" in loop.message
+    assert [d.split()[0] for d in loop.details] == ["flip", "flop"]
+
+
+def test_an_even_loop_across_files_through_a_derived_predicate_is_found(tmp_path):
+    folder = copy_policy(tmp_path)
+    # medically_necessary depends on indication; make an indication depend on its absence
+    append(folder / "logic" / "indications.lp",
+           '\n% rule: circular\n% policy: "x"\nindication(C,L,circular) :- lesion(C,L), not medically_necessary(C,L).\n')
+    loop = next(f for f in lint_policy(folder).errors if "loop through `not`" in f.message)
+    assert "indication/3" in loop.message and "medically_necessary/2" in loop.message
+    assert {d.split()[0] for d in loop.details} >= {"circular", "medically_necessary"}
+
+
+def test_every_rule_needs_an_id_and_a_sentence_and_ids_are_unique(tmp_path):
+    folder = copy_policy(tmp_path)
+    append(folder / "logic" / "claims.lp", (
+        "\nnameless(C) :- case(C).\n"
+        "% rule: large_lesion\nsentence_less(C) :- case(C).\n"))
+    found = errors(lint_policy(folder))
+    lines = (folder / "logic" / "claims.lp").read_text().count("\n")
+    assert f"logic/claims.lp:{lines - 2}: error: this rule has no `% rule: ID` line above it" in "\n".join(found)
+    assert any(e.startswith(f"logic/claims.lp:{lines}: error: rule large_lesion quotes no policy sentence") for e in found)
+    assert any(e.startswith(f"logic/claims.lp:{lines}: error: rule id large_lesion is used twice: also at logic/indications.lp:")
+               for e in found)
+
+
+def test_code_sets_must_be_disjoint_and_diagnoses_well_formed(tmp_path):
+    folder = copy_policy(tmp_path)
+    append(folder / "data" / "code_sets.csv", "repair,88300,88305,oops\n")
+    replace(folder / "data" / "covered_diagnoses.csv", "\nC44.311\n", "\nC44311\n")
+    replace(folder / "data" / "covered_diagnoses.csv", "\nC44.319\n", "\nC44.3199\n")
+    found = "\n".join(errors(lint_policy(folder)))
+    assert "data/code_sets.csv:20: error: repair 88300-88305 overlaps surgical_pathology 88300-88300 (line 7)" in found
+    assert "C44311 is not written as cases are compared" in found and "write C44.311" in found
+    assert "C44.3199 is not a code of ICD-10-CM April 2026" in found
+
+
+def test_a_renamed_threshold_is_pointed_out_twice(tmp_path):
+    folder = copy_policy(tmp_path)
+    replace(folder / "data" / "thresholds.csv", "large_lesion_min,", "large_lesion_minimum,")
+    report = lint_policy(folder)
+    warnings = "\n".join(map(str, report.warnings))
+    assert "the data gives large_lesion_minimum_um/1 but no rule reads it" in warnings
+    assert "rule large_lesion cannot fire with this data: no data file and no rule gives large_lesion_min_um/1" in warnings
+
+
+def test_broken_data_is_reported_even_when_the_logic_does_not_parse(tmp_path):
+    folder = copy_policy(tmp_path)
+    replace(folder / "logic" / "indications.lp", "previously_irradiated(C,L,true).", "previously_irradiated(C,L,true)")
+    append(folder / "data" / "sites.csv", "elbow,17312,no,no,\n")
+    found = errors(lint_policy(folder))
+    assert len(found) == 2
+    assert found[1] == "data/sites.csv:38: error: family must be 17311, 17313 or either"
