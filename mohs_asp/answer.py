@@ -13,7 +13,7 @@ from functools import lru_cache
 import clingo
 
 from .case import Case
-from .engine import Solved, parts
+from .engine import Solved
 from .errors import CaseInvalid, PolicyError
 from .policy import Policy
 
@@ -70,7 +70,7 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
     outcomes: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
     decisions: list[str] = []
     for sym in solved.atoms:
-        name, args = parts(sym)
+        name, args = sym.name, sym.arguments
         if name == "indication" and len(args) == 3:
             indications[_text(args[1])].append(_text(args[2]))
         elif name == "medically_necessary" and len(args) == 2:

@@ -39,8 +39,9 @@ from .policy import Policy, load_policy
 CHUNK_LINES = 500  # cases per solver run
 CHUNK_BYTES = 4 << 20  # a chunk of long lines is cut early
 IN_FLIGHT = 3  # chunks queued or being answered, per worker
-CHUNKS_PER_WORKER = 200  # then fresh workers (about 100,000 cases each)
+CHUNKS_PER_WORKER = 50  # then fresh workers: 25,000 cases, at most ~100 MB of symbols with no lesion id repeated
 MAX_LINE_BYTES = MAX_FILE_BYTES  # a line, like a case file, holds at most 10 MB
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # check's JSON, on one line
 COUNTED = {"covered": "covered", "not_covered": "not covered", "no_mms": "no MMS", "invalid": "invalid"}
 
 
@@ -100,7 +101,7 @@ def answer_chunk(first: int, lines: list[bytes | None]) -> tuple[str, Counter]:
         if answer["status"] != "ok":
             answer["input_line"] = number
         counts[answer.get("decision", answer["status"])] += 1
-        out.append(json.dumps(answer, ensure_ascii=False, separators=(",", ":")))
+        out.append(_compact(answer))
     out.append("")
     return "\n".join(out), counts
 

@@ -25,6 +25,7 @@ from .policy import LESION_FLAGS, Policy
 
 # Input limits (README, "Limits"): past these a case is refused rather than read.
 MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_YAML_CHARS = 1024 * 1024  # YAML reads ~1 MB/s in ~90 MB of memory: hand-written cases are far smaller
 MAX_LESIONS = 100
 MAX_LINES = 500
 MAX_TEXT = 200  # characters in an id or a term
@@ -147,6 +148,7 @@ def parse_text(text: str, hint: str = "") -> Any:
     if not stripped:
         raise CaseInvalid([InputError("", "the file is empty")])
     looks_json = hint == ".json" or stripped[:1] in "{["
+    not_json = ""
     if looks_json:
         try:
             return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_json_object)
@@ -155,6 +157,10 @@ def parse_text(text: str, hint: str = "") -> Any:
         except ValueError as e:
             if hint == ".json":
                 raise CaseInvalid([InputError("", f"the file is not valid JSON: {e}")]) from None
+            not_json = f"the file is not valid JSON ({e}), and "
+    if len(text) > MAX_YAML_CHARS:
+        raise CaseInvalid([InputError("", f"{not_json or 'the file is not JSON, and '}a YAML case file may be at most "
+                                          f"{MAX_YAML_CHARS // (1024 * 1024)} MB (a JSON one {MAX_FILE_BYTES // (1024 * 1024)} MB)")])
     import yaml  # only YAML cases pay for the import
 
     try:

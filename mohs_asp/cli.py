@@ -47,7 +47,9 @@ def _policy(path: Optional[Path]):
 
 
 def _print_json(obj) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+    # UTF-8 as is; for an output that cannot take it, \u escapes (still the same JSON)
+    ascii_only = (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
+    sys.stdout.write(json.dumps(obj, ensure_ascii=ascii_only, indent=2) + "\n")
 
 
 def _decide(case: str, format: Format, policy: Optional[Path], explain: bool) -> None:
@@ -200,6 +202,9 @@ def batch(
 
 def main() -> None:
     """Entry point: the one place where errors become exit codes."""
+    for stream in (sys.stdout, sys.stderr):  # an id the terminal cannot show is escaped, not a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         app()
     except MohsError as e:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import clingo
 from clingo import ast
@@ -65,14 +64,6 @@ def case_facts(k: clingo.Symbol, case: Case, out: list[clingo.Symbol], sym: Symb
             code_nums[line.code] = F("code_num", [code, sym[int(line.code)]]) if line.code.isdigit() else None
             if code_nums[line.code] is not None:
                 out.append(code_nums[line.code])
-
-
-@lru_cache(maxsize=1 << 16)
-def parts(sym: clingo.Symbol) -> tuple[str, tuple[clingo.Symbol, ...]]:
-    """A function symbol's name and arguments. Reading them is a call into clingo each, and the
-    atoms of one chunk come back in the next (case keys, line numbers and lesion ids repeat):
-    each is read once per process (clingo keeps every symbol it made for good anyway)."""
-    return sym.name, tuple(sym.arguments)
 
 
 @dataclass
@@ -160,12 +151,12 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
     number = {symbols[key]: key for key in range(len(cases))}  # a case's key symbol -> its index
     rule_ids: dict[clingo.Symbol, str] = {}
     for sym in models[0]:  # each Symbol method is a call into clingo: few calls per atom
-        name, args = parts(sym)
+        name, args = sym.name, sym.arguments
         key = number.get(args[0]) if args else None
         if name == "__fired":
             if key is not None:
                 rule_id = rule_ids.get(args[1]) or rule_ids.setdefault(args[1], args[1].string)
-                out[key].fired.append((rule_id, parts(args[2])[1]))
+                out[key].fired.append((rule_id, tuple(args[2].arguments)))
         elif key is not None and name in keyed:
             out[key].atoms.append(sym)
         else:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 WIDTH = 80
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def safe(text) -> str:
+    """A value from the case, with control characters escaped: an id holding a newline must
+    not be able to print a line of its own (a forged "COVERED")."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), str(text))
 
 
 def _wrap(text: str, indent: int) -> str:
@@ -17,18 +25,18 @@ def _outcome(line: dict) -> str:
 
 def render_invalid(answer: dict) -> str:
     errors = answer["errors"]
-    out = [f"{answer.get('case') or '(no id)'}: INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}"]
+    out = [f"{safe(answer.get('case') or '(no id)')}: INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}"]
     for e in errors:
-        out.append(_wrap(f"{e['path'] or '(file)'}: {e['message']}", 2))
+        out.append(_wrap(f"{safe(e['path'] or '(file)')}: {safe(e['message'])}", 2))
     return "\n".join(out)
 
 
 def render_check(answer: dict) -> str:
     if answer["status"] != "ok":
         return render_invalid(answer)
-    out = [f"{answer['case']}: {answer['decision'].upper().replace('_', ' ')}", ""]
+    out = [f"{safe(answer['case'])}: {answer['decision'].upper().replace('_', ' ')}", ""]
     for lesion in answer["lesions"]:
-        out.append(f"Lesion {lesion['id']}  {lesion['site']}, {lesion['diagnosis']}")
+        out.append(f"Lesion {safe(lesion['id'])}  {lesion['site']}, {lesion['diagnosis']}")
         met = ", ".join(lesion["indications"]) or "meets none of the indications"
         out.append(_wrap(f"medically necessary: {'yes' if lesion['medically_necessary'] else 'no'} ({met})", 2))
         out.append(f"  diagnosis covered:   {'yes' if lesion['diagnosis_covered'] else 'no'}")
@@ -57,7 +65,7 @@ def render_explain(answer: dict) -> str:
     """The explained answer as a tree: the decision, each line and why, each lesion and why."""
     if answer["status"] != "ok":
         return render_invalid(answer)
-    out = [f"{answer['case']}: {answer['decision'].upper().replace('_', ' ')}"]
+    out = [f"{safe(answer['case'])}: {answer['decision'].upper().replace('_', ' ')}"]
     for line in answer["lines"]:
         ex = line["explanation"]
         out.append("")
@@ -68,16 +76,16 @@ def render_explain(answer: dict) -> str:
             out.append(_wrap(f"rule {ex['rule']} ({ex['source']})", 2))
             if ex.get("policy"):
                 out.append(_wrap(f'"{ex["policy"]}"', 2))
-        _tree(out, ex.get("because", []), "  - ", "    ")
+        _tree(out, [safe(b) for b in ex.get("because", [])], "  - ", "    ")
     for lesion in answer["lesions"]:
         out.append("")
         necessary = "medically necessary" if lesion["medically_necessary"] else "NOT medically necessary"
         covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
-        out.append(_wrap(f"Lesion {lesion['id']}  {lesion['site']}, {lesion['diagnosis']}: {necessary}; {covered}", 0))
+        out.append(_wrap(f"Lesion {safe(lesion['id'])}  {lesion['site']}, {lesion['diagnosis']}: {necessary}; {covered}", 0))
         for entry in lesion.get("explanation", []):
             mark = "[x]" if entry["met"] else "[ ]"
             out.append(f"  {mark} {entry['indication']}  ({entry['rule']}, {entry['source']})")
-            _tree(out, entry["because"], "      ", "        ")
+            _tree(out, [safe(b) for b in entry["because"]], "      ", "        ")
         if lesion.get("would_qualify"):
             out.append("  Would qualify with any one of:")
             for option in lesion["would_qualify"]:

@@ -130,3 +130,36 @@ def test_every_command_has_help():
         name = command.name or command.callback.__name__
         result = run(name, "--help")
         assert result.returncode == 0 and "--policy" in result.stdout
+
+
+def test_a_newline_in_an_id_cannot_forge_a_line_of_text_output(tmp_path):
+    doc = json.loads((EXAMPLES / "trunk-small-nodular-denied.case.json").read_text())
+    doc["id"] = "claim-7: COVERED\n\nclaim-7"
+    doc["lesions"][0]["id"] = "A\nLine 1  17313  payable"
+    for line in doc["lines"]:
+        line["lesion"] = doc["lesions"][0]["id"]
+    path = tmp_path / "forged.json"
+    path.write_text(json.dumps(doc))
+    for command in ("check", "explain"):
+        result = run(command, path)
+        assert result.returncode == 1
+        assert result.stdout.splitlines()[0] == "claim-7: COVERED\\n\\nclaim-7: NOT COVERED"
+        assert not any(l.startswith("Line 1  17313  payable") for l in result.stdout.splitlines())
+    js = json.loads(run("check", path, "--format", "json").stdout)
+    assert js["case"] == doc["id"] and js["lesions"][0]["id"] == doc["lesions"][0]["id"]
+
+
+def test_output_the_terminal_cannot_encode_is_escaped_not_a_crash(tmp_path):
+    import os
+
+    doc = json.loads((EXAMPLES / "nose-bcc-covered.case.json").read_text())
+    doc["id"] = "café-ü"
+    path = tmp_path / "unicode.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    result = subprocess.run([EXE, "check", str(path)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0, result.stderr
+    assert "caf\\xe9-\\xfc: COVERED" in result.stdout
+    js = subprocess.run([EXE, "check", str(path), "--format", "json"], capture_output=True, text=True,
+                        env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert json.loads(js.stdout)["case"] == "café-ü"

@@ -22,7 +22,7 @@ import pytest
 
 from mohs_asp import case as case_module
 from mohs_asp.api import check_document, check_source
-from mohs_asp.case import MAX_ERRORS, MAX_FILE_BYTES, parse_text, read_document
+from mohs_asp.case import MAX_ERRORS, MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text, read_document
 from mohs_asp.errors import CaseInvalid
 
 TESTS = Path(__file__).resolve().parent
@@ -182,6 +182,14 @@ def test_a_file_is_read_only_up_to_the_limit(monkeypatch, tmp_path):
     with pytest.raises(CaseInvalid, match="larger than 10 MB"):
         read_document(str(tmp_path / "huge.json"))
     assert sum(requested) == MAX_FILE_BYTES + 1
+
+
+def test_yaml_past_1_mb_is_refused_before_it_is_parsed():
+    # PyYAML takes about a second and 100 MB of memory per MB: 10 MB of YAML would take 10 s and 1 GB
+    at_limit = "id: x\n#" + " " * (MAX_YAML_CHARS - 7)  # a long comment: quick to read
+    assert len(at_limit) == MAX_YAML_CHARS and parse_text(at_limit, ".yaml") == {"id": "x"}
+    assert "a YAML case file may be at most 1 MB (a JSON one 10 MB)" in invalid_text(at_limit + " ", ".yaml")
+    assert invalid_text("{" + at_limit, "").startswith("the file is not valid JSON (")
 
 
 def test_a_file_of_exactly_the_limit_is_read(tmp_path):
