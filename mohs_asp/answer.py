@@ -33,12 +33,19 @@ def _number(sym: clingo.Symbol) -> int:
 
 
 @lru_cache(maxsize=8)
-def _rule_heads(policy: Policy) -> tuple[dict[str, int], dict[str, tuple[str, tuple]]]:
-    """Each rule's place in the source (to list ids in source order), and for each rule with a
-    head: its predicate and how to read head arguments 1 and 2 off a firing record."""
-    order = {r.id: i for i, r in enumerate(policy.rules)}
-    heads = {r.id: (r.head[0], tuple(_pick(r, i) for i in (1, 2))) for r in policy.rules if r.head is not None}
-    return order, heads
+def _order(policy: Policy) -> dict[str, int]:
+    """Each rule's place in the source, to list rule ids in source order."""
+    return {r.id: i for i, r in enumerate(policy.rules)}
+
+
+@lru_cache(maxsize=1 << 12)
+def _head(policy: Policy, rule_id: str) -> tuple[str | None, int | clingo.Symbol | None, int | clingo.Symbol | None]:
+    """A rule's head predicate, and how to read head arguments 1 and 2 off its firing record
+    (read from the rule's AST the first time the rule fires: AST access is slow)."""
+    rule = policy.rules_by_id.get(rule_id)
+    if rule is None or rule.head is None:
+        return None, None, None
+    return rule.head[0], _pick(rule, 1), _pick(rule, 2)
 
 
 def _pick(rule, index: int) -> int | clingo.Symbol | None:
@@ -85,11 +92,11 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
             decisions.append(_text(args[1]))
 
     # rule ids per line and per indication, from the firing records (source order)
-    order, heads = _rule_heads(policy)
+    order = _order(policy)
     line_rules: dict[int, list[str]] = defaultdict(list)
     indication_rules: dict[tuple[str, str], list[str]] = defaultdict(list)
     for rule_id, values in solved.fired:
-        name, (first, second) = heads.get(rule_id, (None, (None, None)))
+        name, first, second = _head(policy, rule_id)
         if name in OUTCOMES:
             number = _bound(first, values)
             if number is not None and rule_id not in line_rules[_number(number)]:

@@ -62,7 +62,7 @@ class Summary:
         cases = sum(self.counts.values())
         rate = cases / self.seconds if self.seconds > 0 else 0.0
         parts = ", ".join(f"{self.counts[key]:,} {label}" for key, label in COUNTED.items())
-        return f"{cases:,} cases in {self.seconds:.1f} s ({rate:,.0f} cases/s): {parts}"
+        return f"{cases:,} case{'s' if cases != 1 else ''} in {self.seconds:.1f} s ({rate:,.0f} cases/s): {parts}"
 
 
 # -- in a worker -------------------------------------------------------------------------------
@@ -92,8 +92,9 @@ def _document(raw: bytes | None, number: int):
         return e
 
 
-def answer_chunk(first: int, lines: list[bytes | None]) -> tuple[str, Counter]:
-    """The answers to lines numbered from `first`, one JSON object a line, and their tally."""
+def answer_chunk(first: int, lines: list[bytes | None]) -> tuple[bytes, Counter]:
+    """The answers to lines numbered from `first`, one JSON object a line (UTF-8, as JSON Lines
+    always is), and their tally."""
     docs = [_document(raw, number) for number, raw in enumerate(lines, start=first)]
     out: list[str] = []
     counts: Counter = Counter()
@@ -103,7 +104,7 @@ def answer_chunk(first: int, lines: list[bytes | None]) -> tuple[str, Counter]:
         counts[answer.get("decision", answer["status"])] += 1
         out.append(_compact(answer))
     out.append("")
-    return "\n".join(out), counts
+    return "\n".join(out).encode("utf-8"), counts
 
 
 # -- in the parent -----------------------------------------------------------------------------
@@ -157,11 +158,13 @@ def _umask() -> int:
 
 
 @contextmanager
-def _output(path: Path | None) -> Iterator[IO[str]]:
+def _output(path: Path | None) -> Iterator[IO[bytes]]:
     """Standard output, or `path` written whole: a temporary file beside it, renamed over it
     at the end; on any failure (or Ctrl-C) the temporary file goes and `path` is untouched."""
     if path is None:
-        yield sys.stdout
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
         return
     if path.is_dir():
         raise UsageError(f"--out {path} is a folder")
@@ -170,7 +173,7 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
     except OSError as e:
         raise UsageError(f"cannot write in {path.parent}: {e.strerror}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -255,7 +258,7 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
     return Summary(counts, time.perf_counter() - start)
 
 
-def _write(item, sink: IO[str], counts: Counter, bar: _Progress | None) -> None:
+def _write(item, sink: IO[bytes], counts: Counter, bar: _Progress | None) -> None:
     future, size = item
     text, tally = future.result()
     sink.write(text)

@@ -192,8 +192,9 @@ def batch(
     """
     from .batch import run
 
+    progress = sys.stderr.isatty() and not (out is None and sys.stdout.isatty())  # not over answers on screen
     try:
-        summary = run(input, out, _policy(policy), workers, progress=sys.stderr.isatty())
+        summary = run(input, out, _policy(policy), workers, progress)
     except KeyboardInterrupt:
         sys.stderr.write(f"mohs-asp: interrupted{f'; {out} left as it was' if out else ''}\n")
         raise

@@ -36,7 +36,8 @@ class CodeSet:
     def __init__(self, text: str, release: str):
         self.release = release
         self._text = "\n" + text.strip("\n") + "\n"
-        # a search takes ~10 us and a claims file repeats a few hundred codes: remember each
+        # a search scans the list up to the code (5 us for C44.311, 0.5 ms for Z99.89) and a
+        # claims file repeats a few hundred codes: each is looked up once
         self.kind = lru_cache(maxsize=1 << 16)(self._kind)
 
     def _line_after(self, pos: int) -> tuple[str, int]:

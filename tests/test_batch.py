@@ -118,6 +118,19 @@ def test_one_and_two_workers_write_the_same_bytes(tmp_path):
     assert len(one.stdout.splitlines()) == len(many) > 2 * batch.CHUNK_LINES
 
 
+def test_answers_stay_in_order_across_chunks_and_fresh_workers(tmp_path, monkeypatch, policy):
+    monkeypatch.setattr(batch, "CHUNK_LINES", 3)
+    monkeypatch.setattr(batch, "CHUNKS_PER_WORKER", 1)  # new workers every 2 chunks
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(jsonl({**NOSE, "id": f"case-{n}"} for n in range(20)) + b"oops\n")
+    out = tmp_path / "answers.jsonl"
+    summary = batch.run(str(cases), out, policy, workers=2)
+    got = answers(out.read_bytes())
+    assert [a["case"] for a in got] == [f"case-{n}" for n in range(20)] + [None]
+    assert got[-1]["input_line"] == 21
+    assert summary.counts == {"covered": 20, "invalid": 1}
+
+
 def test_out_is_written_whole_and_replaces_the_old_file(tmp_path):
     cases = tmp_path / "cases.jsonl"
     cases.write_bytes(jsonl([NOSE, {**NOSE, "id": "second"}]))
@@ -167,6 +180,16 @@ def test_usage_errors_exit_2(tmp_path):
     assert run("-", "--workers", "0", stdin=b"").returncode == 2
     for result in (missing, no_folder):
         assert b"Traceback" not in result.stderr
+
+
+def test_answers_are_utf8_json_lines_whatever_the_terminal_encoding():
+    doc = {**NOSE, "id": "café", "lesions": [{"id": "Å", "diagnosis": "C44.311", "site": "nose"}],
+           "lines": [{"line": 1, "code": "17311", "lesion": "Å"}]}
+    result = subprocess.run([EXE, "batch", "-"], input=jsonl([doc]), capture_output=True, timeout=60,
+                            env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert result.returncode == 0, result.stderr
+    assert "café".encode() in result.stdout
+    assert answers(result.stdout)[0]["lesions"][0]["id"] == "Å"
 
 
 def test_empty_input_answers_nothing_and_exits_0():
