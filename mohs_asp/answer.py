@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import lru_cache
 
-import clingo
-
 from .case import Case
 from .engine import Solved
 from .errors import CaseInvalid, PolicyError
@@ -20,91 +18,44 @@ from .policy import Policy
 OUTCOMES = ("payable", "bundled", "denied", "not_addressed")
 
 
-# Reading a symbol is a call into clingo; the same few (line numbers, lesion ids, indication
-# ids) come back for every case, so each is read once.
-@lru_cache(maxsize=1 << 12)
-def _text(sym: clingo.Symbol) -> str:
-    return sym.string if sym.type == clingo.SymbolType.String else str(sym)
-
-
-@lru_cache(maxsize=1 << 12)
-def _number(sym: clingo.Symbol) -> int:
-    return sym.number
-
-
 @lru_cache(maxsize=8)
 def _order(policy: Policy) -> dict[str, int]:
     """Each rule's place in the source, to list rule ids in source order."""
     return {r.id: i for i, r in enumerate(policy.rules)}
 
 
-@lru_cache(maxsize=1 << 12)
-def _head(policy: Policy, rule_id: str) -> tuple[str | None, int | clingo.Symbol | None, int | clingo.Symbol | None]:
-    """A rule's head predicate, and how to read head arguments 1 and 2 off its firing record
-    (read from the rule's AST the first time the rule fires: AST access is slow)."""
-    rule = policy.rules_by_id.get(rule_id)
-    if rule is None or rule.head is None:
-        return None, None, None
-    return rule.head[0], _pick(rule, 1), _pick(rule, 2)
-
-
-def _pick(rule, index: int) -> int | clingo.Symbol | None:
-    """Where the head's index-th argument is found: an index into the rule's variables (the
-    values of its firing record), or the symbol the head writes; None when neither."""
-    args = rule.node.head.atom.symbol.arguments
-    if index >= len(args):
-        return None
-    term = args[index]
-    if term.ast_type.name == "Variable":
-        return rule.variables.index(term.name) if term.name in rule.variables else None
-    if term.ast_type.name == "SymbolicTerm":
-        return term.symbol
-    if term.ast_type.name == "Function" and not term.arguments:
-        return clingo.Function(term.name)
-    return None
-
-
-def _bound(pick: int | clingo.Symbol | None, values: tuple) -> clingo.Symbol | None:
-    if isinstance(pick, int):
-        return values[pick] if pick < len(values) else None
-    return pick
-
-
 def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
+    # a lesion is named by its position (solved.by_index) or by its id: back to its id
+    name = (lambda text: case.lesions[int(text)].id) if solved.by_index else (lambda text: text)
     indications: dict[str, list[str]] = defaultdict(list)
     necessary: set[str] = set()
     covered: set[str] = set()
     outcomes: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
     decisions: list[str] = []
-    for sym in solved.atoms:
-        name, args = sym.name, sym.arguments
-        if name == "indication" and len(args) == 3:
-            indications[_text(args[1])].append(_text(args[2]))
-        elif name == "medically_necessary" and len(args) == 2:
-            necessary.add(_text(args[1]))
-        elif name == "diagnosis_covered" and len(args) == 2:
-            covered.add(_text(args[1]))
-        elif name in ("payable", "denied", "not_addressed") and len(args) == 2:
-            outcomes[_number(args[1])].append((name, None))
-        elif name == "bundled" and len(args) == 3:
-            outcomes[_number(args[1])].append(("bundled", _number(args[2])))
-        elif name == "decision" and len(args) == 2:
-            decisions.append(_text(args[1]))
+    for atom in solved.derived:
+        kind, n = atom[0], len(atom)
+        if kind == "indication" and n == 4:
+            indications[name(atom[2])].append(atom[3])
+        elif kind == "medically_necessary" and n == 3:
+            necessary.add(name(atom[2]))
+        elif kind == "diagnosis_covered" and n == 3:
+            covered.add(name(atom[2]))
+        elif kind in ("payable", "denied", "not_addressed") and n == 3:
+            outcomes[int(atom[2])].append((kind, None))
+        elif kind == "bundled" and n == 4:
+            outcomes[int(atom[2])].append(("bundled", int(atom[3])))
+        elif kind == "decision" and n == 3:
+            decisions.append(atom[2])
 
-    # rule ids per line and per indication, from the firing records (source order)
+    # the rules that derived each line's outcome and each indication (source order)
     order = _order(policy)
-    line_rules: dict[int, list[str]] = defaultdict(list)
-    indication_rules: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for rule_id, values in solved.fired:
-        name, first, second = _head(policy, rule_id)
-        if name in OUTCOMES:
-            number = _bound(first, values)
-            if number is not None and rule_id not in line_rules[_number(number)]:
-                line_rules[_number(number)].append(rule_id)
-        elif name == "indication":
-            lesion, ind = _bound(first, values), _bound(second, values)
-            if lesion is not None and ind is not None:
-                indication_rules[(_text(lesion), _text(ind))].append(rule_id)
+    line_rules: dict[int, set[str]] = defaultdict(set)
+    indication_rules: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for rule_id, head in solved.by:
+        if head[0] in OUTCOMES and len(head) > 2:
+            line_rules[int(head[2])].add(rule_id)
+        elif head[0] == "indication" and len(head) == 4:
+            indication_rules[(name(head[2]), head[3])].add(rule_id)
 
     if len(decisions) != 1:
         raise PolicyError(f"the policy gives case {case.id!r} {len(decisions)} decisions ({', '.join(decisions) or 'none'}); it must give one")
@@ -118,7 +69,7 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
             "medically_necessary": lesion.id in necessary,
             "diagnosis_covered": lesion.id in covered,
             "indications": met,
-            "indication_rules": {i: sorted(set(indication_rules[(lesion.id, i)]), key=order.get) for i in met},
+            "indication_rules": {i: sorted(indication_rules[(lesion.id, i)], key=order.get) for i in met},
         })
     lines = []
     for line in case.lines:
@@ -130,7 +81,7 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
         entry: dict = {"line": line.number, "code": line.code, "outcome": outcome}
         if into is not None:
             entry["into"] = into
-        entry["rules"] = sorted(line_rules.get(line.number, []), key=order.get)
+        entry["rules"] = sorted(line_rules.get(line.number, ()), key=order.get)
         lines.append(entry)
     return {"case": case.id, "status": "ok", "decision": decisions[0], "lesions": lesions, "lines": lines}
 

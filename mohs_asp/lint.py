@@ -50,7 +50,7 @@ OPEN = None  # a position whose values come from the case (ids, codes, numbers):
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_']*)(?::(\w+))?\}")
 LOCATED = re.compile(r"(\S+?):(\d+(?::\d+)?): (error|warning|note): (.*)")
 DATA_FILES = {
-    "covered_diagnosis": "covered_diagnoses.csv", "code_range": "code_sets.csv", "code_member": "code_sets.csv",
+    "covered_diagnosis": "covered_diagnoses.csv", "code_range": "code_sets.csv",
     "code_set_label": "code_sets.csv", "first_stage_code": "mms_codes.csv", "addon_code": "mms_codes.csv",
     "code_family": "mms_codes.csv", "addon_primary": "mms_codes.csv", "site_family": "sites.csv",
     "high_risk_site": "sites.csv", "preservation_site": "sites.csv", "histology_term": "histology.csv",
@@ -456,7 +456,7 @@ def check_data(policy: Policy) -> list[Finding]:
                 else:
                     out.append(Finding("warning", f"data/code_sets.csv:{l1}", f"{s1} {lo1}-{hi1} repeats codes of line {l2}"))
     mms = [c for s, lo, hi in policy.data.code_ranges if s == "mms" for c in range(lo, hi + 1)]
-    mms_codes = {f"{c:05d}" for c in mms} | {c for c, s in policy.data.code_members.items() if s == "mms"}
+    mms_codes = {f"{c:05d}" for c in mms}
     staged: dict[str, str] = {}
     for lineno, row in _read_csv(folder / "mms_codes.csv", ("code", "stage", "family", "primary")):
         where, code = f"data/mms_codes.csv:{lineno}", row["code"]
@@ -604,7 +604,6 @@ def sample_case(policy: Policy) -> dict:
     lesion = {"id": "A", "diagnosis": diagnosis, "site": sites[0] if sites else "", "size_cm": Decimal("5.0"),
               "borders": "ill_defined", "histology": list(data.histology), **{flag: True for flag in LESION_FLAGS}}
     lines = [{"code": f"{lo:05d}", "lesion": "A"} for _, lo, hi in data.code_ranges]
-    lines += [{"code": code, "lesion": "A"} for code in data.code_members]
     lines.append({"code": "99213"})
     lesions = [lesion] + ([{"id": "B", "diagnosis": diagnosis, "site": sites[-1]}] if sites else [])
     return {"id": "lint-sample", "date_of_service": "2026-01-01", "patient": {"immunosuppressed": True},

@@ -112,17 +112,19 @@ class PolicyData:
     sites: dict[str, Site]
     histology: dict[str, str]  # term -> characteristic ("" for none)
     code_ranges: list[tuple[str, int, int]]  # (set, first, last) numeric
-    code_members: dict[str, str]  # alphanumeric code -> set
     set_labels: dict[str, str]
     covered_diagnoses: list[tuple[str, int]]  # (code as listed, line in the file)
     thresholds: dict[str, Decimal]  # in cm
 
     def code_sets_of(self, code: str) -> list[str]:
         """Which code sets a code is in (for input validation: which lines must name a lesion)."""
-        found = [s for s, lo, hi in self.code_ranges if code.isdigit() and lo <= int(code) <= hi]
-        if code in self.code_members:
-            found.append(self.code_members[code])
-        return found
+        if code not in self._sets_of:
+            self._sets_of[code] = [s for s, lo, hi in self.code_ranges if code.isdigit() and lo <= int(code) <= hi]
+        return self._sets_of[code]
+
+    @cached_property
+    def _sets_of(self) -> dict[str, list[str]]:
+        return {}
 
 
 class Policy:
@@ -272,6 +274,11 @@ class Policy:
         return frozenset(r.head for r in self.rules if r.head)
 
     @cached_property
+    def shown(self) -> frozenset[str]:
+        """The predicates the policy's `#show` statements name (what the answer is read from)."""
+        return frozenset(n.name for n in self.statements if n.ast_type == ast.ASTType.ShowSignature)
+
+    @cached_property
     def case_predicates(self) -> frozenset[str]:
         """Predicates whose first argument is the case key: the case facts and every derived one."""
         return frozenset(name for name, _ in self.derived) | CASE_FACT_PREDICATES
@@ -285,10 +292,13 @@ class Policy:
     def _programs(self, track: frozenset[str] | None) -> list[ast.AST]:
         out = list(self.statements)
         if track:
-            for rule in self.rules:
-                if rule.head and ("*" in track or rule.head[0] in track):
-                    out.append(firing_rule(rule))
-            ast.parse_string("#show __fired/3.", out.append)
+            everything = "*" in track
+            for index, rule in enumerate(self.rules):
+                if rule.head and (everything or rule.head[0] in track):
+                    out.append(decided_by(rule, index))
+                if rule.head and everything:
+                    out.append(firing_rule(rule, index))
+            ast.parse_string("#show __by/2." + (" #show __fired/3." if everything else ""), out.append)
         return out
 
 
@@ -331,14 +341,22 @@ def global_variables(rule: ast.AST) -> list[str]:
     return names
 
 
-def firing_rule(rule: Rule) -> ast.AST:
-    """`__fired(C, "rule_id", (V1,...,Vn)) :- Body.` where C is the head's first argument (the case)."""
+def firing_rule(rule: Rule, index: int) -> ast.AST:
+    """`__fired(C, I, (V1,...,Vn)) :- Body.`: rule number I fired with these values of its
+    variables; C is the head's first argument (the case). Explanations read the bindings."""
     loc = rule.node.location
     head_fn = rule.node.head.atom.symbol
     case_term = head_fn.arguments[0] if head_fn.ast_type == ast.ASTType.Function and head_fn.arguments else \
         ast.SymbolicTerm(loc, clingo.Number(0))
     values = ast.Function(loc, "", [ast.Variable(loc, v) for v in rule.variables], 0)
-    atom = ast.SymbolicAtom(ast.Function(loc, "__fired", [case_term, ast.SymbolicTerm(loc, clingo.String(rule.id)), values], 0))
+    atom = ast.SymbolicAtom(ast.Function(loc, "__fired", [case_term, ast.SymbolicTerm(loc, clingo.Number(index)), values], 0))
+    return ast.Rule(loc, ast.Literal(loc, ast.Sign.NoSign, atom), rule.node.body)
+
+
+def decided_by(rule: Rule, index: int) -> ast.AST:
+    """`__by(I, Head) :- Body.`: rule number I derived this head (the answer names the rule)."""
+    loc = rule.node.location
+    atom = ast.SymbolicAtom(ast.Function(loc, "__by", [ast.SymbolicTerm(loc, clingo.Number(index)), rule.node.head.atom.symbol], 0))
     return ast.Rule(loc, ast.Literal(loc, ast.Sign.NoSign, atom), rule.node.body)
 
 
@@ -388,7 +406,6 @@ def load_data(folder: Path) -> PolicyData:
         facts.append(F("covered_diagnosis", [S(row["code"].upper())]))
 
     ranges: list[tuple[str, int, int]] = []
-    members: dict[str, str] = {}
     labels: dict[str, str] = {}
     for lineno, row in _read_csv(folder / "code_sets.csv", ("set", "first", "last", "label")):
         where = f"data/code_sets.csv:{lineno}"
@@ -398,16 +415,12 @@ def load_data(folder: Path) -> PolicyData:
         for code in (first, last):
             if not CODE_SHAPE.fullmatch(code):
                 raise PolicyError(f"{where}: {code!r} is not a 5-character CPT/HCPCS code")
-        if first.isdigit() and last.isdigit():
-            if int(first) > int(last):
-                raise PolicyError(f"{where}: the range {first}-{last} runs backwards")
-            ranges.append((name, int(first), int(last)))
-            facts.append(F("code_range", [F(name), N(int(first)), N(int(last))]))
-        elif first == last:
-            members[first] = name
-            facts.append(F("code_member", [F(name), S(first)]))
-        else:
-            raise PolicyError(f"{where}: a range must run between two numeric codes")
+        if not (first.isdigit() and last.isdigit()):
+            raise PolicyError(f"{where}: code sets hold 5-digit CPT codes (a row is one code or a range of them)")
+        if int(first) > int(last):
+            raise PolicyError(f"{where}: the range {first}-{last} runs backwards")
+        ranges.append((name, int(first), int(last)))
+        facts.append(F("code_range", [F(name), N(int(first)), N(int(last))]))
         if name not in labels:
             labels[name] = row["label"] or name
             facts.append(F("code_set_label", [F(name), S(labels[name])]))
@@ -471,7 +484,7 @@ def load_data(folder: Path) -> PolicyData:
         thresholds[row["name"]] = cm
         facts.append(F(f"{row['name']}_um", [N(int(um))]))
 
-    return PolicyData(facts, sites, histology, ranges, members, labels, covered, thresholds)
+    return PolicyData(facts, sites, histology, ranges, labels, covered, thresholds)
 
 
 @lru_cache(maxsize=8)

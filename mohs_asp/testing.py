@@ -256,7 +256,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500) -> TestReport
         chunk = runnable[start:start + chunk_size]
         solved = solve(policy, [case for _, _, case in chunk], track=EVERYTHING)
         for (result, test, case), s in zip(chunk, solved):
-            ids = {rule_id for rule_id, _ in s.fired}
+            ids = {rule_id for rule_id, _ in s.fired}  # every rule, with track=EVERYTHING
             fired |= ids
             _judge(result, test, build_answer(case, s, policy), ids, policy)
     rules = [r for r in policy.rules if r.head is not None]

@@ -27,8 +27,6 @@ UNCOVERED = [c for c in ("L57.0", "L82.1", "L98.9", "Z85.828", "D22.5", "L72.0")
 SET_CODES = {name: [] for name in DATA.set_labels}  # a few codes of each code set
 for _name, _lo, _hi in DATA.code_ranges:
     SET_CODES[_name].extend(f"{n:05d}" for n in sorted({_lo, _hi, (_lo + _hi) // 2}))
-for _code, _name in DATA.code_members.items():
-    SET_CODES[_name].append(_code)
 POLICY_CODES = sorted({c for codes in SET_CODES.values() for c in codes})
 OTHER_CODES = ["99213", "99214", "J3301", "0001F", "G0168", "96372"]
 MMS_CODES = frozenset(SET_CODES["mms"])
