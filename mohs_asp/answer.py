@@ -11,7 +11,7 @@ from collections import defaultdict
 from functools import lru_cache
 
 from .case import Case
-from .engine import Solved
+from .engine import Atom, Solved
 from .errors import CaseInvalid, PolicyError
 from .policy import Policy
 
@@ -34,28 +34,33 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
     decisions: list[str] = []
     for atom in solved.derived:
         kind, n = atom[0], len(atom)
-        if kind == "indication" and n == 4:
-            indications[name(atom[2])].append(atom[3])
-        elif kind == "medically_necessary" and n == 3:
+        if kind == "medically_necessary" and n == 3:
             necessary.add(name(atom[2]))
         elif kind == "diagnosis_covered" and n == 3:
             covered.add(name(atom[2]))
-        elif kind in ("payable", "denied", "not_addressed") and n == 3:
-            outcomes[int(atom[2])].append((kind, None))
-        elif kind == "bundled" and n == 4:
-            outcomes[int(atom[2])].append(("bundled", int(atom[3])))
         elif kind == "decision" and n == 3:
             decisions.append(atom[2])
 
-    # the rules that derived each line's outcome and each indication (source order)
+    # line outcomes and indications, each with the rules that derived it (source order)
     order = _order(policy)
     line_rules: dict[int, set[str]] = defaultdict(set)
     indication_rules: dict[tuple[str, str], set[str]] = defaultdict(set)
+    seen: set[Atom] = set()
     for rule_id, head in solved.by:
-        if head[0] in OUTCOMES and len(head) > 2:
+        kind, n = head[0], len(head)
+        if kind in OUTCOMES and n > 2:
             line_rules[int(head[2])].add(rule_id)
-        elif head[0] == "indication" and len(head) == 4:
+        elif kind == "indication" and n == 4:
             indication_rules[(name(head[2]), head[3])].add(rule_id)
+        if head in seen:
+            continue
+        seen.add(head)
+        if kind in ("payable", "denied", "not_addressed") and n == 3:
+            outcomes[int(head[2])].append((kind, None))
+        elif kind == "bundled" and n == 4:
+            outcomes[int(head[2])].append(("bundled", int(head[3])))
+        elif kind == "indication" and n == 4:
+            indications[name(head[2])].append(head[3])
 
     if len(decisions) != 1:
         raise PolicyError(f"the policy gives case {case.id!r} {len(decisions)} decisions ({', '.join(decisions) or 'none'}); it must give one")

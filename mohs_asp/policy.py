@@ -290,9 +290,11 @@ class Policy:
 
     @lru_cache(maxsize=4)  # noqa: B019 -- one Policy per process and folder
     def _programs(self, track: frozenset[str] | None) -> list[ast.AST]:
-        out = list(self.statements)
+        everything = bool(track) and "*" in track
+        # the tracked heads are read off their __by records: not shown a second time
+        out = [n for n in self.statements
+               if everything or not track or n.ast_type != ast.ASTType.ShowSignature or n.name not in track]
         if track:
-            everything = "*" in track
             for index, rule in enumerate(self.rules):
                 if rule.head and (everything or rule.head[0] in track):
                     out.append(decided_by(rule, index))

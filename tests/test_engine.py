@@ -1,0 +1,54 @@
+"""Unit tests of the engine: facts in through either path, answers read back as text."""
+
+import json
+from pathlib import Path
+
+import clingo
+import pytest
+
+from mohs_asp import engine
+from mohs_asp.case import parse_case
+from mohs_asp.engine import parse_atom
+from mohs_asp.testing import split_test
+
+TESTS = Path(__file__).resolve().parent
+
+
+def policy_cases(policy):
+    cases = []
+    for path in sorted((TESTS / "policy").glob("*.yaml")):
+        doc, _ = split_test(path)
+        cases.append(parse_case(doc, policy))
+    return cases
+
+
+def test_the_c_api_path_and_the_public_path_give_the_same_answers(policy):
+    assert engine._lib is not None, "clingo's cffi handle is gone: the fast path is off"
+    cases = policy_cases(policy)
+    fast = engine.solve(policy, cases, raw=True)
+    public = engine.solve(policy, cases, raw=False)
+    assert [(sorted(a.derived), sorted(a.by)) for a in fast] == [(sorted(b.derived), sorted(b.by)) for b in public]
+
+
+def test_lesions_by_position_and_by_id_give_the_same_answer(policy):
+    from mohs_asp.answer import build_answer
+
+    cases = policy_cases(policy)
+    by_index = engine.solve(policy, cases)
+    by_id = engine.solve(policy, cases, track=engine.DECIDING, everything=True)
+    for case, a, b in zip(cases, by_index, by_id):
+        assert build_answer(case, a, policy) == build_answer(case, b, policy), case.id
+
+
+@pytest.mark.parametrize("value", ["A", 'a"). covered. %', "back\\slash", "new\nline", "tab\there", "ünï", "",
+                                   "(x,y)", "1,2", "#show"])
+def test_atoms_printed_by_clingo_parse_back(value):
+    sym = clingo.Function("f", [clingo.Number(-3), clingo.String(value),
+                                clingo.Function("g", [clingo.Function("c"), clingo.Tuple_([clingo.Number(1)])])])
+    assert parse_atom(str(sym)) == ("f", "-3", value, ("g", "c", ("", "1")))
+
+
+def test_number_and_constant_atoms_take_the_fast_path():
+    assert parse_atom("bundled(12,3,1)") == ("bundled", "12", "3", "1")
+    assert parse_atom("__by(7,indication(0,1,high_risk_area))") == ("__by", "7", ("indication", "0", "1", "high_risk_area"))
+    assert parse_atom("covered") == ("covered",)
