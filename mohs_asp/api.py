@@ -15,13 +15,18 @@ from .policy import Policy
 EXIT_CODES = {"covered": 0, "no_mms": 0, "not_covered": 1}
 
 
-def answer_cases(cases: list[Case], policy: Policy) -> list[dict]:
-    """Answers for valid cases, solved together in one Control."""
+def answer_cases(cases: list[Case], policy: Policy, explain: bool = False) -> list[dict]:
+    """Answers for valid cases, solved together in one Control; with `explain`, an
+    `explanation` on every lesion and line (mohs_asp/explain.py)."""
+    if explain:
+        from .explain import explain_cases
+
+        return explain_cases(cases, policy)
     solved = solve(policy, cases, track=DECIDING)
     return [build_answer(case, s, policy) for case, s in zip(cases, solved)]
 
 
-def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500) -> Iterator[dict]:
+def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500, explain: bool = False) -> Iterator[dict]:
     """Answers for parsed documents, in order: the valid ones of each chunk solved together
     in one Control, the invalid ones answered `invalid`. A CaseInvalid in the input (a line
     that could not even be parsed) is answered as it stands."""
@@ -37,7 +42,7 @@ def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500)
                 answers.append(None)
             except CaseInvalid as e:
                 answers.append(invalid_answer(e))
-        solved = iter(answer_cases(cases, policy)) if cases else iter(())
+        solved = iter(answer_cases(cases, policy, explain)) if cases else iter(())
         for answer in answers:
             yield answer if answer is not None else next(solved)
 
@@ -58,11 +63,7 @@ def check_source(source: str, policy: Policy, explain: bool = False) -> dict:
         case = load_case(source, policy)
     except CaseInvalid as e:
         return invalid_answer(e)
-    if explain:
-        from .explain import explain_cases
-
-        return explain_cases([case], policy)[0]
-    return answer_cases([case], policy)[0]
+    return answer_cases([case], policy, explain)[0]
 
 
 def exit_code(answer: dict) -> int:

@@ -32,7 +32,7 @@ from typing import IO
 from . import icd10
 from .api import answer_documents
 from .case import MAX_FILE_BYTES, parse_text
-from .engine import DECIDING
+from .engine import DECIDING, EVERYTHING
 from .errors import CaseInvalid, InputError, UsageError
 from .policy import Policy, load_policy
 
@@ -92,13 +92,13 @@ def _document(raw: bytes | None, number: int):
         return e
 
 
-def answer_chunk(first: int, lines: list[bytes | None]) -> tuple[bytes, Counter]:
+def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False) -> tuple[bytes, Counter]:
     """The answers to lines numbered from `first`, one JSON object a line (UTF-8, as JSON Lines
-    always is), and their tally."""
+    always is), and their tally; with `explain`, each with its explanation."""
     docs = [_document(raw, number) for number, raw in enumerate(lines, start=first)]
     out: list[str] = []
     counts: Counter = Counter()
-    for number, answer in enumerate(answer_documents(docs, _policy, len(docs)), start=first):
+    for number, answer in enumerate(answer_documents(docs, _policy, len(docs), explain), start=first):
         if answer["status"] != "ok":
             answer["input_line"] = number
         counts[answer.get("decision", answer["status"])] += 1
@@ -232,10 +232,12 @@ def _size(stream: IO[bytes]) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
-def run(source: str, out: Path | None, policy: Policy, workers: int | None = None, progress: bool = False) -> Summary:
-    """Answer every line of `source` (a path or `-`) into `out` (None: standard output)."""
+def run(source: str, out: Path | None, policy: Policy, workers: int | None = None, progress: bool = False,
+        explain: bool = False) -> Summary:
+    """Answer every line of `source` (a path or `-`) into `out` (None: standard output); with
+    `explain`, every answer carries its explanation (as `explain --format json` gives it)."""
     workers = workers or default_workers()
-    policy.program(DECIDING)  # parsed once here: forked workers start with it
+    policy.program(EVERYTHING if explain else DECIDING)  # parsed once here: forked workers start with it
     icd10.code_set()
     start = time.perf_counter()
     counts: Counter = Counter()
@@ -247,7 +249,7 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
                 with _workers(workers, policy.root) as pool:
                     window: deque = deque()
                     for number, lines, size in chain([first], islice(chunks, CHUNKS_PER_WORKER * workers - 1)):
-                        window.append((pool.submit(answer_chunk, number, lines), size))
+                        window.append((pool.submit(answer_chunk, number, lines, explain), size))
                         while len(window) >= IN_FLIGHT * workers or (window and window[0][0].done()):
                             _write(window.popleft(), sink, counts, bar)
                     while window:

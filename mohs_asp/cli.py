@@ -182,6 +182,7 @@ def batch(
     out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", dir_okay=False,
                                        help="Write the answers to FILE (all of them or, on failure, none) instead of standard output."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N", help="Worker processes (default: one per core)."),
+    explain: bool = typer.Option(False, "--explain", help="Add each answer's explanation, as `explain --format json` gives it."),
     policy: Optional[Path] = PolicyOption,
 ) -> None:
     """Decide a file of cases: one answer a line, in input order, each as `check --format json`
@@ -194,7 +195,7 @@ def batch(
 
     progress = sys.stderr.isatty() and not (out is None and sys.stdout.isatty())  # not over answers on screen
     try:
-        summary = run(input, out, _policy(policy), workers, progress)
+        summary = run(input, out, _policy(policy), workers, progress, explain)
     except KeyboardInterrupt:
         sys.stderr.write(f"mohs-asp: interrupted{f'; {out} left as it was' if out else ''}\n")
         raise

@@ -107,6 +107,21 @@ def test_one_answer_matches_check_on_the_command_line(tmp_path):
     assert answers(result.stdout) == [json.loads(check.stdout)]
 
 
+def test_explain_gives_each_answer_its_explanation_as_explain_does(tmp_path):
+    docs = [json.loads(p.read_text()) for p in sorted((TESTS / "examples").glob("*.case.json"))]
+    result = run("-", "--explain", stdin=jsonl(docs))
+    assert result.returncode == 0, result.stderr
+    got = answers(result.stdout)
+    for doc, answer in zip(docs, got):
+        path = tmp_path / "case.json"
+        path.write_text(json.dumps(doc))
+        explained = json.loads(subprocess.run([EXE, "explain", path, "--format", "json"], capture_output=True).stdout)
+        if explained["status"] == "invalid":
+            explained["input_line"] = answer["input_line"]
+        assert answer == explained, doc["id"]
+    assert any("explanation" in line for a in got if a["status"] == "ok" for line in a["lines"])
+
+
 def test_one_and_two_workers_write_the_same_bytes(tmp_path):
     docs = contract_cases()
     many = [{**d, "id": f"{d.get('id')}-{n}"} for n in range(4) for d in docs]
