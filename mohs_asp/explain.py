@@ -3,7 +3,7 @@
 Everything here is read off the rules, never restated beside them:
 
 - *why*: the solver records, for every rule that fired, its id and its variable bindings
-  (`policy.firing_rule` adds `__fired(C, "id", (V1,...,Vn)) :- Body.` to each rule); the
+  (`policy.firing_rule` adds `__fired(C, I, (V1,...,Vn)) :- Body.` to rule number I); the
   rule's `% because:` words are filled with those bindings.
 - *why not*: for a conclusion that does not hold, each rule that could have derived it is
   walked literal by literal against the answer set, keeping every binding of the literals
@@ -242,9 +242,8 @@ def merge(reasons: list[Reason]) -> list[str]:
 class Explainer:
     """Explanations for one case, from its full answer set and the rules' firing records."""
 
-    def __init__(self, policy: Policy, case: Case, solved: Solved, key: int):
+    def __init__(self, policy: Policy, solved: Solved, key: int):
         self.policy = policy
-        self.case = case
         self.key = clingo.Number(key)
         self.atoms: dict[tuple[str, int], list[clingo.Symbol]] = defaultdict(list)
         for sym in [*solved.atoms, *solved.shared]:
@@ -452,7 +451,7 @@ class Explainer:
         return out
 
     def _rule_needs(self, rule: Rule, start: Binding, depth: int) -> list[list[Reason]]:
-        open_lits: list[tuple[ast.AST, dict[str, str]]] = []  # case facts the case would need
+        open_lits: list[ast.AST] = []  # case facts the case would need
         options: dict[str, set[str]] = {}
         limits: dict[str, list[str]] = defaultdict(list)
         bindings = [start]
@@ -467,7 +466,7 @@ class Explainer:
                         # what the case documents is left open (only facts fixed by the head
                         # and already true, such as lesion(C,L), are taken as they are)
                         if not (_variables(lit) <= set(start) and self.matches(lit, start)):
-                            open_lits.append((lit, {}))
+                            open_lits.append(lit)
                             free |= _variables(lit) - set(start)
                         continue
                     if _variables(lit) & free:
@@ -510,14 +509,14 @@ class Explainer:
         except _Unknown:
             return [[Reason("what rule {R} asks for", (("R", rule.id),))]]
         own: list[Reason] = []
-        for lit, _ in open_lits:
+        for lit in open_lits:
             own.append(self._need_words(lit, bindings[0], options, limits))
         if alternatives is None:
             return [own] if own else []
         return [own + alt for alt in alternatives]
 
     def _unit_of(self, var: str, open_lits) -> str | None:
-        for lit, _ in open_lits:
+        for lit in open_lits:
             name, terms = _atom_parts(lit)
             pred = self.policy.predicates.get((name, len(terms)))
             if pred and pred.holds:
@@ -651,5 +650,5 @@ def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     out = []
     for key, (case, s) in enumerate(zip(cases, solved)):
         answer = build_answer(case, s, policy)
-        out.append(explain_answer(answer, Explainer(policy, case, s, key)))
+        out.append(explain_answer(answer, Explainer(policy, s, key)))
     return out
