@@ -16,6 +16,7 @@ from .errors import CaseInvalid, PolicyError
 from .policy import Policy
 
 OUTCOMES = ("payable", "bundled", "denied", "not_addressed")
+DECISIONS = ("covered", "not_covered", "no_mms")  # the contract's
 
 
 @lru_cache(maxsize=8)
@@ -24,9 +25,33 @@ def _order(policy: Policy) -> dict[str, int]:
     return {r.id: i for i, r in enumerate(policy.rules)}
 
 
+def _text(atom) -> str:
+    return atom if isinstance(atom, str) else f"{atom[0]}({','.join(map(_text, atom[1:]))})"
+
+
+def _misshapen(case: Case, atom: Atom, what: str, rule_id: str | None, policy: Policy) -> PolicyError:
+    """A head the answer cannot be read from (`bundled(C,N,L)` with L a lesion): the policy is broken."""
+    where = f"{policy.rules_by_id[rule_id].source}: rule {rule_id} derives" if rule_id else "the policy derives"
+    return PolicyError(f"{where} {_text(atom)} for case {case.id!r}, but {what}")
+
+
 def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
-    # a lesion is named by its position (solved.by_index) or by its id: back to its id
-    name = (lambda text: case.lesions[int(text)].id) if solved.by_index else (lambda text: text)
+    def name(text, atom: Atom, rule_id: str | None = None) -> str:
+        """A lesion named by its position (solved.by_index) or by its id: back to its id."""
+        if not solved.by_index:
+            if text in ids:
+                return text
+        elif isinstance(text, str) and text.isascii() and text.isdigit() and int(text) < len(case.lesions):
+            return case.lesions[int(text)].id
+        raise _misshapen(case, atom, "that names no lesion of the case", rule_id, policy)
+
+    def number(text, atom: Atom, rule_id: str) -> int:
+        try:
+            return int(text)
+        except (TypeError, ValueError):  # a constant, a string or a function term where a line number goes
+            raise _misshapen(case, atom, f"{_text(text)} is not a line number", rule_id, policy) from None
+
+    ids = {lesion.id for lesion in case.lesions} if not solved.by_index else set()
     indications: dict[str, list[str]] = defaultdict(list)
     necessary: set[str] = set()
     covered: set[str] = set()
@@ -35,11 +60,11 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
     for atom in solved.derived:
         kind, n = atom[0], len(atom)
         if kind == "medically_necessary" and n == 3:
-            necessary.add(name(atom[2]))
+            necessary.add(name(atom[2], atom))
         elif kind == "diagnosis_covered" and n == 3:
-            covered.add(name(atom[2]))
+            covered.add(name(atom[2], atom))
         elif kind == "decision" and n == 3:
-            decisions.append(atom[2])
+            decisions.append(_text(atom[2]))
 
     # line outcomes and indications, each with the rules that derived it (source order)
     order = _order(policy)
@@ -49,21 +74,25 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
     for rule_id, head in solved.by:
         kind, n = head[0], len(head)
         if kind in OUTCOMES and n > 2:
-            line_rules[int(head[2])].add(rule_id)
+            line_rules[number(head[2], head, rule_id)].add(rule_id)
         elif kind == "indication" and n == 4:
-            indication_rules[(name(head[2]), head[3])].add(rule_id)
+            if not isinstance(head[3], str):
+                raise _misshapen(case, head, f"{_text(head[3])} is not an indication's name", rule_id, policy)
+            indication_rules[(name(head[2], head, rule_id), head[3])].add(rule_id)
         if head in seen:
             continue
         seen.add(head)
         if kind in ("payable", "denied", "not_addressed") and n == 3:
-            outcomes[int(head[2])].append((kind, None))
+            outcomes[number(head[2], head, rule_id)].append((kind, None))
         elif kind == "bundled" and n == 4:
-            outcomes[int(head[2])].append(("bundled", int(head[3])))
+            outcomes[number(head[2], head, rule_id)].append(("bundled", number(head[3], head, rule_id)))
         elif kind == "indication" and n == 4:
-            indications[name(head[2])].append(head[3])
+            indications[name(head[2], head, rule_id)].append(head[3])
 
     if len(decisions) != 1:
         raise PolicyError(f"the policy gives case {case.id!r} {len(decisions)} decisions ({', '.join(decisions) or 'none'}); it must give one")
+    if decisions[0] not in DECISIONS:
+        raise PolicyError(f"the policy gives case {case.id!r} the decision {decisions[0]}; it must be one of {', '.join(DECISIONS)}")
     lesions = []
     for lesion in case.lesions:
         met = sorted(set(indications.get(lesion.id, [])))

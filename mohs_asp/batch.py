@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from . import icd10
 from .api import answer_documents
@@ -72,7 +72,8 @@ _policy: Policy | None = None
 
 def _start_worker(root: str) -> None:
     global _policy
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C and SIGTERM are the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _policy = load_policy(root)
 
 
@@ -134,6 +135,15 @@ def _chunks(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | N
         yield first, chunk, size
 
 
+def read_json_lines(source: str) -> Iterator[tuple[int, Any]]:
+    """(line number, document) for each line of a JSON Lines file (or `-`), read exactly as
+    batch reads it (`_lines`, `_document`): a blank, non-UTF-8, non-JSON or too long line is a
+    CaseInvalid in its place, never skipped. `mohs-asp diff` reads its .jsonl files with this."""
+    with _input(source) as stream:
+        for number, raw in enumerate(_lines(stream), start=1):
+            yield number, _document(raw, number)
+
+
 @contextmanager
 def _input(source: str) -> Iterator[IO[bytes]]:
     if source == "-":
@@ -151,6 +161,13 @@ def _input(source: str) -> Iterator[IO[bytes]]:
         yield stream
 
 
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet): not the same
+        return False
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -166,12 +183,12 @@ def _output(path: Path | None) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    if path.is_dir():
-        raise UsageError(f"--out {path} is a folder")
     try:
+        if path.is_dir():
+            raise UsageError(f"--out {path} is a folder")
         fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as e:
-        raise UsageError(f"cannot write in {path.parent}: {e.strerror}") from None
+    except OSError as e:  # no such folder, no right to write there, a name too long
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -232,16 +249,41 @@ def _size(stream: IO[bytes]) -> int | None:
     return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a supervisor stopping the run), ended as Ctrl-C is: workers stopped, `--out` as it was."""
+
+    exit_code = 143  # 128 + SIGTERM, as a shell reports a process it ended
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _stopped_by_sigterm_like_ctrl_c() -> Iterator[None]:
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (a library caller's): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(source: str, out: Path | None, policy: Policy, workers: int | None = None, progress: bool = False,
         explain: bool = False) -> Summary:
     """Answer every line of `source` (a path or `-`) into `out` (None: standard output); with
     `explain`, every answer carries its explanation (as `explain --format json` gives it)."""
     workers = workers or default_workers()
+    if out is not None and source != "-" and _same_file(source, out):
+        raise UsageError(f"--out {out} is INPUT itself: the answers would replace the cases")
     policy.program(EVERYTHING if explain else DECIDING)  # parsed once here: forked workers start with it
     icd10.code_set()
     start = time.perf_counter()
     counts: Counter = Counter()
-    with _input(source) as stream, _output(out) as sink:
+    with _stopped_by_sigterm_like_ctrl_c(), _input(source) as stream, _output(out) as sink:
         bar = _Progress(_size(stream)) if progress else None
         try:
             chunks = _chunks(_lines(stream))

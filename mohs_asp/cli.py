@@ -189,15 +189,18 @@ def batch(
     prints it. A line that is not a valid case gets an invalid answer with its input_line, and
     the run goes on. A summary goes to standard error.
 
-    Exit 0 once every line is answered, 2 bad usage, 3 broken policy, 130 interrupted.
+    Exit 0 once every line is answered, 2 bad usage, 3 broken policy, 130 interrupted (143 on SIGTERM).
     """
-    from .batch import run
+    from .batch import Terminated, run
 
     progress = sys.stderr.isatty() and not (out is None and sys.stdout.isatty())  # not over answers on screen
     try:
         summary = run(input, out, _policy(policy), workers, progress, explain)
-    except KeyboardInterrupt:
-        sys.stderr.write(f"mohs-asp: interrupted{f'; {out} left as it was' if out else ''}\n")
+    except KeyboardInterrupt as e:  # Ctrl-C (130), or SIGTERM (batch.Terminated, 143)
+        terminated = isinstance(e, Terminated)
+        sys.stderr.write(f"mohs-asp: {'terminated' if terminated else 'interrupted'}{f'; {out} left as it was' if out else ''}\n")
+        if terminated:
+            raise typer.Exit(Terminated.exit_code) from None
         raise
     sys.stderr.write(f"mohs-asp batch: {summary.text()}\n")
 

@@ -15,14 +15,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from .api import answer_documents
-from .case import parse_text, read_document
+from .batch import read_json_lines
 from .errors import CaseInvalid, UsageError
 from .policy import Policy
-from .testing import TEST_SUFFIXES, discover
+from .render import safe
+from .testing import TEST_SUFFIXES, discover, split_test
 
 CASE_SUFFIXES = (*TEST_SUFFIXES, ".jsonl")
 LESION_FIELDS = ("indications", "medically_necessary", "diagnosis_covered")
@@ -66,10 +68,10 @@ class DiffReport:
 
     def render(self) -> str:
         out = []
-        for diff in self.changed:
+        for diff in self.changed:  # ids, file names and messages escaped: none can print a line of its own
             named = diff.case and diff.case != Path(diff.source).stem.removesuffix(".case")
-            out.append(f"{diff.source} (case {diff.case})" if named else diff.source)
-            out.extend(f"  {c.field}: {_show(c.old)} -> {_show(c.new)}" for c in diff.changes)
+            out.append(safe(f"{diff.source} (case {diff.case})" if named else diff.source))
+            out.extend(safe(f"  {c.field}: {_show(c.old)} -> {_show(c.new)}") for c in diff.changes)
         counts = ", ".join(f"{name} {n}" for name, n in self.counts().items())
         out.append(f"{len(self.changed)} of {self.cases} cases changed" + (f" ({counts})" if counts else "")
                    + f"; {self.cases - len(self.changed)} unchanged")
@@ -88,17 +90,16 @@ def _show(value: Any) -> str:
 
 def read_cases(paths: Sequence[str]) -> Iterator[tuple[str, Any]]:
     """(source, document) for every case named; a document that cannot be read is a CaseInvalid
-    (answered `invalid` under both policies)."""
+    (answered `invalid` under both policies). JSON Lines are read as `batch` reads them: every
+    line is a case, a blank or unreadable one an invalid case."""
     for path in case_files(paths):
         if path.suffix == ".jsonl":
-            yield from _json_lines(path)
+            yield from ((f"{path}:{number}", doc) for number, doc in read_json_lines(str(path)))
             continue
         try:
-            doc = read_document(str(path))
+            doc, _ = split_test(path)  # without its `expect:`, still knowing the keys the file gives twice
         except CaseInvalid as e:
             doc = e
-        if isinstance(doc, dict) and "expect" in doc:
-            doc = {k: v for k, v in doc.items() if k != "expect"}
         yield str(path), doc
 
 
@@ -107,26 +108,17 @@ def case_files(paths: Sequence[str]) -> list[Path]:
     example pairs)."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix in CASE_SUFFIXES and f.is_file())
-            out.extend(f for f in found if f.suffix == ".jsonl" or f in discover([str(f)]))
-        elif p.exists():
-            out.append(p)
-        else:
-            raise UsageError(f"no such file or folder: {p}")
+        try:
+            if p.is_dir():
+                found = sorted(f for f in p.rglob("*") if f.suffix in CASE_SUFFIXES and f.is_file())
+                out.extend(f for f in found if f.suffix == ".jsonl" or f in discover([str(f)]))
+            elif p.exists():
+                out.append(p)
+            else:
+                raise UsageError(f"no such file or folder: {p}")
+        except OSError as e:  # a name too long, a folder we may not enter
+            raise UsageError(f"cannot read {p}: {e.strerror}") from None
     return out
-
-
-def _json_lines(path: Path) -> Iterator[tuple[str, Any]]:
-    with path.open(encoding="utf-8-sig") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                doc = parse_text(line, ".json")
-            except CaseInvalid as e:
-                doc = e
-            yield f"{path}:{number}", doc
 
 
 def compare_answers(old: dict, new: dict) -> list[Change]:
@@ -155,15 +147,19 @@ def _errors(answer: dict) -> list[str] | None:
 
 
 def diff_policies(paths: Sequence[str], old: Policy, new: Policy, chunk_size: int = 500) -> DiffReport:
-    cases = list(read_cases(paths))
-    if not cases:
+    """Answer the cases under both policies, `chunk_size` at a time (memory stays flat however
+    many cases), and keep the ones whose answer changed."""
+    report = DiffReport(str(old.root), str(new.root))
+    cases = read_cases(paths)
+    while chunk := list(islice(cases, chunk_size)):
+        docs = [doc for _, doc in chunk]
+        before = answer_documents(docs, old, chunk_size)
+        after = answer_documents(docs, new, chunk_size)
+        for (source, _), a, b in zip(chunk, before, after):
+            changes = compare_answers(a, b)
+            if changes:
+                report.changed.append(CaseDiff(source, b.get("case") or a.get("case"), changes))
+        report.cases += len(chunk)
+    if not report.cases:
         raise UsageError(f"no cases (*.yaml, *.yml, *.json, *.jsonl) in {', '.join(paths)}")
-    docs = [doc for _, doc in cases]
-    report = DiffReport(str(old.root), str(new.root), len(cases))
-    before = answer_documents(docs, old, chunk_size)
-    after = answer_documents(docs, new, chunk_size)
-    for (source, _), a, b in zip(cases, before, after):
-        changes = compare_answers(a, b)
-        if changes:
-            report.changed.append(CaseDiff(source, b.get("case") or a.get("case"), changes))
     return report

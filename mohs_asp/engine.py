@@ -326,12 +326,13 @@ def _keep_symbol(sym: clingo.Symbol, out: list[Solved], policy: Policy) -> bool:
     an atom of no one case (the data)."""
     args = sym.arguments
     key = args[0].number if args and args[0].type == clingo.SymbolType.Number else None
+    mine = key is not None and 0 <= key < len(out)  # p(-5) is no case's: out[-5] would be someone else's
     if sym.name == "__fired":
         rule_id = policy.rules[args[1].number].id
-        for solved in [out[key]] if key is not None and key < len(out) else out:  # not about one case: all
+        for solved in [out[key]] if mine else out:  # not about one case: all
             solved.fired.append((rule_id, tuple(args[2].arguments)))
         return True
-    if key is not None and key < len(out) and sym.name in policy.case_predicates:
+    if mine and sym.name in policy.case_predicates:
         out[key].atoms.append(sym)
         return True
     return False

@@ -30,7 +30,7 @@ class CaseInvalid(MohsError):
     def __init__(self, errors: list[InputError], case_id: str | None = None):
         self.errors = list(errors)
         self.case_id = case_id
-        super().__init__("; ".join(f"{e.path}: {e.message}" for e in self.errors))
+        super().__init__("; ".join(f"{e.path}: {e.message}" if e.path else e.message for e in self.errors))
 
 
 class UsageError(MohsError):

@@ -107,6 +107,16 @@ def _eval(term: ast.AST, b: Binding) -> clingo.Symbol | None:
     raise _Unknown
 
 
+_UNKNOWN = object()  # a term _eval cannot evaluate
+
+
+def _eval_or(term: ast.AST, b: Binding, default):
+    try:
+        return _eval(term, b)
+    except _Unknown:
+        return default
+
+
 def _match(term: ast.AST, value: clingo.Symbol, b: Binding) -> Binding | None:
     """Unify a term with a value; the extended binding, or None."""
     t = term.ast_type
@@ -248,6 +258,7 @@ class Explainer:
         self.atoms: dict[tuple[str, int], list[clingo.Symbol]] = defaultdict(list)
         for sym in [*solved.atoms, *solved.shared]:
             self.atoms[(sym.name, len(sym.arguments))].append(sym)
+        self._by_head: dict[str, tuple[list, dict]] = {}
         self.fired: dict[str, list[Binding]] = defaultdict(list)
         for rule_id, values in solved.fired:
             rule = policy.rules_by_id.get(rule_id)
@@ -260,14 +271,26 @@ class Explainer:
         """The rules that fired for head name(args), with their bindings (None: any value)."""
         out = []
         for rule in self.policy.rules_for(name, len(args)):
+            heads, by_head = self._heads(rule)
+            if None not in args:  # the usual question: one look-up, not a walk through every firing
+                out.extend((rule, b) for b in by_head.get(tuple(args), ()))
+            else:
+                out.extend((rule, b) for values, b in heads if all(a is None or v == a for v, a in zip(values, args)))
+        return out
+
+    def _heads(self, rule: Rule) -> tuple[list[tuple[tuple, Binding]], dict[tuple, list[Binding]]]:
+        """A rule's firings with the head each derived, in order and by head (a case with 500
+        lines asks 500 times: each question a look-up, not a walk through every firing)."""
+        if rule.id not in self._by_head:
+            heads: list[tuple[tuple, Binding]] = []
+            by_head: dict[tuple, list[Binding]] = defaultdict(list)
             head_args = rule.node.head.atom.symbol.arguments
             for b in self.fired.get(rule.id, []):
-                try:
-                    if all(a is None or _eval(t, b) == a for t, a in zip(head_args, args)):
-                        out.append((rule, b))
-                except _Unknown:
-                    continue
-        return out
+                values = tuple(_eval_or(t, b, _UNKNOWN) for t in head_args)  # _UNKNOWN equals no value asked for
+                heads.append((values, b))
+                by_head[values].append(b)
+            self._by_head[rule.id] = heads, by_head
+        return self._by_head[rule.id]
 
     def because(self, rule: Rule, b: Binding) -> Reason:
         if rule.because:

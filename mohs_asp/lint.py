@@ -40,7 +40,7 @@ import clingo
 from clingo import ast
 
 from . import icd10
-from .errors import CaseInvalid, PolicyError
+from .errors import CaseInvalid, PolicyError, UsageError
 from .policy import (CASE_FACT_PREDICATES, CODE_SHAPE, CONSTANT, LESION_FLAGS, Policy, Rule, _read_csv,
                      default_root, load_data, load_policy)
 
@@ -79,6 +79,7 @@ class LintReport:
     rules: int = 0
     cases: int = 0  # cases solved to check for one answer
     release: str = ""
+    loaded: bool = False  # the logic parsed and the data loaded (an empty logic/main.lp loads: 0 rules)
 
     @property
     def errors(self) -> list[Finding]:
@@ -100,8 +101,8 @@ class LintReport:
     def render(self) -> str:
         out = [str(f) for f in self.findings]
         n_err, n_warn = len(self.errors), len(self.warnings)
-        about = (f"{self.rules} rules, {self.cases} case{'s' * (self.cases != 1)} solved"
-                 + (f", ICD-10-CM {self.release}" if self.release else "")) if self.rules else "the policy does not load"
+        about = (f"{self.rules} rule{'s' * (self.rules != 1)}, {self.cases} case{'s' * (self.cases != 1)} solved"
+                 + (f", ICD-10-CM {self.release}" if self.release else "")) if self.loaded else "the policy does not load"
         out.append(f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)} in {self.policy} ({about})")
         return "\n".join(out)
 
@@ -565,7 +566,7 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
         for path in discover([str(tests)]):
             try:
                 cases.append(parse_case(read_test(path).doc, policy))
-            except (CaseInvalid, PolicyError):
+            except (CaseInvalid, PolicyError, UsageError):  # not a case, or unreadable: `mohs-asp test` reports it
                 continue
     messages: list[str] = []
     solved = None
@@ -589,7 +590,7 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
         try:
             build_answer(case, s, policy)
         except PolicyError as e:
-            out.append(Finding("error", "", str(e)))
+            out.extend(_findings_from_message(str(e)))  # where, when it names logic/FILE.lp:LINE
     return out, len(cases)
 
 
@@ -625,7 +626,7 @@ def lint_policy(root: str | Path | None = None) -> LintReport:
                 if str(data_error) != str(e):
                     report.findings.extend(_findings_from_message(str(data_error)))
         return report
-    report.rules = len(policy.rules)
+    report.rules, report.loaded = len(policy.rules), True
     for message in policy.messages:
         report.findings.extend(_findings_from_message(message, "warning"))
     structure = Structure(policy)

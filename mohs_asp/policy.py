@@ -165,7 +165,8 @@ class Policy:
             errors.append(self._clean_message(message))
 
         for file in sorted(self.logic.rglob("*.lp")):  # clingo aborts on a message quoting bytes that are not UTF-8
-            _read_utf8(file, self._rel(str(file)))
+            if file.is_file():  # a folder named x.lp is no logic file (clingo says so if it is #included)
+                _read_utf8(file, self._rel(str(file)))
         try:
             ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
         except RuntimeError:
@@ -247,6 +248,9 @@ class Policy:
                 notes[m.group(1)] = _unquote(m.group(2))
             above -= 1
         head = _head_signature(node.head)
+        if head and head[0].startswith("__"):  # __by and __fired record which rule fired: a rule of that name would forge them
+            raise PolicyError(f"{file}:{line}: {head[0]}/{head[1]}: predicate names beginning with __ are the engine's own; "
+                              f"rename it")
         rule = Rule(
             id=notes.get("rule") or f"{file}:{line}",
             policy=notes.get("policy"),
@@ -366,7 +370,10 @@ def decided_by(rule: Rule, index: int) -> ast.AST:
 
 
 def _read_utf8(path: Path, name: str) -> str:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise PolicyError(f"{name}: cannot be read: {e.strerror}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -388,6 +395,9 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str,
         raise PolicyError(f"data/{path.name}:{kept[0][0]}: missing column(s) {', '.join(missing)}")
     rows = []
     for (lineno, _), row in zip(kept[1:], reader):
+        if None in row:  # more values than columns: an unquoted comma would cut a value short unseen
+            raise PolicyError(f"data/{path.name}:{lineno}: {len(reader.fieldnames) + len(row[None])} values for "
+                              f"{len(reader.fieldnames)} columns (a comma inside a value needs \"quotes\")")
         rows.append((lineno, {k: (v or "").strip() for k, v in row.items() if k}))
     return rows
 
@@ -497,6 +507,10 @@ def _load(root: str) -> Policy:
 def load_policy(root: str | Path | None = None) -> Policy:
     """The policy of a folder (default: the project's own), parsed once per process."""
     path = Path(root) if root is not None else default_root()
-    if not path.is_dir():  # a mistyped --policy is bad usage (2), like a missing case file
+    try:
+        found = path.is_dir()
+    except OSError as e:  # a name too long, a folder we may not enter
+        raise UsageError(f"cannot read policy folder {path}: {e.strerror}") from None
+    if not found:  # a mistyped --policy is bad usage (2), like a missing case file
         raise UsageError(f"no such policy folder: {path}")
     return _load(str(path.resolve()))

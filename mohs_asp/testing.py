@@ -12,14 +12,16 @@ every rule that fired, and reports the rules no test made fire.
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .case import read_document
+from .case import _type_name, read_document
 from .errors import CaseInvalid, UsageError
+from .render import safe
 
 KEYED = {"lesions": "id", "lines": "line"}
 TEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -68,7 +70,7 @@ def _compare_keyed(want: list, got: list, key: str, path: str) -> list[Differenc
     for item in want:
         k = item.get(key) if isinstance(item, dict) else None
         where = f"{path}[{key}={k}]"
-        if k not in by_key:
+        if not isinstance(k, Hashable) or k not in by_key:  # `id: [x]` in a test file matches nothing
             out.append(Difference(where, item, _MISSING))
         else:
             out.extend(compare(item, by_key[k], where))
@@ -79,27 +81,42 @@ def test_files(paths: list[str]) -> list[Path]:
     """Test files named by paths: files as given, folders searched for *.yaml/*.yml/*.json."""
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if _probe(p, Path.is_dir):
             out.extend(sorted(f for f in p.rglob("*") if f.suffix in TEST_SUFFIXES and f.is_file()))
         else:
             out.append(p)
     return out
 
 
+def _probe(path: Path, test) -> bool:
+    """`path.exists()` and the like, for a path the user gave: a name too long or a folder we
+    may not enter is bad usage, not a crash."""
+    try:
+        return test(path)
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+
+
 def discover(paths: Sequence[str]) -> list[Path]:
     """Test files named by paths: as `test_files`, leaving out the `*.expected.json` of
     example pairs found in folders (each is read with its `*.case.json`)."""
     return [p for p in test_files(list(paths)) if not (p.name.endswith(".expected.json") and
-                                                      p.with_name(p.name.replace(".expected.", ".case.")).is_file())]
+                                                      _is_file(p.with_name(p.name.replace(".expected.", ".case."))))]
 
 
-def split_test(path: Path) -> tuple[Any, dict | None]:
-    """A test file's case (the document without `expect`) and its expectation."""
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # X.expected.json's name is 4 characters longer than X.case.json's: it may be too long
+        return False
+
+
+def split_test(path: Path) -> tuple[Any, Any]:
+    """A test file's case (the document without `expect`) and its expectation (None without one)."""
     doc = read_document(str(path))
     if isinstance(doc, dict) and "expect" in doc:
-        doc = dict(doc)
-        expect = doc.pop("expect")
-        return doc, expect if isinstance(expect, dict) else {"expect": expect}
+        doc = copy.copy(doc)  # a copy that still knows the keys the file gives twice (the checker reports them)
+        return doc, doc.pop("expect")
     return doc, None
 
 
@@ -108,22 +125,36 @@ class PolicyTest:
     path: Path
     doc: Any  # the case
     expect: dict | None
-    fired: tuple[str, ...] = ()  # rule ids that must fire (`expect: {fired: [...]}`)
+    fired: tuple = ()  # rule ids that must fire (`expect: {fired: [...]}`), as the file gives them
+    problem: str | None = None  # why the test cannot run (no expectation, or not one that can match)
 
 
 def read_test(path: Path) -> PolicyTest:
     """A test file, or an example pair `X.case.json` + `X.expected.json`. A `fired:` in
-    `expect` is taken out of it (it is not part of the answer)."""
+    `expect` is taken out of it (it is not part of the answer). A file that is no case at all
+    raises CaseInvalid; an expectation that cannot be checked is the test's `problem`."""
     doc, expect = split_test(path)
+    where = "`expect:`"
     if expect is None and path.name.endswith(".case.json"):
         pair = path.with_name(path.name.removesuffix(".case.json") + ".expected.json")
-        if pair.is_file():
-            expect = read_document(str(pair))
-    fired: tuple[str, ...] = ()
-    if isinstance(expect, dict) and "fired" in expect:
+        if _is_file(pair):
+            where = pair.name
+            try:
+                expect = read_document(str(pair))
+            except (CaseInvalid, UsageError) as e:
+                return PolicyTest(path, doc, None, problem=f"cannot read {pair.name}: {e}")
+    if expect is None:
+        return PolicyTest(path, doc, None, problem="no `expect:` in the file, or an empty one "
+                                                   "(and no .expected.json beside it)")
+    if not isinstance(expect, dict):
+        return PolicyTest(path, doc, None, problem=f"{where} must hold parts of the answer (status:, decision:, "
+                                                   f"lesions:, lines:, errors:, fired:), found {_type_name(expect)}")
+    fired: tuple = ()
+    if "fired" in expect:
         expect = dict(expect)
         wanted = expect.pop("fired")
-        fired = tuple(map(str, wanted)) if isinstance(wanted, list) else (str(wanted),)
+        # one id alone is read as a list of one; anything else is kept as it is, and fails (_judge)
+        fired = tuple(wanted) if isinstance(wanted, list) else (wanted,)
     return PolicyTest(path, doc, expect, fired)
 
 
@@ -177,14 +208,14 @@ class TestReport:
 
     def render(self) -> str:
         out: list[str] = []
-        for r in self.failures:
-            out.append(f"FAIL {r.path}")
+        for r in self.failures:  # file names, keys and values escaped: none can print a line of its own
+            out.append(safe(f"FAIL {r.path}"))
             if r.problem:
-                out.append(f"  {r.problem}")
+                out.append(safe(f"  {r.problem}"))
             for d in r.differences:
-                out.append(f"  {d.path or '(answer)'}: expected {_show(d.expected)}, got {_show(d.actual)}")
+                out.append(safe(f"  {d.path or '(answer)'}: expected {_show(d.expected)}, got {_show(d.actual)}"))
             for e in r.errors:
-                out.append(f"  the case is invalid: {e.get('path') or '(file)'}: {e.get('message')}")
+                out.append(safe(f"  the case is invalid: {e.get('path') or '(file)'}: {e.get('message')}"))
         summary = self.as_dict()
         width = max((len(r.id) for r in self.rules), default=0) + 2
         if summary["uncovered"]:
@@ -202,8 +233,9 @@ class TestReport:
 
 
 def _plain(value: Any) -> Any:
-    """A value as JSON holds it (a YAML date or a JSON decimal in an expectation becomes text)."""
-    return json.loads(json.dumps(value, default=str))
+    """A value as JSON holds it (a YAML date, a JSON decimal or a YAML `.nan` in an expectation
+    becomes text: `--format json` must print JSON, which has no NaN)."""
+    return json.loads(json.dumps(value, default=str), parse_constant=str)
 
 
 def _show(value: Any) -> str:
@@ -231,7 +263,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500) -> TestReport
     from .lint import Structure
 
     for p in paths:
-        if not Path(p).exists():
+        if not _probe(Path(p), Path.exists):
             raise UsageError(f"no such file or folder: {p}")
     files = discover(paths)
     if not files:
@@ -242,11 +274,11 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500) -> TestReport
     for result in results:
         try:
             test = read_test(result.path)
-        except CaseInvalid as e:
+        except (CaseInvalid, UsageError) as e:  # not a case, or not readable at all: this test fails, the rest run
             result.problem = f"cannot read the file: {e}"
             continue
-        if not isinstance(test.expect, dict):
-            result.problem = "no `expect:` in the file (nor an .expected.json beside it)"
+        if test.problem is not None:
+            result.problem = test.problem
             continue
         try:
             runnable.append((result, test, parse_case(test.doc, policy)))
@@ -266,7 +298,9 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500) -> TestReport
 def _judge(result: TestResult, test: PolicyTest, answer: dict, fired: set[str], policy) -> None:
     result.differences = compare(test.expect, answer)
     for rule_id in test.fired:
-        if rule_id not in policy.rules_by_id:
+        if not isinstance(rule_id, str):
+            result.differences.append(Difference("fired", rule_id, "not a rule id: `fired:` lists rule ids (text)"))
+        elif rule_id not in policy.rules_by_id:
             result.differences.append(Difference("fired", rule_id, "no rule of this policy has that id"))
         elif rule_id not in fired:
             result.differences.append(Difference("fired", rule_id, "did not fire"))
