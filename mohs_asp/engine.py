@@ -8,7 +8,6 @@ case id is only ever data that Python echoes back.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import clingo

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,9 +18,10 @@ import pytest
 from mohs_asp import batch
 from mohs_asp.api import check_source
 from mohs_asp.testing import split_test
+from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
-EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+from helpers import EXE
 pytestmark = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 
 NOSE = {"id": "nose", "date_of_service": "2026-03-01",
@@ -159,11 +159,7 @@ def test_out_is_written_whole_and_replaces_the_old_file(tmp_path):
 
 
 def broken_policy(tmp_path: Path, extra: str) -> Path:
-    from mohs_asp.policy import default_root
-
-    dest = tmp_path / "policy"
-    shutil.copytree(default_root() / "logic", dest / "logic")
-    shutil.copytree(default_root() / "data", dest / "data")
+    dest = copy_policy(tmp_path / "policy")
     with (dest / "logic" / "claims.lp").open("a") as f:
         f.write(extra)
     return dest

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -19,11 +18,12 @@ import pytest
 from mohs_asp import cli
 from mohs_asp.api import check_document
 from mohs_asp.errors import PolicyError, UsageError
-from mohs_asp.policy import default_root, load_policy
+from mohs_asp.policy import load_policy
+from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
 EXAMPLE = TESTS / "examples" / "nose-bcc-covered.case.json"
-EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+from helpers import EXE
 needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 
 # 2.5 cm on the back: covered only through the large-lesion indication (logic/indications.lp)
@@ -38,10 +38,7 @@ def run(*args):
 
 @pytest.fixture
 def copy(tmp_path) -> Path:
-    dest = tmp_path / "policy"
-    shutil.copytree(default_root() / "logic", dest / "logic")
-    shutil.copytree(default_root() / "data", dest / "data")
-    return dest
+    return copy_policy(tmp_path / "policy")
 
 
 def append(path: Path, text: str) -> int:

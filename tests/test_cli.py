@@ -1,16 +1,15 @@
 """End-to-end: the installed `mohs-asp` command, as a user runs it."""
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
 EXAMPLES = TESTS / "examples"
-EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+from helpers import EXE
 pytestmark = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 
 
@@ -74,18 +73,8 @@ def test_bad_option_is_a_usage_error():
     assert "Traceback" not in result.stderr
 
 
-def copy_policy(tmp_path):
-    from mohs_asp.policy import default_root
-
-    root = default_root()
-    dest = tmp_path / "policy"
-    shutil.copytree(root / "logic", dest / "logic")
-    shutil.copytree(root / "data", dest / "data")
-    return dest
-
-
 def test_policy_option_uses_an_authors_copy(tmp_path):
-    policy = copy_policy(tmp_path)
+    policy = copy_policy(tmp_path / "policy")
     thresholds = policy / "data" / "thresholds.csv"
     thresholds.write_text(thresholds.read_text().replace("large_lesion_min,2.0,cm", "large_lesion_min,1.0,cm"))
     case = EXAMPLES / "trunk-small-nodular-denied.case.json"  # 1.1 cm on the back
@@ -96,7 +85,7 @@ def test_policy_option_uses_an_authors_copy(tmp_path):
 
 
 def test_broken_policy_exits_3_naming_file_and_line(tmp_path):
-    policy = copy_policy(tmp_path)
+    policy = copy_policy(tmp_path / "policy")
     claims = policy / "logic" / "claims.lp"
     claims.write_text(claims.read_text() + "\nbroken(C :- case(C).\n")
     result = run("check", EXAMPLES / "nose-bcc-covered.case.json", "--policy", policy)
@@ -106,7 +95,7 @@ def test_broken_policy_exits_3_naming_file_and_line(tmp_path):
 
 
 def test_unsafe_rule_exits_3_naming_file_and_line(tmp_path):
-    policy = copy_policy(tmp_path)
+    policy = copy_policy(tmp_path / "policy")
     claims = policy / "logic" / "claims.lp"
     claims.write_text(claims.read_text() + "\n% rule: unsafe\n% policy: \"x\"\nbad(C,X) :- case(C).\n")
     result = run("check", EXAMPLES / "nose-bcc-covered.case.json", "--policy", policy)

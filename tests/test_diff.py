@@ -3,19 +3,18 @@ threshold to 1.5 cm, and in three commands see that it lints clean, which tests 
 which cases change."""
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mohs_asp.diff import compare_answers, diff_policies
 from mohs_asp.policy import load_policy
+from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+from helpers import EXE
 needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 
 # the policy tests on the wrong side of a 1.5 cm threshold: sized between 1.5 and 2.0 cm, and
@@ -35,9 +34,7 @@ def run(*args, cwd=None):
 @pytest.fixture
 def lowered(tmp_path) -> Path:
     """A copy of the policy with the size threshold lowered to 1.5 cm."""
-    folder = tmp_path / "my-policy"
-    shutil.copytree(ROOT / "logic", folder / "logic")
-    shutil.copytree(ROOT / "data", folder / "data")
+    folder = copy_policy(tmp_path / "my-policy")
     thresholds = folder / "data" / "thresholds.csv"
     text = thresholds.read_text()
     assert "large_lesion_min,2.0,cm," in text
@@ -113,9 +110,7 @@ def test_json_lines_many_cases_and_unreadable_lines(tmp_path, lowered):
 
 
 def test_a_data_edit_that_makes_cases_invalid_shows_status_and_errors(tmp_path):
-    folder = tmp_path / "no-nose"
-    shutil.copytree(ROOT / "logic", folder / "logic")
-    shutil.copytree(ROOT / "data", folder / "data")
+    folder = copy_policy(tmp_path / "no-nose")
     sites = folder / "data" / "sites.csv"
     sites.write_text("".join(line for line in sites.read_text().splitlines(keepends=True) if not line.startswith("nose,")))
     report = diff_policies([str(TESTS / "examples" / "nose-bcc-covered.case.json")], load_policy(ROOT), load_policy(folder))

@@ -1,6 +1,5 @@
 """Unit tests of the engine: facts in through either path, answers read back as text."""
 
-import json
 from pathlib import Path
 
 import clingo

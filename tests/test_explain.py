@@ -3,9 +3,7 @@ case's own values, citing rule id, policy sentence and logic/FILE.lp:LINE."""
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,12 +12,13 @@ from mohs_asp.api import check_document, check_source
 from mohs_asp.case import parse_case
 from mohs_asp.explain import explain_cases
 from mohs_asp.policy import default_root, load_policy
+from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
 EXAMPLES = sorted((TESTS / "examples").glob("*.case.json"))
 NINE = ["high_risk_area", "recurrent_or_incomplete", "irradiated_skin", "aggressive_or_rapid_growth",
         "ill_defined_borders", "immunosuppressed", "high_risk_metastasis", "tissue_preservation", "large_lesion"]
-EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+from helpers import EXE
 
 
 def explain(doc, policy):
@@ -145,9 +144,7 @@ def test_would_qualify_lists_documentation_for_each_indication(policy):
 
 def test_an_authors_new_indication_and_threshold_need_no_python_change(tmp_path):
     root = default_root()
-    copy = tmp_path / "policy"
-    shutil.copytree(root / "logic", copy / "logic")
-    shutil.copytree(root / "data", copy / "data")
+    copy = copy_policy(tmp_path / "policy")
     (copy / "data" / "thresholds.csv").write_text(
         (root / "data" / "thresholds.csv").read_text().replace("large_lesion_min,2.0,cm", "large_lesion_min,15,mm"))
     with (copy / "logic" / "indications.lp").open("a") as f:

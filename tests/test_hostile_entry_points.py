@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,9 +30,10 @@ from mohs_asp.lint import lint_policy
 from mohs_asp.policy import default_root, load_policy
 from mohs_asp.render import render_explain
 from mohs_asp.testing import run_tests
+from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
-EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+from helpers import EXE
 needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 TOO_LONG = "x" * 300  # no file system takes a name this long: looking it up fails (ENAMETOOLONG)
 
@@ -66,10 +66,7 @@ def no_crash(result) -> None:
 @pytest.fixture
 def copy(tmp_path) -> Path:
     """A copy of the policy (logic/ and data/, no tests/), to break."""
-    dest = tmp_path / "policy"
-    shutil.copytree(default_root() / "logic", dest / "logic")
-    shutil.copytree(default_root() / "data", dest / "data")
-    return dest
+    return copy_policy(tmp_path / "policy")
 
 
 def append(path: Path, text: str | bytes) -> int:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import copy
 import io
 import json
-import shutil
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from mohs_asp.case import MAX_ERRORS, MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text
 from mohs_asp.errors import CaseInvalid
 
 TESTS = Path(__file__).resolve().parent
-EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+from helpers import EXE
 needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 
 

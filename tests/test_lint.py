@@ -2,30 +2,22 @@
 each kind of broken policy is named with its file and line."""
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mohs_asp.lint import lint_policy
+from helpers import copy_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "tests" / "examples" / "nose-bcc-covered.case.json"
-EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+from helpers import EXE
 needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 
 
 def run(*args, cwd=None):
     return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=120)
-
-
-def copy_policy(tmp_path: Path) -> Path:
-    folder = tmp_path / "policy"
-    shutil.copytree(ROOT / "logic", folder / "logic")
-    shutil.copytree(ROOT / "data", folder / "data")
-    return folder
 
 
 def append(path: Path, text: str) -> None:
@@ -71,7 +63,7 @@ def test_lint_json_has_every_finding_with_severity_and_place():
 
 @needs_exe
 def test_a_syntax_error_is_named_alike_by_lint_and_check(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     replace(folder / "logic" / "indications.lp", "previously_irradiated(C,L,true).", "previously_irradiated(C,L,true)")
     lint = run("lint", "--policy", folder)
     check = run("check", EXAMPLE, "--policy", folder)
@@ -83,7 +75,7 @@ def test_a_syntax_error_is_named_alike_by_lint_and_check(tmp_path):
 
 @needs_exe
 def test_an_unsafe_variable_is_named_alike_by_lint_and_check(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     append(folder / "logic" / "claims.lp", '\n% rule: bad\n% policy: "x"\nbad(C,X) :- case(C), not lesion(C,X).\n')
     lint = lint_policy(folder)
     check = run("check", EXAMPLE, "--policy", folder)
@@ -96,7 +88,7 @@ def test_an_unsafe_variable_is_named_alike_by_lint_and_check(tmp_path):
 
 
 def test_a_misspelt_predicate_is_an_error_at_its_place(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     replace(folder / "logic" / "indications.lp", 'histology(C,L,T), histology_term(T,"sclerotic")',
             'histology(C,L,T), histology_trm(T,"sclerotic")')
     report = lint_policy(folder)
@@ -105,7 +97,7 @@ def test_a_misspelt_predicate_is_an_error_at_its_place(tmp_path):
 
 
 def test_a_vocabulary_term_no_data_defines_is_an_error(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     replace(folder / "logic" / "indications.lp", 'histology_term(T,"fibrosing")', 'histology_term(T,"fibrosng")')
     replace(folder / "logic" / "claims.lp", "in_code_set(C,N,frozen_section)", "in_code_set(C,N,frozen_sectoin)")
     report = lint_policy(folder)
@@ -117,14 +109,14 @@ def test_a_vocabulary_term_no_data_defines_is_an_error(tmp_path):
 
 
 def test_a_family_string_must_exist_in_the_data(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     replace(folder / "logic" / "claims.lp", 'code_family(K,"17311"), deep_structures', 'code_family(K,"17131"), deep_structures')
     assert any('rule code_fits_deep_structures reads "17131" as argument 2 of code_family/2' in e
                for e in errors(lint_policy(folder)))
 
 
 def test_a_choice_rule_and_a_loop_through_not_are_refused_naming_the_rules(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     append(folder / "logic" / "claims.lp", (
         '\n% rule: maybe_extra\n% policy: "x"\n{ extra(C) } :- case(C).\n'
         '% rule: flip\n% policy: "x"\nflip(C) :- case(C), not flop(C).\n'
@@ -138,7 +130,7 @@ def test_a_choice_rule_and_a_loop_through_not_are_refused_naming_the_rules(tmp_p
 
 
 def test_an_even_loop_across_files_through_a_derived_predicate_is_found(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     # medically_necessary depends on indication; make an indication depend on its absence
     append(folder / "logic" / "indications.lp",
            '\n% rule: circular\n% policy: "x"\nindication(C,L,circular) :- lesion(C,L), not medically_necessary(C,L).\n')
@@ -148,7 +140,7 @@ def test_an_even_loop_across_files_through_a_derived_predicate_is_found(tmp_path
 
 
 def test_every_rule_needs_an_id_and_a_sentence_and_ids_are_unique(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     append(folder / "logic" / "claims.lp", (
         "\nnameless(C) :- case(C).\n"
         "% rule: large_lesion\nsentence_less(C) :- case(C).\n"))
@@ -161,7 +153,7 @@ def test_every_rule_needs_an_id_and_a_sentence_and_ids_are_unique(tmp_path):
 
 
 def test_code_sets_must_be_disjoint_and_diagnoses_well_formed(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     append(folder / "data" / "code_sets.csv", "repair,88300,88305,oops\n")
     replace(folder / "data" / "covered_diagnoses.csv", "\nC44.311\n", "\nC44311\n")
     replace(folder / "data" / "covered_diagnoses.csv", "\nC44.319\n", "\nC44.3199\n")
@@ -172,7 +164,7 @@ def test_code_sets_must_be_disjoint_and_diagnoses_well_formed(tmp_path):
 
 
 def test_a_renamed_threshold_is_pointed_out_twice(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     replace(folder / "data" / "thresholds.csv", "large_lesion_min,", "large_lesion_minimum,")
     report = lint_policy(folder)
     warnings = "\n".join(map(str, report.warnings))
@@ -181,7 +173,7 @@ def test_a_renamed_threshold_is_pointed_out_twice(tmp_path):
 
 
 def test_broken_data_is_reported_even_when_the_logic_does_not_parse(tmp_path):
-    folder = copy_policy(tmp_path)
+    folder = copy_policy(tmp_path / "policy")
     replace(folder / "logic" / "indications.lp", "previously_irradiated(C,L,true).", "previously_irradiated(C,L,true)")
     append(folder / "data" / "sites.csv", "elbow,17312,no,no,\n")
     found = errors(lint_policy(folder))

@@ -4,19 +4,18 @@ The project's own policy tests run here through the installed command, the way C
 every test passes and every rule that can fire with the shipped data fires in some test."""
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mohs_asp.policy import load_policy
 from mohs_asp.testing import discover, read_test, run_tests
+from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-EXE = shutil.which("mohs-asp", path=str(Path(sys.executable).parent)) or shutil.which("mohs-asp")
+from helpers import EXE
 needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 
 NOSE = """\
@@ -123,9 +122,7 @@ def test_a_file_without_expect_fails_and_no_test_files_is_bad_usage(tmp_path):
 
 @needs_exe
 def test_without_a_path_the_policy_folders_tests_run(tmp_path):
-    folder = tmp_path / "policy"
-    shutil.copytree(ROOT / "logic", folder / "logic")
-    shutil.copytree(ROOT / "data", folder / "data")
+    folder = copy_policy(tmp_path / "policy")
     assert run("test", "--policy", folder).returncode == 2  # no tests/ in this copy: say so
     write(folder / "tests", "one.yaml", NOSE + "expect: {decision: covered}\n")
     result = run("test", "--policy", folder)
