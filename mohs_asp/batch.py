@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from . import icd10
 from .api import answer_documents
-from .case import MAX_FILE_BYTES, parse_text
+from .case import MAX_FILE_BYTES, open_source, parse_text
 from .engine import DECIDING, EVERYTHING
 from .errors import CaseInvalid, InputError, UsageError
 from .policy import Policy, load_policy
@@ -139,26 +139,9 @@ def read_json_lines(source: str) -> Iterator[tuple[int, Any]]:
     """(line number, document) for each line of a JSON Lines file (or `-`), read exactly as
     batch reads it (`_lines`, `_document`): a blank, non-UTF-8, non-JSON or too long line is a
     CaseInvalid in its place, never skipped. `mohs-asp diff` reads its .jsonl files with this."""
-    with _input(source) as stream:
+    with open_source(source, "a file of cases") as stream:
         for number, raw in enumerate(_lines(stream), start=1):
             yield number, _document(raw, number)
-
-
-@contextmanager
-def _input(source: str) -> Iterator[IO[bytes]]:
-    if source == "-":
-        yield sys.stdin.buffer
-        return
-    try:
-        stream = open(source, "rb")  # noqa: SIM115 -- closed below
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {source}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{source} is a folder, not a file of cases") from None
-    except OSError as e:
-        raise UsageError(f"cannot read {source}: {e.strerror}") from None
-    with stream:
-        yield stream
 
 
 def _same_file(a: str | Path, b: str | Path) -> bool:
@@ -283,7 +266,7 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
     icd10.code_set()
     start = time.perf_counter()
     counts: Counter = Counter()
-    with _stopped_by_sigterm_like_ctrl_c(), _input(source) as stream, _output(out) as sink:
+    with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as stream, _output(out) as sink:
         bar = _Progress(_size(stream)) if progress else None
         try:
             chunks = _chunks(_lines(stream))

@@ -13,11 +13,13 @@ import difflib
 import json
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import icd10
 from .errors import CaseInvalid, InputError, UsageError
@@ -173,23 +175,30 @@ def parse_text(text: str, hint: str = "") -> Any:
         raise CaseInvalid([InputError("", f"the file is not valid {what}: {said}")]) from None
 
 
+@contextmanager
+def open_source(source: str, what: str = "a case file") -> Iterator[IO[bytes]]:
+    """A file to read as bytes, or standard input for `-`; a path that cannot be read is bad
+    usage (UsageError), said in words."""
+    if source == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        stream = open(source, "rb")  # noqa: SIM115 -- closed below
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {source}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{source} is a folder, not {what}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read {source}: {e.strerror}") from None
+    with stream:
+        yield stream
+
+
 def read_document(source: str) -> Any:
     """Read a case file (or `-` for standard input) into Python values."""
-    if source == "-":
-        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-        hint = ""
-    else:
-        path = Path(source)
-        try:
-            with path.open("rb") as f:
-                data = f.read(MAX_FILE_BYTES + 1)
-        except FileNotFoundError:
-            raise UsageError(f"no such file: {source}") from None
-        except IsADirectoryError:
-            raise UsageError(f"{source} is a folder, not a case file") from None
-        except OSError as e:
-            raise UsageError(f"cannot read {source}: {e.strerror}") from None
-        hint = path.suffix.lower()
+    with open_source(source) as stream:
+        data = stream.read(MAX_FILE_BYTES + 1)
+    hint = "" if source == "-" else Path(source).suffix.lower()
     if len(data) > MAX_FILE_BYTES:
         raise CaseInvalid([InputError("", f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")])
     try:
