@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from . import icd10
 from .errors import CaseInvalid, InputError, UsageError
-from .policy import LESION_FLAGS, Policy
+from .policy import CODE_SHAPE, LESION_FLAGS, Policy
 
 # Input limits (README, "Limits"): past these a case is refused rather than read.
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -33,6 +33,8 @@ MAX_LINES = 500
 MAX_TEXT = 200  # characters in an id or a term
 MAX_LINE_NUMBER = 999_999
 MAX_ERRORS = 100  # errors listed one by one; past this, one more error counts the rest
+SUGGEST_CUTOFF = 0.4  # difflib similarity below which no name is suggested (`face` still gets `back`)
+SUGGEST_MAX = 40  # characters: longer words and names are not compared (difflib is quadratic)
 
 CASE_FIELDS = ("id", "date_of_service", "patient", "lesions", "lines")
 PATIENT_FIELDS = ("immunosuppressed",)
@@ -40,9 +42,13 @@ LESION_FIELDS = ("id", "diagnosis", "site", "size_cm", "size_mm", "borders", "hi
 LINE_FIELDS = ("line", "code", "units", "lesion", "lesions", "modifiers", "pre_surgical")
 BORDERS = ("well_defined", "ill_defined")
 BIOPSY_SET = "biopsy"
-CODE_FORM = re.compile(r"[0-9]{4}[0-9FTU]|[A-Z][0-9]{4}")
 MODIFIER_FORM = re.compile(r"[0-9A-Z]{2}")
 DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# YAML plain scalars that are not text (YAML 1.2 core schema, made stricter: no octal or leading 0)
+YAML_BOOL = re.compile(r"true|True|TRUE|false|False|FALSE")
+YAML_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+YAML_DECIMAL = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+YAML_FLOAT = re.compile(rf"{YAML_DECIMAL.pattern}|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
 UM_PER_CM = Decimal(10000)
 UM_PER_MM = Decimal(1000)
 
@@ -110,10 +116,17 @@ def _yaml_loader() -> type:
     stricter for case files: tags that build Python objects are unknown to it; aliases
     (`*name`) and merge keys (`<<`) are refused, so a "billion laughs" file cannot expand;
     a key given twice is kept for the checker to report; a date that does not exist
-    (`2026-02-30`) stays text, for the checker to report at its path."""
+    (`2026-02-30`) stays text, for the checker to report at its path.
+
+    Plain scalars are typed as in YAML 1.2's core schema, not 1.1's: only true/false (any of
+    the three cases) are booleans (`yes`, `on` stay text); a whole number is decimal digits
+    with an optional sign and no leading 0 (`020`, `0x10`, `1:0`, `1_000` stay text, for the
+    checker to report as the wrong type); a number with a point is a Decimal of its text, so
+    `1.99999999999999999` is not 2.0."""
     import yaml  # only YAML cases pay for the import
 
     error = yaml.constructor.ConstructorError
+    tags = {name: f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float")}
 
     class CaseLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         def construct_object(self, node, deep=False):
@@ -139,8 +152,34 @@ def _yaml_loader() -> type:
             except ValueError:
                 return self.construct_scalar(node)
 
+        # explicit tags too: `!!int 020` and `!!bool yes` are refused, not read the 1.1 way
+        def construct_bool(self, node):
+            text = self.construct_scalar(node)
+            if text.lower() not in ("true", "false"):
+                raise error(None, None, f"{text!r} is not true or false", node.start_mark)
+            return text.lower() == "true"
+
+        def construct_int(self, node):
+            text = self.construct_scalar(node)
+            if not YAML_INT.fullmatch(text):
+                raise error(None, None, f"{text!r} is not a whole number in decimal digits", node.start_mark)
+            return int(text)
+
+        def construct_float(self, node):
+            text = self.construct_scalar(node)
+            return Decimal(text) if YAML_DECIMAL.fullmatch(text) else self.construct_yaml_float(node)  # .inf, .nan
+
+    CaseLoader.yaml_implicit_resolvers = {
+        first: [(tag, form) for tag, form in resolvers if tag not in tags.values()]
+        for first, resolvers in CaseLoader.yaml_implicit_resolvers.items()}
+    for name, form, first in (("bool", YAML_BOOL, "tTfF"), ("int", YAML_INT, "-+0123456789"),
+                              ("float", YAML_FLOAT, "-+.0123456789")):
+        CaseLoader.add_implicit_resolver(tags[name], re.compile(rf"^(?:{form.pattern})$"), list(first))
     CaseLoader.add_constructor("tag:yaml.org,2002:map", CaseLoader.construct_fields)
     CaseLoader.add_constructor("tag:yaml.org,2002:timestamp", CaseLoader.construct_date)
+    CaseLoader.add_constructor(tags["bool"], CaseLoader.construct_bool)
+    CaseLoader.add_constructor(tags["int"], CaseLoader.construct_int)
+    CaseLoader.add_constructor(tags["float"], CaseLoader.construct_float)
     return CaseLoader
 
 
@@ -212,8 +251,30 @@ def read_document(source: str) -> Any:
 
 
 def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
-    return f" (did you mean `{close[0]}`?)" if close else ""
+    """The nearest known name, as " (did you mean `X`?)", or two that fit equally well
+    (" (did you mean `X` or `Y`?)"), or "" when none is near. First choice: the names holding
+    most of the word's parts, then those holding the word or held in it (`arm`: forearm or
+    upper_arm; `leg`: lower_leg; `upper lip`: lip); else the most similar by difflib."""
+    names = [name for name in known if len(name) <= SUGGEST_MAX]
+    w = word.lower()
+    if not names or len(w) > SUGGEST_MAX:
+        return ""
+    lows = [name.lower() for name in names]
+    parts = [p for p in re.split(r"[\W_]+", w) if len(p) >= 3]
+    fits = [(sum(p in k for p in parts), (len(w) >= 3 and w in k) or (len(k) >= 3 and k in w)) for k in lows]
+    best = max(fits)
+
+    def ratio(i: int) -> float:
+        return difflib.SequenceMatcher(None, w, lows[i]).ratio()
+
+    if best > (0, False):
+        near = sorted((i for i, fit in enumerate(fits) if fit == best), key=ratio, reverse=True)[:2]
+    else:
+        near = list(dict.fromkeys(lows.index(k) for k in difflib.get_close_matches(w, lows, n=2, cutoff=SUGGEST_CUTOFF)))
+        near = sorted(near) if len(near) < 2 or ratio(near[0]) == ratio(near[1]) else near[:1]
+    if not near:
+        return ""
+    return f" (did you mean `{names[near[0]]}`{f' or `{names[near[1]]}`' if len(near) > 1 else ''}?)"
 
 
 def _vocab_key(text: str) -> str:
@@ -244,6 +305,14 @@ def _printable(text: str) -> str:
 
 
 UNUSABLE = "contains a character a case cannot hold (a NUL or an unpaired surrogate)"
+
+
+def _not_text(value: Any) -> str:
+    """The message for a value that is not text where text is expected; a number (`code: 17311`
+    unquoted in YAML) is told how to write it."""
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return f'must be text: write it in quotes, "{_short(value)}"'
+    return f"must be text, found {_type_name(value)}"
 
 
 def _type_name(value: Any) -> str:
@@ -297,7 +366,7 @@ class _Checker:
             return None
         value = obj[key]
         if not isinstance(value, str):
-            self.err(path, f"must be text, found {_type_name(value)}")
+            self.err(path, _not_text(value))
             return None
         if not value.strip():
             self.err(path, "must not be empty")
@@ -341,8 +410,10 @@ class _Checker:
             return None
         out = []
         for i, item in enumerate(value):
-            if not isinstance(item, str) or not item.strip():
-                self.err(f"{path}[{i}]", f"must be text, found {_type_name(item)}")
+            if not isinstance(item, str):
+                self.err(f"{path}[{i}]", _not_text(item))
+            elif not item.strip():
+                self.err(f"{path}[{i}]", "must not be empty")
             elif len(item) > MAX_TEXT:
                 self.err(f"{path}[{i}]", f"is longer than {MAX_TEXT} characters")
             elif _unusable(item):
@@ -368,9 +439,7 @@ class _Checker:
                 immunosuppressed = self.boolean(patient, "immunosuppressed", "patient.immunosuppressed")
             elif patient is not None:
                 self.err("patient", f"must be an object, found {_type_name(patient)}")
-        lesions = self.lesions(doc.get("lesions", []))
-        declared = {obj["id"] for obj in doc.get("lesions") or [] if isinstance(obj, dict) and isinstance(obj.get("id"), str)} \
-            if isinstance(doc.get("lesions"), list) else set()
+        lesions, declared = self.lesions(doc.get("lesions", []))
         lines = self.lines(doc.get("lines", []), declared)
         if self.errors or case_id is None or date is None:
             return None
@@ -395,33 +464,32 @@ class _Checker:
         self.err("date_of_service", f"must be a date written YYYY-MM-DD, found {_type_name(value)}")
         return None
 
-    def lesions(self, value: Any) -> list[Lesion]:
+    def lesions(self, value: Any) -> tuple[list[Lesion], set[str] | None]:
+        """The valid lesions, and the ids of all lesions (valid or not) that have a usable id:
+        lines may name those without a second error. None for lesions not read at all (not a
+        list, too many): the one error says so, and lines are not checked against them."""
         if not isinstance(value, list):
             self.err("lesions", f"must be a list, found {_type_name(value)}")
-            return []
+            return [], None
         if len(value) > MAX_LESIONS:
             self.err("lesions", f"a case may have at most {MAX_LESIONS} lesions, found {len(value)}")
-            return []
-        out: list[Lesion] = []
-        seen: set[str] = set()
-        for i, obj in enumerate(value):
-            lesion = self.lesion(obj, f"lesions[{i}]")
-            if lesion is None:
-                continue
-            if lesion.id in seen:
-                self.err(f"lesions[{i}].id", f'lesion id "{lesion.id}" is used twice')
-                continue
-            seen.add(lesion.id)
-            out.append(lesion)
-        return out
+            return [], None
+        seen: dict[str, int] = {}  # id -> the index of its first lesion
+        out = [lesion for i, obj in enumerate(value) if (lesion := self.lesion(obj, i, seen)) is not None]
+        return out, set(seen)
 
-    def lesion(self, obj: Any, path: str) -> Lesion | None:
+    def lesion(self, obj: Any, index: int, seen: dict[str, int]) -> Lesion | None:
+        path = f"lesions[{index}]"
         if not isinstance(obj, dict):
             self.err(path, f"a lesion must be an object, found {_type_name(obj)}")
             return None
         before = self.count
         self.unknown_fields(obj, LESION_FIELDS, f"{path}.")
         lesion_id = self.text(obj, "id", f"{path}.id", required=True)
+        if lesion_id in seen:  # reported whatever else is wrong with either lesion
+            self.err(f"{path}.id", f'lesion id "{lesion_id}" is used twice (also lesions[{seen[lesion_id]}])')
+        elif lesion_id is not None:
+            seen[lesion_id] = index
         diagnosis = self.diagnosis(obj, f"{path}.diagnosis")
         site = self.vocabulary(obj, "site", f"{path}.site", list(self.policy.data.sites), "site", required=True)
         size_um = self.size(obj, path)
@@ -500,39 +568,34 @@ class _Checker:
             return int(um.to_integral_value(rounding=ROUND_FLOOR))
         return None
 
-    def lines(self, value: Any, lesion_ids: set[str]) -> list[Line]:
+    def lines(self, value: Any, lesion_ids: set[str] | None) -> list[Line]:
         if not isinstance(value, list):
             self.err("lines", f"must be a list, found {_type_name(value)}")
             return []
         if len(value) > MAX_LINES:
             self.err("lines", f"a case may have at most {MAX_LINES} lines, found {len(value)}")
             return []
-        out: list[Line] = []
-        seen: dict[int, int] = {}
-        for i, obj in enumerate(value):
-            line = self.line(obj, f"lines[{i}]", i + 1, lesion_ids)
-            if line is None:
-                continue
-            if line.number in seen:
-                self.err(f"lines[{i}].line", f"line number {line.number} is used twice (also lines[{seen[line.number]}])")
-                continue
-            seen[line.number] = i
-            out.append(line)
-        return out
+        seen: dict[int, int] = {}  # line number -> the index of its first line
+        return [line for i, obj in enumerate(value) if (line := self.line(obj, i, seen, lesion_ids)) is not None]
 
-    def line(self, obj: Any, path: str, position: int, lesion_ids: set[str]) -> Line | None:
+    def line(self, obj: Any, index: int, seen: dict[int, int], lesion_ids: set[str] | None) -> Line | None:
+        path = f"lines[{index}]"
         if not isinstance(obj, dict):
             self.err(path, f"a line must be an object, found {_type_name(obj)}")
             return None
         before = self.count
         self.unknown_fields(obj, LINE_FIELDS, f"{path}.")
-        number = self.integer(obj, "line", f"{path}.line", 1, MAX_LINE_NUMBER)
+        number = self.integer(obj, "line", f"{path}.line", 1, MAX_LINE_NUMBER) if "line" in obj else index + 1
+        if number in seen:  # reported whatever else is wrong with either line
+            self.err(f"{path}.line", f"line number {number} is used twice (also lines[{seen[number]}])")
+        elif number is not None:
+            seen[number] = index
         units = self.integer(obj, "units", f"{path}.units", 1, 99)
         code = self.text(obj, "code", f"{path}.code", required=True)
         sets: list[str] = []
         if code is not None:
             code = code.strip().upper()
-            if not CODE_FORM.fullmatch(code):
+            if not CODE_SHAPE.fullmatch(code):
                 self.err(f"{path}.code", f'"{obj["code"]}" is not a CPT/HCPCS code (5 characters: 5 digits, '
                                          "4 digits and F/T/U, or a letter and 4 digits)")
                 code = None
@@ -553,7 +616,7 @@ class _Checker:
             if code is not None and BIOPSY_SET not in sets:
                 self.err(f"{path}.lesions", f"only a biopsy line may name several lesions; {code} is not a biopsy code (use `lesion`)")
         for where, name in named:
-            if name not in lesion_ids:
+            if lesion_ids is not None and name not in lesion_ids:
                 self.err(where, f'lesion "{name}" is not in the case{self.suggest(name, sorted(lesion_ids))}')
         lesions = [name for _, name in named]
         if code is not None and sets and "lesion" not in obj and "lesions" not in obj:
@@ -569,7 +632,7 @@ class _Checker:
                 self.err(mod_path, f'"{mod}" is not a modifier (2 letters or digits)')
         if self.count > before or code is None:
             return None
-        return Line(number if number is not None else position, code, units or 1, tuple(lesions), tuple(modifiers), pre)
+        return Line(number, code, units or 1, tuple(lesions), tuple(modifiers), pre)
 
 
 def parse_case(doc: Any, policy: Policy) -> Case:

@@ -104,10 +104,7 @@ class _Backend:
         buf, symbol, atom, rep, names = self.args, self.symbol, self.atom, self.backend._rep, self.names
         create, add_atom, add_rule, null = (_lib.clingo_symbol_create_function, _lib.clingo_backend_add_atom,
                                             _lib.clingo_backend_rule, _ffi.NULL)
-        for name, args in facts:
-            if len(args) > 8:
-                self.backend.add_rule([self.backend.add_atom(F(name, list(args)))])
-                continue
+        for name, args in facts:  # case_facts makes facts of at most 4 arguments
             for i, a in enumerate(args):
                 buf[i] = a._rep
             encoded = names.get(name) or names.setdefault(name, name.encode())

@@ -16,18 +16,16 @@ from pathlib import Path
 
 from .errors import PolicyError
 
-# A letter, two letters or digits (QA0 is a 2026 category), up to four more (dot removed).
-ICD_SHAPE = re.compile(r"[A-Z][0-9A-Z]{2}[0-9A-Z]{0,4}")
+# A letter, two letters or digits (QA0 is a 2026 category), up to four more, after a dot or not.
+ICD_SHAPE = re.compile(r"[A-Z][0-9A-Z]{2}(?:\.?[0-9A-Z]{1,4})?")
 
 
 def normalize(code: str) -> str:
-    """'c44311', 'C44.311 ' -> 'C44.311' (upper case, dot after the category)."""
-    bare = code.strip().upper().replace(".", "")
-    return bare if len(bare) <= 3 else f"{bare[:3]}.{bare[3:]}"
-
-
-def with_dot(bare: str) -> str:
-    return bare if len(bare) <= 3 else f"{bare[:3]}.{bare[3:]}"
+    """'c44311', 'C44.311 ', 'C44311' -> 'C44.311' (upper case, dot after the category). A dot
+    anywhere else ('C4.4311', 'C44.3.11', 'C44.311.') is kept, and the text is no code."""
+    text = code.strip().upper()
+    bare = text[:3] + text[4:] if text[3:4] == "." else text
+    return text if "." in bare or len(bare) <= 3 else f"{bare[:3]}.{bare[3:]}"
 
 
 class CodeSet:
@@ -48,9 +46,9 @@ class CodeSet:
 
     def _kind(self, code: str) -> str | None:
         """'billable', 'category' (has children: not billable) or None (not an ICD-10-CM code)."""
-        bare = code.replace(".", "")
-        if not ICD_SHAPE.fullmatch(bare):
+        if not ICD_SHAPE.fullmatch(code):
             return None
+        bare = code.replace(".", "")
         start = self._text.find("\n" + bare + "\n")
         if start < 0:
             return None
@@ -73,7 +71,7 @@ class CodeSet:
                 break
             lines.append(line)
         leaves = [c for i, c in enumerate(lines) if c != bare and not (i + 1 < len(lines) and lines[i + 1].startswith(c))]
-        return [with_dot(c) for c in leaves]
+        return [normalize(c) for c in leaves]
 
 
 def code_list_file() -> Path:

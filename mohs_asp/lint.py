@@ -41,13 +41,13 @@ from clingo import ast
 
 from . import icd10
 from .errors import CaseInvalid, PolicyError, UsageError
+from .explain import PLACEHOLDER
 from .policy import (CASE_FACT_PREDICATES, CODE_SHAPE, CONSTANT, LESION_FLAGS, Policy, Rule, _read_csv,
                      default_root, load_data, load_policy)
 
 T = ast.ASTType
 Key = tuple[str, int]
 OPEN = None  # a position whose values come from the case (ids, codes, numbers): not checked
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_']*)(?::(\w+))?\}")
 LOCATED = re.compile(r"(\S+?):(\d+(?::\d+)?): (error|warning|note): (.*)")
 DATA_FILES = {
     "covered_diagnosis": "covered_diagnoses.csv", "code_range": "code_sets.csv",
@@ -523,7 +523,7 @@ def check_diagnoses(policy: Policy) -> tuple[list[Finding], str]:
                                                f"set): no case can carry it"))
             continue
         bare = norm.replace(".", "")
-        families.update(icd10.with_dot(bare[:n]) for n in range(4, len(bare) + 1) if codes.kind(bare[:n]) == "category")
+        families.update(icd10.normalize(bare[:n]) for n in range(4, len(bare) + 1) if codes.kind(bare[:n]) == "category")
         if kind == "category":
             nonbillable.append((norm, lineno, codes.billable_under(norm)))
     missing = sorted({c for f in families for c in codes.billable_under(f)} - set(listed))

@@ -36,7 +36,6 @@ CASE_FACT_PREDICATES = frozenset(
 )
 LESION_FLAGS = ("recurrent", "incompletely_excised", "previously_irradiated", "rapid_growth",
                 "high_risk_metastasis", "deep_structures")
-SITE_FAMILIES = ("17311", "17313")
 ANNOTATION = re.compile(r"%\s*(rule|policy|because):\s*(.*?)\s*$")
 PRED_DOC = re.compile(r"%!\s*([a-z_][A-Za-z0-9_]*)\s*(?:\(([^)]*)\))?\s*$")
 PRED_TEXT = re.compile(r"%!\s+(holds|absent):\s*\"(.*)\"\s*$")
@@ -95,26 +94,16 @@ class Predicate:
         return self.name, len(self.args)
 
 
-@dataclass(frozen=True)
-class Site:
-    name: str
-    family: str
-    high_risk: bool
-    tissue_preservation: bool
-    area: str
-
-
 @dataclass
 class PolicyData:
     """The data files, checked and turned into facts."""
 
     facts: list[clingo.Symbol]
-    sites: dict[str, Site]
+    sites: tuple[str, ...]  # the site vocabulary, as data/sites.csv lists it
     histology: dict[str, str]  # term -> characteristic ("" for none)
     code_ranges: list[tuple[str, int, int]]  # (set, first, last) numeric
     set_labels: dict[str, str]
     covered_diagnoses: list[tuple[str, int]]  # (code as listed, line in the file)
-    thresholds: dict[str, Decimal]  # in cm
 
     def code_sets_of(self, code: str) -> list[str]:
         """Which code sets a code is in (for input validation: which lines must name a lesion)."""
@@ -437,6 +426,7 @@ def load_data(folder: Path) -> PolicyData:
             labels[name] = row["label"] or name
             facts.append(F("code_set_label", [F(name), S(labels[name])]))
 
+    families = set()
     for lineno, row in _read_csv(folder / "mms_codes.csv", ("code", "stage", "family", "primary")):
         where = f"data/mms_codes.csv:{lineno}"
         code = row["code"]
@@ -444,28 +434,25 @@ def load_data(folder: Path) -> PolicyData:
             raise PolicyError(f"{where}: stage must be first or additional")
         facts.append(F("first_stage_code" if row["stage"] == "first" else "addon_code", [S(code)]))
         if row["family"]:
-            if row["family"] not in SITE_FAMILIES:
-                raise PolicyError(f"{where}: family must be one of {', '.join(SITE_FAMILIES)} or blank")
+            families.add(row["family"])
             facts.append(F("code_family", [S(code), S(row["family"])]))
         for primary in row["primary"].split():
             facts.append(F("addon_primary", [S(code), S(primary)]))
 
-    sites: dict[str, Site] = {}
+    sites: list[str] = []
     for lineno, row in _read_csv(folder / "sites.csv", ("site", "family", "high_risk", "tissue_preservation", "area")):
         where = f"data/sites.csv:{lineno}"
         name = row["site"]
         if name in sites:
             raise PolicyError(f"{where}: site {name} is listed twice")
-        if row["family"] not in (*SITE_FAMILIES, "either"):
-            raise PolicyError(f"{where}: family must be 17311, 17313 or either")
-        site = Site(name, row["family"], _yes_no(row["high_risk"], where), _yes_no(row["tissue_preservation"], where), row["area"])
-        sites[name] = site
-        for family in SITE_FAMILIES if site.family == "either" else (site.family,):
-            facts.append(F("site_family", [S(name), S(family)]))
-        if site.high_risk:
+        if row["family"] not in families | {"either"}:
+            raise PolicyError(f"{where}: family must be one of data/mms_codes.csv ({', '.join(sorted(families))}) or either")
+        sites.append(name)
+        facts.append(F("site_family", [S(name), S(row["family"])]))
+        if _yes_no(row["high_risk"], where):
             facts.append(F("high_risk_site", [S(name)]))
-        if site.tissue_preservation:
-            facts.append(F("preservation_site", [S(name), S(site.area or name)]))
+        if _yes_no(row["tissue_preservation"], where):
+            facts.append(F("preservation_site", [S(name), S(row["area"] or name)]))
 
     histology: dict[str, str] = {}
     for lineno, row in _read_csv(folder / "histology.csv", ("term", "characteristic")):
@@ -476,7 +463,6 @@ def load_data(folder: Path) -> PolicyData:
         if row["characteristic"]:
             facts.append(F("histology_term", [S(term), S(row["characteristic"])]))
 
-    thresholds: dict[str, Decimal] = {}
     for lineno, row in _read_csv(folder / "thresholds.csv", ("name", "value", "unit")):
         where = f"data/thresholds.csv:{lineno}"
         try:
@@ -493,10 +479,9 @@ def load_data(folder: Path) -> PolicyData:
         um = cm * 10000
         if um != um.to_integral_value() or um <= 0:
             raise PolicyError(f"{where}: {row['value']} {row['unit']} is not a positive whole number of micrometres")
-        thresholds[row["name"]] = cm
         facts.append(F(f"{row['name']}_um", [N(int(um))]))
 
-    return PolicyData(facts, sites, histology, ranges, labels, covered, thresholds)
+    return PolicyData(facts, tuple(sites), histology, ranges, labels, covered)
 
 
 @lru_cache(maxsize=8)

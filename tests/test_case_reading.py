@@ -95,3 +95,118 @@ def test_a_top_level_list_is_not_a_case(policy, tmp_path):
     answer = check_source(str(path), policy)
     assert answer["status"] == "invalid"
     assert answer["errors"][0]["path"] == "" and "object" in answer["errors"][0]["message"]
+
+
+# -- YAML read as YAML 1.2's core schema: exact decimals, plain decimal integers, true/false -----
+
+@pytest.mark.parametrize("text,value", [
+    ("1.99999999999999999", Decimal("1.99999999999999999")), ("2.50", Decimal("2.50")), ("-0.5", Decimal("-0.5")),
+    ("17311", 17311), ("0", 0), ("-5", -5), ("+5", 5),
+    ("020", "020"), ("010", "010"), ("0x10", "0x10"), ("0o20", "0o20"), ("0b10", "0b10"), ("1:0", "1:0"),
+    ("1_000", "1_000"), ("1_0.5", "1_0.5"), ("1:30.5", "1:30.5"),
+    ("true", True), ("False", False), ("TRUE", True),
+    ("yes", "yes"), ("no", "no"), ("on", "on"), ("Off", "Off"), ("Y", "Y"),
+])
+def test_yaml_scalars_are_read_the_yaml_1_2_way(text, value):
+    got = parse_text(f"x: {text}\n", ".yaml")["x"]
+    assert (type(got), got) == (type(value), value)
+
+
+def test_yaml_dates_stay_dates():
+    import datetime as dt
+
+    assert parse_text("d: 2026-03-14\n", ".yaml")["d"] == dt.date(2026, 3, 14)
+
+
+@pytest.mark.parametrize("field,text,message", [
+    ("size_mm", "020", 'must be a number, found the text "020"'),
+    ("size_mm", "1:0", 'must be a number, found the text "1:0"'),
+    ("recurrent", "yes", 'must be true or false, found the text "yes"'),
+    ("recurrent", "on", 'must be true or false, found the text "on"'),
+])
+def test_yaml_1_1_numbers_and_booleans_are_the_wrong_type(field, text, message, policy):
+    doc = parse_text(f"id: t\ndate_of_service: 2026-03-01\nlesions:\n  - {{id: A, diagnosis: C44.311, site: back, "
+                     f"{field}: {text}}}\n", ".yaml")
+    assert errors(doc, policy) == {f"lesions[0].{field}": message}
+
+
+def test_a_yaml_line_number_with_a_leading_zero_is_not_octal(policy):
+    doc = parse_text("id: t\ndate_of_service: 2026-03-01\nlesions: []\nlines:\n  - {line: 010, code: '99213'}\n", ".yaml")
+    assert errors(doc, policy) == {"lines[0].line": 'must be a whole number, found the text "010"'}
+
+
+@pytest.mark.parametrize("size,large", [("1.99999999999999999", False), ("2.0000000000000000001", True)])
+def test_yaml_sizes_are_exact(size, large, policy):
+    doc = parse_text(f"id: t\ndate_of_service: 2026-03-01\nlesions:\n  - {{id: A, diagnosis: C44.519, site: back, "
+                     f"size_cm: {size}}}\n", ".yaml")
+    assert (parse_case(doc, policy).lesions[0].size_um >= 20000) is large
+
+
+# -- duplicates are reported whatever else is wrong with the entry ------------------------------
+
+def test_a_shared_lesion_id_is_reported_with_the_lesions_other_errors(policy):
+    doc = case()
+    doc["lesions"].append({"id": "A", "diagnosis": "C44.311", "site": "nosee", "size_cm": 0})
+    assert set(errors(doc, policy)) == {"lesions[1].id", "lesions[1].site", "lesions[1].size_cm"}
+
+
+def test_a_shared_line_number_is_reported_with_the_lines_other_errors(policy):
+    doc = case()
+    doc["lines"] = [{"line": 2, "code": "17311", "lesion": "A"}, {"code": "1731", "units": 0},
+                    {"line": 2, "code": "99213", "modifiers": ["x"]}]
+    assert set(errors(doc, policy)) == {"lines[1].line", "lines[1].code", "lines[1].units",
+                                        "lines[2].line", "lines[2].modifiers[0]"}
+
+
+def test_a_line_naming_an_invalid_lesion_is_not_also_told_it_is_missing(policy):
+    doc = case(site="nosee")
+    doc["lines"] = [{"code": "17311", "lesion": "A"}]
+    assert set(errors(doc, policy)) == {"lesions[0].site"}
+
+
+# -- suggestions ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("site,suggestion", [
+    ("arm", "(did you mean `forearm` or `upper_arm`?)"), ("leg", "(did you mean `lower_leg`?)"),
+    ("upper lip", "(did you mean `lip`?)"), ("nosee", "(did you mean `nose`?)"), ("bakc", "(did you mean `back`?)"),
+])
+def test_unknown_sites_suggest_names_that_contain_them(site, suggestion, policy):
+    assert errors(case(site=site), policy)["lesions[0].site"].endswith(suggestion)
+
+
+@pytest.mark.parametrize("site", ["face", "trunk", "knee", "Scallp"])
+def test_every_plausible_unknown_site_gets_a_suggestion(site, policy):
+    assert "did you mean `" in errors(case(site=site), policy)["lesions[0].site"]
+
+
+@pytest.mark.parametrize("word", ["_", "-", "x", "☃", "\u200b", "a" * 200, "arm" * 60, "%s{}", "(", "*" * 50])
+def test_odd_unknown_terms_never_crash(word, policy):
+    found = errors(case(site=word, histology=[word]), policy)
+    assert found["lesions[0].site"] and found["lesions[0].histology[0]"]
+
+
+def test_a_field_typo_suggests_the_field_it_shortens(policy):
+    assert errors(case(size_c=1), policy)["lesions[0].size_c"].endswith("(did you mean `size_cm`?)")
+
+
+# -- diagnoses: one dot, after the category --------------------------------------------------------
+
+@pytest.mark.parametrize("spelling", ["C4.4311", "C44.3.11", "c44.311.", ".C44311", "C44311.", "C44..311", "C44."])
+def test_a_dot_in_the_wrong_place_is_not_a_code(spelling, policy):
+    assert "is not an ICD-10-CM code" in errors(case(diagnosis=spelling), policy)["lesions[0].diagnosis"]
+
+
+def test_case_checks_codes_with_the_policys_code_shape():
+    from mohs_asp import case as case_module, policy as policy_module
+
+    assert case_module.CODE_SHAPE is policy_module.CODE_SHAPE
+
+
+# -- a number where text is expected: say to quote it --------------------------------------------
+
+def test_a_number_where_text_is_expected_says_to_quote_it(policy):
+    doc = case()
+    doc["lines"] = [{"code": 17311, "lesion": "A", "modifiers": [59]}]
+    found = errors(doc, policy)
+    assert found["lines[0].code"] == 'must be text: write it in quotes, "17311"'
+    assert found["lines[0].modifiers[0]"] == 'must be text: write it in quotes, "59"'

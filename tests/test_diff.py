@@ -22,6 +22,7 @@ needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in
 NOW_LARGE = [
     "a-1.999-cm-lesion-on-the-chest-is-not-large.yaml",
     "a-1.9999-cm-lesion-on-the-thigh-is-not-large.yaml",
+    "a-1.99999999999999999-cm-lesion-on-the-back-in-yaml-is-not-large.yaml",
     "a-19.9-mm-lesion-on-the-upper-arm-is-not-large.yaml",
     "a-19.99-mm-lesion-on-the-back-is-not-large.yaml",
 ]
@@ -70,9 +71,9 @@ def test_lowering_the_threshold_lints_clean_fails_the_boundary_tests_and_changes
     # a 1.8 cm lesion that was covered anyway still gains the indication
     assert changed["prior-authorization-question.case.json"] == {
         "lesions[A].indications": (["recurrent_or_incomplete"], ["large_lesion", "recurrent_or_incomplete"])}
-    assert report["changed"] == len(changed) == 5
+    assert report["changed"] == len(changed) == 6
     assert report["cases"] == report["changed"] + report["unchanged"]
-    assert report["changed_fields"]["decision"] == 4
+    assert report["changed_fields"]["decision"] == 5
 
 
 @needs_exe

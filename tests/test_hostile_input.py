@@ -229,6 +229,12 @@ def test_yaml_values_python_cannot_hold_are_invalid_not_a_crash(text):
     assert invalid_text(text, ".yaml").startswith("the file is not valid YAML")
 
 
+@pytest.mark.parametrize("text", ["units: !!int 020\n", "units: !!int 0x10\n", "units: !!int 1:0\n",
+                                  "recurrent: !!bool yes\n", "recurrent: !!bool on\n"])
+def test_explicit_yaml_tags_are_not_read_the_yaml_1_1_way_either(text):
+    assert invalid_text(text, ".yaml").startswith("the file is not valid YAML")
+
+
 def test_an_unquoted_yaml_date_that_does_not_exist_is_reported_at_its_path(policy):
     doc = parse_text("id: x\ndate_of_service: 2026-02-30\n", ".yaml")
     assert invalid(check_document(doc, policy)) == {"date_of_service": '"2026-02-30" is not a real date'}
@@ -324,6 +330,12 @@ def test_too_many_lesions_is_one_error(count, policy):
     doc = covered_case(lines=[])
     doc["lesions"] = [{"id": str(i), "diagnosis": "C44.311", "site": "nose"} for i in range(count)]
     assert invalid(check_document(doc, policy)) == {"lesions": f"a case may have at most 100 lesions, found {count}"}
+
+
+def test_lines_naming_lesions_of_a_list_too_long_to_read_add_no_errors(policy):
+    doc = covered_case(lines=[{"code": "17311", "lesion": str(i)} for i in range(101)])
+    doc["lesions"] = [{"id": str(i), "diagnosis": "C44.311", "site": "nose"} for i in range(101)]
+    assert invalid(check_document(doc, policy)) == {"lesions": "a case may have at most 100 lesions, found 101"}
 
 
 @pytest.mark.parametrize("count", [501, 10_000])

@@ -178,4 +178,4 @@ def test_broken_data_is_reported_even_when_the_logic_does_not_parse(tmp_path):
     append(folder / "data" / "sites.csv", "elbow,17312,no,no,\n")
     found = errors(lint_policy(folder))
     assert len(found) == 2
-    assert found[1] == "data/sites.csv:38: error: family must be 17311, 17313 or either"
+    assert found[1] == "data/sites.csv:38: error: family must be one of data/mms_codes.csv (17311, 17313) or either"

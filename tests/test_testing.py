@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mohs_asp.policy import load_policy
-from mohs_asp.testing import discover, read_test, run_tests
+from mohs_asp.testing import discover, read_test, run_tests, split_test
 from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
@@ -42,16 +42,24 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 @needs_exe
 def test_the_projects_policy_tests_pass_with_every_rule_covered():
-    """CI: tests/policy and tests/invalid through `mohs-asp test --require-coverage`."""
-    result = run("test", TESTS / "policy", TESTS / "invalid", "--require-coverage", "--format", "json")
+    """CI: tests/policy, tests/invalid and the contract examples through `mohs-asp test --require-coverage`
+    (this is where the project's policy cases run)."""
+    result = run("test", TESTS / "policy", TESTS / "invalid", TESTS / "examples", "--require-coverage", "--format", "json")
     report = json.loads(result.stdout)
     assert result.returncode == 0, json.dumps(report["failures"] + report["uncovered"], indent=1)
-    files = len(list((TESTS / "policy").glob("*.yaml"))) + len(list((TESTS / "invalid").glob("*.yaml")))
+    files = len(list((TESTS / "policy").glob("*.yaml"))) + len(list((TESTS / "invalid").glob("*.yaml"))) \
+        + len(list((TESTS / "examples").glob("*.case.json")))
     assert report["tests"] == files and report["passed"] == files and report["failed"] == 0
     assert report["uncovered"] == []
     # every rule of the shipped policy fires in some test
     assert report["fired"] == report["rules"] == len(load_policy().rules)
     assert report["cannot_fire"] == []
+
+
+def test_every_file_of_tests_invalid_expects_an_invalid_case():
+    for path in sorted((TESTS / "invalid").glob("*.yaml")):
+        _, expect = split_test(path)
+        assert expect.get("status") == "invalid", path.name
 
 
 def test_a_failure_names_the_file_the_field_and_both_values(tmp_path, policy):
