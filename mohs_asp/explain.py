@@ -15,6 +15,14 @@ Everything here is read off the rules, never restated beside them:
 - *what would qualify*: the same walk, with the case's own facts left open: what each
   rule needs documented, with the values the data allows ("site one of: temple, eyebrow,
   ...", "size at least 2.0 cm").
+
+The rules are read off clingo's AST once per policy into plain Python (`_View`: each
+literal's kind, predicate, argument terms and variables; each rule's literal order for a set
+of bound variables), and an answer set is indexed by predicate and by the values of the
+arguments a literal has bound (`_Atoms`). What would qualify hardly depends on the case: it
+is worked out once per solver run for a stand-in lesion (`_STAND_IN`) whose walk records
+each question it asks that a lesion could answer differently (`probes`); a lesion that
+answers every probe as the stand-in did gets the stand-in's answer, any other is walked.
 """
 
 from __future__ import annotations
@@ -23,27 +31,35 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property, lru_cache
+from weakref import WeakKeyDictionary
 
 import clingo
 from clingo import ast
 
 from .answer import build_answer
 from .case import Case
-from .engine import EVERYTHING, Solved, solve
+from .engine import EVERYTHING, solve
 from .policy import CASE_FACT_PREDICATES, Policy, Rule
 
 Binding = dict[str, clingo.Symbol]
 OP = ast.ComparisonOperator
-HOLDS_WORDS = {OP.GreaterEqual: "is at least", OP.GreaterThan: "is above", OP.LessEqual: "is at most",
-               OP.LessThan: "is below", OP.Equal: "is", OP.NotEqual: "is not"}
 FAILS_WORDS = {OP.GreaterEqual: "is below", OP.GreaterThan: "is not above", OP.LessEqual: "is above",
                OP.LessThan: "is not below", OP.Equal: "is not", OP.NotEqual: "is"}
 NEEDS_WORDS = {OP.GreaterEqual: "at least", OP.GreaterThan: "above", OP.LessEqual: "at most",
                OP.LessThan: "below", OP.Equal: "", OP.NotEqual: "other than"}
 FLIP = {OP.GreaterEqual: OP.LessEqual, OP.GreaterThan: OP.LessThan, OP.LessEqual: OP.GreaterEqual,
         OP.LessThan: OP.GreaterThan, OP.Equal: OP.Equal, OP.NotEqual: OP.NotEqual}
+COMPARE = {OP.GreaterEqual: lambda x, y: x >= y, OP.GreaterThan: lambda x, y: x > y, OP.LessEqual: lambda x, y: x <= y,
+           OP.LessThan: lambda x, y: x < y, OP.Equal: lambda x, y: x == y, OP.NotEqual: lambda x, y: x != y}
+ARITHMETIC = {ast.BinaryOperator.Plus: lambda x, y: x + y, ast.BinaryOperator.Minus: lambda x, y: x - y,
+              ast.BinaryOperator.Multiplication: lambda x, y: x * y,
+              ast.BinaryOperator.Division: lambda x, y: x // y if y else None,
+              ast.BinaryOperator.Modulo: lambda x, y: x % y if y else None}
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_']*)(?::(\w+))?\}")
 MAX_DEPTH = 4
+_MARK = "__explain_"  # the stand-in lesion's values (see would_qualify)
+_STAND_IN = clingo.Function(_MARK + "case"), clingo.Function(_MARK + "lesion")
 
 
 class _Unknown(Exception):
@@ -75,93 +91,72 @@ def fill(template: str, values: dict[str, str | clingo.Symbol]) -> str:
     return PLACEHOLDER.sub(one, template)
 
 
-# -- evaluating the rules' terms against the answer set -----------------------------------
+@lru_cache(maxsize=1024)
+def _slots(template: str) -> tuple[tuple[str, str | None], ...]:
+    """A template's placeholders: (name, unit) in order."""
+    return tuple((m.group(1), m.group(2)) for m in PLACEHOLDER.finditer(template))
 
 
-def _eval(term: ast.AST, b: Binding) -> clingo.Symbol | None:
-    """The value of a term under a binding; None when a variable in it is unbound."""
-    t = term.ast_type
+def _placeholders(template: str, b: dict[str, clingo.Symbol]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, show(b[name], unit) if b.get(name) is not None else "?") for name, unit in _slots(template))
+
+
+# -- the rules in plain Python, read off clingo's AST once per policy --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    kind: str  # "var", "any" (_X), "val" (a constant), "fn" (a function or tuple), "op" (arithmetic), "?"
+    node: ast.AST  # quoted (str) when an explanation names the term itself
+    name: str = ""  # of a var, any or fn ("" for a tuple)
+    value: clingo.Symbol | None = None  # of a val
+    args: tuple[Term, ...] = ()  # of a fn; an op's two operands
+    op: object = None  # of an op: ARITHMETIC's function, None for another operator
+    vars: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Lit:
+    kind: str  # "pos", "neg", "cmp" (one guard), "bool", "other" (an aggregate...)
+    node: ast.AST  # quoted (str) when an explanation names the literal itself
+    vars: frozenset[str]
+    name: str | None = None  # pos/neg: the predicate; None for an atom not read here (a pool)
+    args: tuple[Term, ...] = ()  # pos/neg: the atom's arguments; cmp: its two sides
+    op: object = None  # cmp: the comparison operator
+    value: bool = False  # bool
+
+    def parts(self) -> tuple[str, tuple[Term, ...]]:
+        if self.name is None:
+            raise _Unknown
+        return self.name, self.args
+
+
+def _term(node: ast.AST) -> Term:
+    t = node.ast_type
     if t == ast.ASTType.Variable:
-        return b.get(term.name)
+        anonymous = node.name.startswith("_")
+        return Term("any" if anonymous else "var", node, node.name, vars=frozenset(() if anonymous else (node.name,)))
     if t == ast.ASTType.SymbolicTerm:
-        return term.symbol
+        return Term("val", node, value=node.symbol)
     if t == ast.ASTType.Function:
-        args = [_eval(a, b) for a in term.arguments]
-        if any(a is None for a in args):
-            return None
-        return clingo.Tuple_(args) if not term.name else clingo.Function(term.name, args)
+        args = tuple(map(_term, node.arguments))
+        return Term("fn", node, node.name, args=args, vars=_union(args))
     if t == ast.ASTType.BinaryOperation:
-        left, right = _eval(term.left, b), _eval(term.right, b)
-        if left is None or right is None:
-            return None
-        if left.type != clingo.SymbolType.Number or right.type != clingo.SymbolType.Number:
-            raise _Unknown
-        x, y = left.number, right.number
-        ops = {ast.BinaryOperator.Plus: lambda: x + y, ast.BinaryOperator.Minus: lambda: x - y,
-               ast.BinaryOperator.Multiplication: lambda: x * y,
-               ast.BinaryOperator.Division: lambda: x // y if y else None,
-               ast.BinaryOperator.Modulo: lambda: x % y if y else None}
-        if term.operator_type not in ops or (value := ops[term.operator_type]()) is None:
-            raise _Unknown
-        return clingo.Number(value)
-    raise _Unknown
+        args = (_term(node.left), _term(node.right))
+        return Term("op", node, args=args, op=ARITHMETIC.get(node.operator_type), vars=_union(args))
+    return Term("?", node, vars=_variables(node))
 
 
-_UNKNOWN = object()  # a term _eval cannot evaluate
+def _union(terms) -> frozenset[str]:
+    return frozenset().union(*(t.vars for t in terms))
 
 
-def _eval_or(term: ast.AST, b: Binding, default):
-    try:
-        return _eval(term, b)
-    except _Unknown:
-        return default
-
-
-def _match(term: ast.AST, value: clingo.Symbol, b: Binding) -> Binding | None:
-    """Unify a term with a value; the extended binding, or None."""
-    t = term.ast_type
-    if t == ast.ASTType.Variable:
-        if term.name == "_" or term.name.startswith("_"):
-            return b
-        bound = b.get(term.name)
-        if bound is None:
-            return {**b, term.name: value}
-        return b if bound == value else None
-    if t == ast.ASTType.Function and value.type == clingo.SymbolType.Function and \
-            term.name == value.name and len(term.arguments) == len(value.arguments):
-        for sub, v in zip(term.arguments, value.arguments):
-            b = _match(sub, v, b)
-            if b is None:
-                return None
-        return b
-    if t == ast.ASTType.Function:
-        return None
-    got = _eval(term, b)
-    if got is None:
-        raise _Unknown
-    return b if got == value else None
-
-
-def _compare(op, x: clingo.Symbol, y: clingo.Symbol) -> bool:
-    return {OP.GreaterEqual: x >= y, OP.GreaterThan: x > y, OP.LessEqual: x <= y,
-            OP.LessThan: x < y, OP.Equal: x == y, OP.NotEqual: x != y}[op]
-
-
-def _atom_parts(lit: ast.AST) -> tuple[str, list[ast.AST]]:
-    sym = lit.atom.symbol
-    if sym.ast_type == ast.ASTType.Function:
-        return sym.name, list(sym.arguments)
-    if sym.ast_type == ast.ASTType.SymbolicTerm and sym.symbol.type == clingo.SymbolType.Function:
-        return sym.symbol.name, []
-    raise _Unknown
-
-
-def _variables(term: ast.AST) -> set[str]:
+def _variables(node: ast.AST) -> frozenset[str]:
     found: set[str] = set()
 
     def walk(t):
         if t.ast_type == ast.ASTType.Variable:
-            if t.name != "_" and not t.name.startswith("_"):
+            if not t.name.startswith("_"):
                 found.add(t.name)
         for key in ("arguments", "left", "right", "argument", "term", "symbol", "atom"):
             child = getattr(t, key, None) if key in t.keys() else None
@@ -174,36 +169,191 @@ def _variables(term: ast.AST) -> set[str]:
             for g in t.guards:
                 walk(g.term)
 
-    walk(term)
-    return found
+    walk(node)
+    return frozenset(found)
 
 
-def _kind(lit: ast.AST) -> str:
-    if lit.ast_type != ast.ASTType.Literal:
-        return "other"
-    a = lit.atom.ast_type
-    if a == ast.ASTType.SymbolicAtom:
-        return "pos" if lit.sign == ast.Sign.NoSign else "neg"
-    if a == ast.ASTType.Comparison and lit.sign == ast.Sign.NoSign and len(lit.atom.guards) == 1:
-        return "cmp"
-    if a == ast.ASTType.BooleanConstant:
-        return "bool"
-    return "other"
+def _lit(node: ast.AST) -> Lit:
+    if node.ast_type != ast.ASTType.Literal:
+        return Lit("other", node, _variables(node))
+    atom = node.atom
+    if atom.ast_type == ast.ASTType.SymbolicAtom:
+        sym, kind = atom.symbol, "pos" if node.sign == ast.Sign.NoSign else "neg"
+        if sym.ast_type == ast.ASTType.Function:
+            args = tuple(map(_term, sym.arguments))
+            return Lit(kind, node, _union(args), sym.name, args)
+        name = sym.symbol.name if sym.ast_type == ast.ASTType.SymbolicTerm and \
+            sym.symbol.type == clingo.SymbolType.Function else None
+        return Lit(kind, node, _variables(node), name)
+    if atom.ast_type == ast.ASTType.Comparison and node.sign == ast.Sign.NoSign and len(atom.guards) == 1:
+        args = (_term(atom.term), _term(atom.guards[0].term))
+        return Lit("cmp", node, _union(args), args=args, op=atom.guards[0].comparison)
+    if atom.ast_type == ast.ASTType.BooleanConstant:
+        return Lit("bool", node, frozenset(), value=bool(atom.value))
+    return Lit("other", node, _variables(node))
 
 
-def _schedule(body, bound: set[str]) -> list[ast.AST]:
-    """Body literals in source order, except that a comparison or negative literal waits
-    until the positive literals before it have bound its variables."""
-    pending, out, known = list(body), [], set(bound)
-    while pending:
-        for i, lit in enumerate(pending):
-            kind = _kind(lit)
-            if kind == "pos" or _variables(lit) <= known or all(_kind(p) != "pos" for p in pending):
-                out.append(pending.pop(i))
-                if kind == "pos":
-                    known |= _variables(lit)
-                break
-    return out
+class _Rule:
+    """A rule in plain Python, read off its AST when first asked for."""
+
+    def __init__(self, rule: Rule):
+        self.rule = rule
+        self.orders: dict[frozenset[str], list[Lit]] = {}
+
+    @cached_property
+    def head(self) -> tuple[Term, ...]:
+        symbol = self.rule.node.head.atom.symbol
+        return tuple(map(_term, symbol.arguments)) if symbol.ast_type == ast.ASTType.Function else ()
+
+    @cached_property
+    def body(self) -> tuple[Lit, ...]:
+        return tuple(map(_lit, self.rule.node.body))
+
+    @cached_property
+    def constants(self) -> tuple[tuple[int, clingo.Symbol], ...]:
+        return tuple((i, t.value) for i, t in enumerate(self.head) if t.kind == "val")
+
+    @cached_property
+    def open(self) -> set[int]:
+        """Head positions taking any value as it comes (_, or a variable found nowhere else in the head)."""
+        return {i for i, t in enumerate(self.head) if t.kind == "any" or t.kind == "var" and
+                not any(t.name in u.vars for j, u in enumerate(self.head) if j != i)}
+
+    def schedule(self, bound) -> list[Lit]:
+        """Body literals in source order, except that a comparison or negative literal waits
+        until the positive literals before it have bound its variables."""
+        key = frozenset(bound)
+        if key not in self.orders:
+            pending, out, known = list(self.body), [], set(key)
+            while pending:
+                for i, lit in enumerate(pending):
+                    if lit.kind == "pos" or lit.vars <= known or all(p.kind != "pos" for p in pending):
+                        out.append(pending.pop(i))
+                        if lit.kind == "pos":
+                            known |= lit.vars
+                        break
+            self.orders[key] = out
+        return self.orders[key]
+
+
+class _View:
+    """What explanations read off a policy's rules, once per policy."""
+
+    def __init__(self, policy: Policy):
+        self.by_head: dict[tuple[str, int], list[_Rule]] = defaultdict(list)
+        for rule in policy.rules:
+            if rule.head:
+                self.by_head[rule.head].append(_Rule(rule))
+        self.indications: dict[str, clingo.Symbol] = {}  # name -> constant, in the order the rules state them
+        for r in self.rules_for("indication", 3):
+            name = str(r.head[2].value) if r.head[2].kind == "val" else str(r.head[2].node)
+            self.indications.setdefault(name, clingo.Function(name))
+
+    def rules_for(self, name: str, arity: int) -> list[_Rule]:
+        return self.by_head.get((name, arity), [])
+
+
+_VIEWS: WeakKeyDictionary[Policy, _View] = WeakKeyDictionary()
+
+
+def _view(policy: Policy) -> _View:
+    if policy not in _VIEWS:
+        _VIEWS[policy] = _View(policy)
+    return _VIEWS[policy]
+
+
+# -- evaluating the rules' terms against the answer set -----------------------------------
+
+
+def _eval(term: Term, b: Binding) -> clingo.Symbol | None:
+    """The value of a term under a binding; None when a variable in it is unbound."""
+    kind = term.kind
+    if kind == "var" or kind == "any":
+        return b.get(term.name)
+    if kind == "val":
+        return term.value
+    if kind == "fn":
+        args = [_eval(a, b) for a in term.args]
+        if any(a is None for a in args):
+            return None
+        return clingo.Function(term.name, args) if term.name else clingo.Tuple_(args)
+    if kind == "op":
+        left, right = _eval(term.args[0], b), _eval(term.args[1], b)
+        if left is None or right is None:
+            return None
+        if left.type != clingo.SymbolType.Number or right.type != clingo.SymbolType.Number or term.op is None or \
+                (value := term.op(left.number, right.number)) is None:
+            raise _Unknown
+        return clingo.Number(value)
+    raise _Unknown
+
+
+def _match(term: Term, value: clingo.Symbol, b: Binding) -> Binding | None:
+    """Unify a term with a value; the extended binding, or None."""
+    kind = term.kind
+    if kind == "any":
+        return b
+    if kind == "var":
+        bound = b.get(term.name)
+        if bound is None:
+            return {**b, term.name: value}
+        return b if bound == value else None
+    if kind == "fn":
+        if value.type != clingo.SymbolType.Function or term.name != value.name or \
+                len(term.args) != len(value.arguments):
+            return None
+        for sub, v in zip(term.args, value.arguments):
+            b = _match(sub, v, b)
+            if b is None:
+                return None
+        return b
+    got = _eval(term, b)
+    if got is None:
+        raise _Unknown
+    return b if got == value else None
+
+
+class _Atoms:
+    """Atoms (as their argument lists) by predicate, and by the values of some of their
+    arguments: an index for each set of argument positions, built when first asked for."""
+
+    def __init__(self, symbols: list[clingo.Symbol]):
+        self.by_pred: dict[tuple[str, int], list[list[clingo.Symbol]]] = defaultdict(list)
+        for sym in symbols:
+            args = sym.arguments
+            self.by_pred[(sym.name, len(args))].append(args)
+        self.indexes: dict[tuple, dict[tuple, list]] = {}
+
+    def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
+        if not positions:
+            return self.by_pred.get(pred, [])
+        index = self.indexes.get((pred, positions))
+        if index is None:
+            index = self.indexes[(pred, positions)] = defaultdict(list)
+            for args in self.by_pred.get(pred, []):
+                index[tuple(args[i] for i in positions)].append(args)
+        return index.get(values, [])
+
+
+class _Run:
+    """What the cases of one solver run share: the data's atoms, and what would qualify the
+    stand-in lesion (worked out when a lesion first asks)."""
+
+    def __init__(self, policy: Policy, shared: list[clingo.Symbol]):
+        self.policy, self.shared = policy, _Atoms(shared)
+        self._stand_in: tuple[list, list[dict]] | None | bool = False
+
+    def stand_in(self) -> tuple[list, list[dict]] | None:
+        """The stand-in's probes and answer; None when its answer cannot stand for others'."""
+        if self._stand_in is False:
+            key, lid = _STAND_IN
+            ex = Explainer(self.policy, key, [clingo.Function("case", [key]), clingo.Function("lesion", [key, lid])],
+                           [], self)
+            ex.probes = []
+            answer = ex.would_qualify(lid)
+            shown = (text for entry in answer for text in entry["needs"])
+            self._stand_in = None if ex.unsure or any(_MARK in text for text in shown) else (ex.probes, answer)
+        return self._stand_in
 
 
 # -- the explainer -------------------------------------------------------------------------------
@@ -252,94 +402,110 @@ def merge(reasons: list[Reason]) -> list[str]:
 class Explainer:
     """Explanations for one case, from its full answer set and the rules' firing records."""
 
-    def __init__(self, policy: Policy, solved: Solved, key: int):
-        self.policy = policy
-        self.key = clingo.Number(key)
-        self.atoms: dict[tuple[str, int], list[clingo.Symbol]] = defaultdict(list)
-        for sym in [*solved.atoms, *solved.shared]:
-            self.atoms[(sym.name, len(sym.arguments))].append(sym)
-        self._by_head: dict[str, tuple[list, dict]] = {}
+    def __init__(self, policy: Policy, key: clingo.Symbol, atoms: list[clingo.Symbol],
+                 fired: list[tuple[str, tuple[clingo.Symbol, ...]]], run: _Run):
+        self.policy, self.view, self.key, self.run = policy, _view(policy), key, run
+        self.atoms = _Atoms(atoms)
+        self._heads: dict[tuple[str, int], tuple[list, dict]] = {}
         self.fired: dict[str, list[Binding]] = defaultdict(list)
-        for rule_id, values in solved.fired:
+        for rule_id, values in fired:
             rule = policy.rules_by_id.get(rule_id)
             if rule is not None:
                 self.fired[rule_id].append(dict(zip(rule.variables, values)))
+        self.probes: list | None = None  # the stand-in's questions to its case (see _Run)
+        self.unsure = False  # the stand-in met something its probes cannot vouch for
 
     # -- firing (why) ------------------------------------------------------------------------
 
     def firings(self, name: str, args: list[clingo.Symbol | None]) -> list[tuple[Rule, Binding]]:
-        """The rules that fired for head name(args), with their bindings (None: any value)."""
-        out = []
-        for rule in self.policy.rules_for(name, len(args)):
-            heads, by_head = self._heads(rule)
-            if None not in args:  # the usual question: one look-up, not a walk through every firing
-                out.extend((rule, b) for b in by_head.get(tuple(args), ()))
-            else:
-                out.extend((rule, b) for values, b in heads if all(a is None or v == a for v, a in zip(values, args)))
-        return out
-
-    def _heads(self, rule: Rule) -> tuple[list[tuple[tuple, Binding]], dict[tuple, list[Binding]]]:
-        """A rule's firings with the head each derived, in order and by head (a case with 500
-        lines asks 500 times: each question a look-up, not a walk through every firing)."""
-        if rule.id not in self._by_head:
-            heads: list[tuple[tuple, Binding]] = []
-            by_head: dict[tuple, list[Binding]] = defaultdict(list)
-            head_args = rule.node.head.atom.symbol.arguments
-            for b in self.fired.get(rule.id, []):
-                values = tuple(_eval_or(t, b, _UNKNOWN) for t in head_args)  # _UNKNOWN equals no value asked for
-                heads.append((values, b))
-                by_head[values].append(b)
-            self._by_head[rule.id] = heads, by_head
-        return self._by_head[rule.id]
-
-    def because(self, rule: Rule, b: Binding) -> Reason:
-        if rule.because:
-            return Reason(rule.because, tuple(self._placeholders(rule.because, b)))
-        return Reason(f"rule {rule.id} applies", ())
+        """The rules that fired for head name(args), with their bindings (None: any value). The
+        firings of every rule for name/arity are indexed by the head each derived when first
+        asked for (a case with 500 lines asks 500 times: each question a look-up)."""
+        pred = (name, len(args))
+        if pred not in self._heads:
+            heads: list[tuple[tuple, Rule, Binding]] = []
+            by_head: dict[tuple, list[tuple[Rule, Binding]]] = defaultdict(list)
+            for r in self.view.rules_for(*pred):
+                for b in self.fired.get(r.rule.id, []):
+                    values = []
+                    for t in r.head:
+                        try:
+                            values.append(_eval(t, b))
+                        except _Unknown:
+                            values.append(_Unknown)  # equals no value asked for
+                    heads.append((tuple(values), r.rule, b))
+                    by_head[tuple(values)].append((r.rule, b))
+            self._heads[pred] = heads, by_head
+        heads, by_head = self._heads[pred]
+        if None not in args:
+            return list(by_head.get(tuple(args), ()))
+        return [(rule, b) for values, rule, b in heads if all(a is None or v == a for v, a in zip(values, args))]
 
     @staticmethod
-    def _placeholders(template: str, b: Binding) -> list[tuple[str, str]]:
-        out = []
-        for m in PLACEHOLDER.finditer(template):
-            value = b.get(m.group(1))
-            shown = show(value, m.group(2)) if value is not None else "?"
-            out.append((m.group(0)[1:-1].split(":")[0], shown))
-        return out
+    def because(rule: Rule, b: Binding) -> Reason:
+        if rule.because:
+            return Reason(rule.because, _placeholders(rule.because, b))
+        return Reason(f"rule {rule.id} applies", ())
 
     # -- matching literals against the answer set --------------------------------------------
 
-    def matches(self, lit: ast.AST, b: Binding) -> list[Binding]:
-        name, args = _atom_parts(lit)
+    def matches(self, lit: Lit, b: Binding) -> list[Binding]:
+        name, args = lit.parts()
+        pred, positions, values = (name, len(args)), [], []
+        if all(t.kind in ("var", "any", "val") for t in args):  # else every atom is tried, as _match may raise
+            for i, t in enumerate(args):
+                value = t.value if t.kind == "val" else b.get(t.name)
+                if value is not None:
+                    positions.append(i)
+                    values.append(value)
+        positions, values = tuple(positions), tuple(values)
         out = []
-        for sym in self.atoms.get((name, len(args)), []):
-            nb: Binding | None = b
-            for t, v in zip(args, sym.arguments):
-                nb = _match(t, v, nb)
-                if nb is None:
-                    break
-            if nb is not None:
-                out.append(nb)
+        for atoms in (self.atoms, self.run.shared):
+            for atom in atoms.find(pred, positions, values):
+                nb: Binding | None = b
+                for t, v in zip(args, atom):
+                    nb = _match(t, v, nb)
+                    if nb is None:
+                        break
+                if nb is not None:
+                    out.append(nb)
+        if self.probes is not None and (name in self.policy.case_predicates or self._stand_in_values(lit, b)):
+            self.probes.append((Explainer.matches, lit, b, out))
         return out
 
-    def holds(self, lit: ast.AST, b: Binding) -> list[Binding]:
+    def holds(self, lit: Lit, b: Binding) -> list[Binding]:
         """The bindings extending b under which a body literal is true."""
-        kind = _kind(lit)
-        if kind == "pos":
+        if lit.kind == "pos":
             return self.matches(lit, b)
-        if kind == "neg":
+        if lit.kind == "neg":
             return [] if self.matches(lit, b) else [b]
-        if kind == "cmp":
-            left, guard = lit.atom.term, lit.atom.guards[0]
-            x, y = _eval(left, b), _eval(guard.term, b)
-            if x is None and guard.comparison == OP.Equal and y is not None:
+        if lit.kind == "cmp":
+            left, right = lit.args
+            x, y = _eval(left, b), _eval(right, b)
+            if x is None and lit.op == OP.Equal and y is not None:
                 nb = _match(left, y, b)
-                return [nb] if nb is not None else []
-            if x is None or y is None:
+                out = [nb] if nb is not None else []
+            elif x is None or y is None:
                 raise _Unknown
-            return [b] if _compare(guard.comparison, x, y) else []
-        if kind == "bool":
-            return [b] if lit.atom.value else []
+            else:
+                out = [b] if COMPARE[lit.op](x, y) else []
+            if self.probes is not None and self._stand_in_values(lit, b):
+                self.probes.append((Explainer.holds, lit, b, out))
+            return out
+        if lit.kind == "bool":
+            return [b] if lit.value else []
         raise _Unknown
+
+    def _stand_in_values(self, lit: Lit, b: Binding) -> bool:
+        """Whether the literal reads a value of the stand-in lesion (so must be asked again of
+        each lesion); one only inside another value cannot be swapped for a lesion's."""
+        found = False
+        for var in lit.vars:
+            value = b.get(var)
+            if value is not None and _MARK in str(value):
+                found = True
+                self.unsure |= value not in _STAND_IN
+        return found
 
     # -- why not -------------------------------------------------------------------------------
 
@@ -347,31 +513,37 @@ class Explainer:
         """Why no rule derived name(args): for each candidate rule, the first condition that
         no binding of the conditions before it satisfies."""
         reasons: list[Reason] = []
-        for rule in self.policy.rules_for(name, len(args)):
-            reasons.extend(self.rule_fails(rule, args, depth))
+        for r in self.view.rules_for(name, len(args)):
+            reasons.extend(self.rule_fails(r, args, depth))
         return reasons
 
-    def _head_binding(self, rule: Rule, args: list[clingo.Symbol | None]) -> Binding | None:
-        b: Binding = {}
-        for t, a in zip(rule.node.head.atom.symbol.arguments, args):
-            if a is None:
-                continue
-            try:
-                b = _match(t, a, b)
-            except _Unknown:
-                return None
+    def _head_binding(self, r: _Rule, args: list[clingo.Symbol | None]) -> Binding | None:
+        b: Binding | None = {}
+        if any(args[i] is not None and args[i] != value for i, value in r.constants):
+            b = None  # another constant (the usual answer): no need to match the rest
+        for t, a in zip(r.head, args):
             if b is None:
-                return None
+                break
+            if a is not None:
+                try:
+                    b = _match(t, a, b)
+                except _Unknown:
+                    b = None
+        if self.probes is not None:
+            marked = {i for i, a in enumerate(args) if a is not None and _MARK in str(a)}
+            self.unsure |= any(args[i] not in _STAND_IN for i in marked)
+            if marked - r.open:  # a stand-in's value meets a constant: ask each lesion again
+                self.probes.append((Explainer._head_binding, r, args, b))
         return b
 
-    def rule_fails(self, rule: Rule, args: list[clingo.Symbol | None], depth: int) -> list[Reason]:
-        start = self._head_binding(rule, args)
+    def rule_fails(self, r: _Rule, args: list[clingo.Symbol | None], depth: int) -> list[Reason]:
+        start = self._head_binding(r, args)
         if start is None:
             return []  # the head cannot produce this atom (another constant)
         bindings = [start]
-        origin: dict[str, tuple[ast.AST, Binding]] = {}
+        origin: dict[str, tuple[Lit, Binding]] = {}
         try:
-            for lit in _schedule(rule.node.body, set(start)):
+            for lit in r.schedule(start):
                 nxt = []
                 for b in bindings:
                     nxt.extend(self.holds(lit, b))
@@ -380,17 +552,17 @@ class Explainer:
                     for b in bindings:
                         out.extend(self.failure(lit, b, origin, depth))
                     return out
-                if _kind(lit) == "pos":
-                    for var in _variables(lit):
+                if lit.kind == "pos":
+                    for var in lit.vars:
                         origin.setdefault(var, (lit, nxt[0]))
                 bindings = nxt
         except _Unknown:
-            return [Reason("the conditions of rule {R} do not hold", (("R", rule.id),))]
+            return [Reason("the conditions of rule {R} do not hold", (("R", r.rule.id),))]
         return []  # it holds: nothing to explain
 
-    def describe(self, lit: ast.AST, b: Binding) -> Reason | None:
+    def describe(self, lit: Lit, b: Binding) -> Reason | None:
         """A positive literal's `holds:` words under a binding ("size 1.2 cm")."""
-        name, args = _atom_parts(lit)
+        name, args = lit.parts()
         pred = self.policy.predicates.get((name, len(args)))
         if pred is None or not pred.holds:
             return None
@@ -402,27 +574,26 @@ class Explainer:
                 value = None
             if value is not None:
                 values[arg_name] = value
-        return Reason(pred.holds, tuple(self._placeholders(pred.holds, values)))
+        return Reason(pred.holds, _placeholders(pred.holds, values))
 
-    def failure(self, lit: ast.AST, b: Binding, origin, depth: int) -> list[Reason]:
-        kind = _kind(lit)
-        if kind == "cmp":
+    def failure(self, lit: Lit, b: Binding, origin, depth: int) -> list[Reason]:
+        if lit.kind == "cmp":
             return [self._comparison(lit, b, origin)]
-        if kind == "neg":
+        if lit.kind == "neg":
             # `not p(...)` fails because p(...) holds: say why it holds
             out = []
             for nb in self.matches(lit, b):
-                name, args = _atom_parts(lit)
+                name, args = lit.parts()
                 values = [_eval(t, nb) for t in args]
                 fired = self.firings(name, values)
                 if fired:
                     out.extend(self.because(rule, fb) for rule, fb in fired)
                 elif (d := self.describe(lit, nb)) is not None:
                     out.append(d)
-            return out or [Reason("{X} holds", (("X", str(lit.atom)),))]
-        if kind != "pos":
-            return [Reason("{X} does not hold", (("X", str(lit)),))]
-        name, terms = _atom_parts(lit)
+            return out or [Reason("{X} holds", (("X", str(lit.node.atom)),))]
+        if lit.kind != "pos":
+            return [Reason("{X} does not hold", (("X", str(lit.node)),))]
+        name, terms = lit.parts()
         values = []
         for t in terms:
             try:
@@ -433,13 +604,13 @@ class Explainer:
         # the case documents this field with another value: show the case's own value
         if name in CASE_FACT_PREDICATES and len(values) >= 2 and values[-1] is not None \
                 and all(v is not None for v in values[:-1]):
-            near = [s for s in self.atoms.get((name, len(values)), []) if list(s.arguments[:-1]) == values[:-1]]
+            near = [args for atoms in (self.atoms, self.run.shared)
+                    for args in atoms.find((name, len(values)), tuple(range(len(values) - 1)), tuple(values[:-1]))]
             if near and pred is not None and pred.holds:
-                return [Reason(pred.holds, tuple(self._placeholders(pred.holds, dict(zip(pred.args, s.arguments)))))
-                        for s in near]
+                return [Reason(pred.holds, _placeholders(pred.holds, dict(zip(pred.args, args)))) for args in near]
         if pred is not None and pred.absent:
             known = {a: v for a, v in zip(pred.args, values) if v is not None}
-            return [Reason(pred.absent, tuple(self._placeholders(pred.absent, known)))]
+            return [Reason(pred.absent, _placeholders(pred.absent, known))]
         if (name, len(terms)) in self.policy.derived and depth < MAX_DEPTH:
             inner = self.why_not(name, values, depth + 1)
             if inner:
@@ -447,56 +618,85 @@ class Explainer:
         shown = ", ".join("_" if v is None else show(v) for v in values)
         return [Reason("no {X}", (("X", f"{name}({shown})"),))]
 
-    def _comparison(self, lit, b: Binding, origin) -> Reason:
-        left, guard = lit.atom.term, lit.atom.guards[0]
+    def _comparison(self, lit: Lit, b: Binding, origin) -> Reason:
         sides = []
-        for term in (left, guard.term):
+        for term in lit.args:
             value = _eval(term, b)
             desc = None
-            if term.ast_type == ast.ASTType.Variable and term.name in origin:
+            if term.kind == "var" and term.name in origin:
                 src_lit, src_b = origin[term.name]
                 d = self.describe(src_lit, {**src_b, **b})
                 desc = d.text() if d else None
-            sides.append(desc or (show(value) if value is not None else str(term)))
-        return Reason("{A} " + FAILS_WORDS[guard.comparison] + " {B}", (("A", sides[0]), ("B", sides[1])))
+            sides.append(desc or (show(value) if value is not None else str(term.node)))
+        return Reason("{A} " + FAILS_WORDS[lit.op] + " {B}", (("A", sides[0]), ("B", sides[1])))
 
     # -- what would qualify ----------------------------------------------------------------
+
+    def would_qualify(self, lid: clingo.Symbol) -> list[dict]:
+        """For each indication: what documentation would meet it, one list per rule."""
+        if self.probes is None and (stand_in := self.run.stand_in()) is not None:
+            probes, answer = stand_in
+            swap = dict(zip(_STAND_IN, (self.key, lid)))
+            if self._answers_as(probes, swap):
+                return [{**entry, "needs": list(entry["needs"])} for entry in answer]
+        out = []
+        for name, ind in self.view.indications.items():
+            for r in self.view.rules_for("indication", 3):
+                start = self._head_binding(r, [self.key, lid, ind])
+                if start is None:
+                    continue
+                for alternative in _merged_alternatives(self._rule_needs(r, start, 0)):
+                    out.append({"indication": name, "rule": r.rule.id, "needs": alternative})
+        return out
+
+    def _answers_as(self, probes: list, swap: dict) -> bool:
+        """Whether this case answers the stand-in's probes as the stand-in did."""
+        def swapped(x):
+            if isinstance(x, dict):
+                return {k: swap.get(v, v) for k, v in x.items()}
+            if isinstance(x, list):
+                return [swapped(v) for v in x]
+            return swap.get(x, x) if x is not None else None
+
+        try:
+            return all(ask(self, subject, swapped(given)) == swapped(answer) for ask, subject, given, answer in probes)
+        except _Unknown:
+            return False
 
     def needs(self, name: str, args: list[clingo.Symbol | None], depth: int = 0) -> list[list[Reason]]:
         """For each rule that could derive name(args): what the case would have to document
         (a list of conditions, all needed), from the rule's body and the data's values."""
         out = []
-        for rule in self.policy.rules_for(name, len(args)):
-            start = self._head_binding(rule, args)
+        for r in self.view.rules_for(name, len(args)):
+            start = self._head_binding(r, args)
             if start is None:
                 continue
-            out.extend(self._rule_needs(rule, start, depth))
+            out.extend(self._rule_needs(r, start, depth))
         return out
 
-    def _rule_needs(self, rule: Rule, start: Binding, depth: int) -> list[list[Reason]]:
-        open_lits: list[ast.AST] = []  # case facts the case would need
+    def _rule_needs(self, r: _Rule, start: Binding, depth: int) -> list[list[Reason]]:
+        open_lits: list[Lit] = []  # case facts the case would need
         options: dict[str, set[str]] = {}
         limits: dict[str, list[str]] = defaultdict(list)
-        bindings = [start]
+        bindings, bound = [start], set(start)
         alternatives: list[list[Reason]] | None = None
         free: set[str] = set()
         try:
-            for lit in _schedule(rule.node.body, set(start)):
-                kind = _kind(lit)
-                if kind == "pos":
-                    name, terms = _atom_parts(lit)
+            for lit in r.schedule(bound):
+                if lit.kind == "pos":
+                    name, terms = lit.parts()
                     if name in CASE_FACT_PREDICATES:
                         # what the case documents is left open (only facts fixed by the head
                         # and already true, such as lesion(C,L), are taken as they are)
-                        if not (_variables(lit) <= set(start) and self.matches(lit, start)):
+                        if not (lit.vars <= bound and self.matches(lit, start)):
                             open_lits.append(lit)
-                            free |= _variables(lit) - set(start)
+                            free |= lit.vars - bound
                         continue
-                    if _variables(lit) & free:
+                    if lit.vars & free:
                         # data that constrains an open value: the values it allows
                         relaxed = [{k: v for k, v in b.items() if k not in free} for b in bindings]
                         allowed = [nb for b in relaxed for nb in self.matches(lit, b)]
-                        for var in _variables(lit) & free:
+                        for var in lit.vars & free:
                             vals = {show(nb[var]) for nb in allowed if var in nb}
                             options[var] = vals if var not in options else options[var] & vals
                         bindings = [{**b, **{k: v for k, v in nb.items() if k not in free}} for b in bindings
@@ -504,7 +704,7 @@ class Explainer:
                         continue
                     found = [nb for b in bindings for nb in self.matches(lit, b)]
                     if not found and (name, len(terms)) in self.policy.derived and depth < MAX_DEPTH:
-                        values = [None if _variables(t) & free else _eval(t, bindings[0]) for t in terms]
+                        values = [None if t.vars & free else _eval(t, bindings[0]) for t in terms]
                         inner = self.needs(name, values, depth + 1)
                         alternatives = inner if alternatives is None else \
                             [a + i for a in alternatives for i in inner]
@@ -512,13 +712,12 @@ class Explainer:
                     if not found:
                         return []  # needs something no documentation can supply
                     bindings = found
-                elif kind == "cmp" and _variables(lit) & free:
-                    left, guard = lit.atom.term, lit.atom.guards[0]
-                    op, other = guard.comparison, guard.term
-                    if left.ast_type == ast.ASTType.Variable and left.name in free:
+                elif lit.kind == "cmp" and lit.vars & free:
+                    (left, other), op = lit.args, lit.op
+                    if left.kind == "var" and left.name in free:
                         var = left.name
-                    elif other.ast_type == ast.ASTType.Variable and other.name in free:
-                        var, other, op = other.name, left, FLIP[guard.comparison]
+                    elif other.kind == "var" and other.name in free:
+                        var, other, op = other.name, left, FLIP[op]
                     else:
                         raise _Unknown
                     value = _eval(other, bindings[0])
@@ -530,7 +729,8 @@ class Explainer:
                         return []
                     bindings = nxt
         except _Unknown:
-            return [[Reason("what rule {R} asks for", (("R", rule.id),))]]
+            self.unsure = True
+            return [[Reason("what rule {R} asks for", (("R", r.rule.id),))]]
         own: list[Reason] = []
         for lit in open_lits:
             own.append(self._need_words(lit, bindings[0], options, limits))
@@ -538,29 +738,28 @@ class Explainer:
             return [own] if own else []
         return [own + alt for alt in alternatives]
 
-    def _unit_of(self, var: str, open_lits) -> str | None:
+    def _unit_of(self, var: str, open_lits: list[Lit]) -> str | None:
         for lit in open_lits:
-            name, terms = _atom_parts(lit)
+            name, terms = lit.parts()
             pred = self.policy.predicates.get((name, len(terms)))
             if pred and pred.holds:
                 for arg_name, t in zip(pred.args, terms):
-                    if t.ast_type == ast.ASTType.Variable and t.name == var:
+                    if t.kind == "var" and t.name == var:
                         m = re.search(r"\{" + re.escape(arg_name) + r":(\w+)\}", pred.holds)
                         return m.group(1) if m else None
         return None
 
-    def _need_words(self, lit, b: Binding, options, limits) -> Reason:
-        name, terms = _atom_parts(lit)
+    def _need_words(self, lit: Lit, b: Binding, options, limits) -> Reason:
+        name, terms = lit.parts()
         pred = self.policy.predicates.get((name, len(terms)))
         if pred is None or not pred.holds:
-            return Reason("{X}", (("X", str(lit)),))
+            return Reason("{X}", (("X", str(lit.node)),))
         values: list[tuple[str, str]] = []
-        for m in PLACEHOLDER.finditer(pred.holds):
-            arg_name, unit = m.group(1), m.group(2)
+        for arg_name, unit in _slots(pred.holds):
             if arg_name not in pred.args:
                 continue
             term = terms[pred.args.index(arg_name)]
-            var = term.name if term.ast_type == ast.ASTType.Variable else None
+            var = term.name if term.kind == "var" else None
             if var in options:
                 values.append((arg_name, "one of: " + ", ".join(sorted(options[var]))))
             elif var in limits:
@@ -578,17 +777,6 @@ class Explainer:
 # -- assembling the contract's explanation fields ---------------------------------------------
 
 
-def indication_order(policy: Policy) -> list[str]:
-    """The indications in the order the policy's rules state them."""
-    order: list[str] = []
-    for rule in policy.rules_for("indication", 3):
-        term = rule.node.head.atom.symbol.arguments[2]
-        name = str(term.symbol) if term.ast_type == ast.ASTType.SymbolicTerm else str(term)
-        if name not in order:
-            order.append(name)
-    return order
-
-
 def _cite(rule: Rule) -> dict:
     return {"rule": rule.id, "source": rule.source, "policy": rule.policy}
 
@@ -596,25 +784,27 @@ def _cite(rule: Rule) -> dict:
 def explain_answer(answer: dict, ex: Explainer) -> dict:
     """Add `explanation` to every lesion and line of an answer (and `would_qualify` to a
     lesion that meets no indication)."""
-    policy = ex.policy
-    key = ex.key
+    key, view = ex.key, ex.view
     for lesion in answer["lesions"]:
         lid = clingo.String(lesion["id"])
         entries = []
-        for name in indication_order(policy):
-            ind = clingo.Function(name)
+        for name, ind in view.indications.items():
             fired = ex.firings("indication", [key, lid, ind])
             if fired:
                 rule = fired[0][0]
                 because = merge([ex.because(r, b) for r, b in fired])
             else:
-                candidates = [r for r in policy.rules_for("indication", 3) if ex._head_binding(r, [key, lid, ind]) is not None]
-                rule = candidates[0]
-                because = merge(ex.why_not("indication", [key, lid, ind]))
+                # the rules that could give this lesion the indication; if none can (a rule
+                # written for one named lesion), cite the indication's first rule anyway
+                rules = [r.rule for r in view.rules_for("indication", 3) if ex._head_binding(r, [key, lid, ind]) is not None]
+                rule = (rules or [r.rule for r in view.rules_for("indication", 3)
+                                  if ex._head_binding(r, [key, None, ind]) is not None])[0]
+                because = merge(ex.why_not("indication", [key, lid, ind])) or \
+                    [f"no rule of this policy gives lesion {lesion['id']} this indication"]
             entries.append({"indication": name, "met": bool(fired), **_cite(rule), "because": because})
         lesion["explanation"] = entries
         if not lesion["indications"]:
-            lesion["would_qualify"] = would_qualify(ex, lid)
+            lesion["would_qualify"] = ex.would_qualify(lid)
     for line in answer["lines"]:
         n = clingo.Number(line["line"])
         name = line["outcome"]
@@ -627,20 +817,6 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
         if len({r.id for r, _ in fired}) > 1:  # several rules agree (every denial reason): cite each
             line["explanation"]["rules"] = [_cite(r) for r in dict.fromkeys(r for r, _ in fired)]
     return answer
-
-
-def would_qualify(ex: Explainer, lid: clingo.Symbol) -> list[dict]:
-    """For each indication: what documentation would meet it, one list per rule."""
-    out = []
-    for name in indication_order(ex.policy):
-        ind = clingo.Function(name)
-        for rule in ex.policy.rules_for("indication", 3):
-            start = ex._head_binding(rule, [ex.key, lid, ind])
-            if start is None:
-                continue
-            for alternative in _merged_alternatives(ex._rule_needs(rule, start, 0)):
-                out.append({"indication": name, "rule": rule.id, "needs": alternative})
-    return out
 
 
 def _merged_alternatives(alternatives: list[list[Reason]]) -> list[list[str]]:
@@ -670,8 +846,9 @@ def _merged_alternatives(alternatives: list[list[Reason]]) -> list[list[str]]:
 def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     """Answers with explanations, for valid cases solved together."""
     solved = solve(policy, cases, track=EVERYTHING, everything=True)
+    run = _Run(policy, solved[0].shared) if solved else None
     out = []
     for key, (case, s) in enumerate(zip(cases, solved)):
         answer = build_answer(case, s, policy)
-        out.append(explain_answer(answer, Explainer(policy, s, key)))
+        out.append(explain_answer(answer, Explainer(policy, clingo.Number(key), s.atoms, s.fired, run)))
     return out

@@ -177,7 +177,7 @@ def test_rules_lists_every_rule_with_its_sentence_and_source(policy):
 
 
 @pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed")
-def test_explain_command_text_and_json():
+def test_explain_command_text_and_json(policy):
     path = TESTS / "examples" / "trunk-small-nodular-denied.case.json"
     text = subprocess.run([EXE, "explain", str(path)], capture_output=True, text=True)
     assert text.returncode == 1
@@ -188,5 +188,46 @@ def test_explain_command_text_and_json():
     assert json.loads(js.stdout)["lines"][0]["explanation"]["rule"] == "mms_not_medically_necessary"
     listed = subprocess.run([EXE, "rules", "--format", "json"], capture_output=True, text=True)
     rules = json.loads(listed.stdout)
-    assert {"id": "large_lesion", "source": rules[[r["id"] for r in rules].index("large_lesion")]["source"],
+    source = policy.rules_by_id["large_lesion"].source  # where the rule is written, read apart from `rules`
+    file, line = source.split(":")
+    assert (policy.root / file).read_text().splitlines()[int(line) - 1].startswith("indication(C,L,large_lesion) :-")
+    assert {"id": "large_lesion", "source": source,
             "policy": "Exceptionally large-sized lesions (2.0 cm or greater) in any anatomic region."} in rules
+
+
+def test_would_qualify_takes_a_lesions_own_facts_fixed_by_the_head(tmp_path):
+    """What would qualify is worked out once for a stand-in lesion and reused by every lesion
+    that answers the case's questions as the stand-in did; a lesion that already has part of
+    what a rule needs, or words naming the lesion, are worked out for the lesion itself."""
+    copy = copy_policy(tmp_path / "policy")
+    with (copy / "logic" / "indications.lp").open("a") as f:
+        f.write('\n% rule: deep_and_large\n% policy: "Deep and large tumors"\n'
+                "indication(C,L,deep_and_large) :- deep_structures(C,L,true), size_um(C,L,S), S >= 30000.\n")
+    input_lp = copy / "logic" / "input.lp"
+    input_lp.write_text(input_lp.read_text().replace('holds: "documented as recurrent: {B}"',
+                                                     'holds: "lesion {L} documented as recurrent: {B}"'))
+    policy = load_policy(copy)
+    lesions = [{"id": "A", "diagnosis": "C44.519", "site": "back", "size_cm": 1.0, "deep_structures": True},
+               {"id": "B", "diagnosis": "C44.519", "site": "back", "size_cm": 1.0},
+               {"id": "C", "diagnosis": "C44.519", "site": "back", "size_cm": 1.0}]
+    answer = explain(case(lines=[]) | {"lesions": lesions}, policy)
+    needs = [{w["rule"]: w["needs"] for w in lesion["would_qualify"]} for lesion in answer["lesions"]]
+    assert needs[0]["deep_and_large"] == ["size at least 3.0 cm"]
+    assert needs[1]["deep_and_large"] == needs[2]["deep_and_large"] == \
+        ["documented as involving deep structures: yes", "size at least 3.0 cm"]
+    assert [n["recurrent"] for n in needs] == [[f"lesion {x} documented as recurrent: yes"] for x in "ABC"]
+
+
+def test_an_indication_written_for_one_named_lesion_explains_the_others(tmp_path):
+    policy_dir = copy_policy(tmp_path / "policy")
+    with (policy_dir / "logic" / "indications.lp").open("a") as f:
+        f.write('\n% rule: only_a\n% policy: "Tumors with high-risk metastasis"\n'
+                'indication(C,"A",special) :- lesion(C,"A").\n')
+    policy = load_policy(policy_dir)
+    doc = case() | {"lesions": [{"id": "A", "diagnosis": "C44.519", "site": "back"},
+                                {"id": "B", "diagnosis": "C44.519", "site": "back"}], "lines": []}
+    answer = explain(doc, policy)
+    assert because(answer, "special", lesion=0) == ["rule only_a applies"]
+    entry = next(e for e in answer["lesions"][1]["explanation"] if e["indication"] == "special")
+    assert (entry["met"], entry["rule"]) == (False, "only_a")
+    assert entry["because"] == ["no rule of this policy gives lesion B this indication"]
