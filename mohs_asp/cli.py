@@ -169,17 +169,22 @@ def diff_command(
     cases: list[str] = typer.Argument(..., metavar="CASES...", help="Case files, folders, or JSON Lines files."),
     against: Path = typer.Option(..., "--against", metavar="OLD_POLICY", file_okay=False,
                                  help="The policy folder to compare with (before the edit)."),
+    only: Optional[list[str]] = typer.Option(
+        None, "--only", metavar="FIELDS", help="Keep only changes of these fields: decision, indications, lines, "
+                                               "or any field diff compares (repeat it, or separate with commas)."),
     exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when any answer changed."),
     format: Format = FormatOption,
     policy: Optional[Path] = PolicyOption,
 ) -> None:
-    """List every case whose answer changes between two policies, field by field.
+    """List every case whose answer changes between two policies, field by field, then a
+    count of the changes by field and by rule.
 
     Exit 0 (with --exit-code: 1 when an answer changed), 2 bad usage, 3 broken policy.
     """
-    from .diff import diff_policies
+    from .diff import diff_policies, fields_to_keep
 
-    report = diff_policies(cases, _policy(against), _policy(policy))
+    keep = fields_to_keep(only) if only else None
+    report = diff_policies(cases, _policy(against), _policy(policy), only=keep)
     if format is Format.json:
         _print_json(report.as_dict())
     else:
