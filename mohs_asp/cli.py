@@ -131,25 +131,36 @@ def lint(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -
 def test_command(
     paths: Optional[list[str]] = typer.Argument(
         None, metavar="[PATH]...", help="Test files or folders (default: the policy folder's tests/)."),
+    select: Optional[str] = typer.Option(
+        None, "-k", metavar="EXPR", help="Run only the tests whose FILE::NAME contains EXPR (any case); "
+                                         "words combine with and, or, not and parentheses."),
+    exitfirst: bool = typer.Option(False, "-x", "--exitfirst", help="Stop at the first failing test."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print only the failures and the summary line."),
+    coverage: bool = typer.Option(
+        False, "--coverage", help="List every rule no test made fire, with logic/FILE.lp:LINE (else one line names a few)."),
     require_coverage: bool = typer.Option(
-        False, "--require-coverage", help="Also fail (exit 1) when a rule that can fire was fired by no test."),
+        False, "--require-coverage", help="Also fail (exit 1) when a rule that can fire was fired by no test; those rules are listed."),
+    junit_xml: Optional[Path] = typer.Option(
+        None, "--junit-xml", metavar="FILE", dir_okay=False, help="Also write the results as JUnit XML (for CI), whole or not at all."),
     format: Format = FormatOption,
     policy: Optional[Path] = PolicyOption,
 ) -> None:
     """Run policy test files; report each failure and the rules no test made fire.
 
     A test file is a case file with a top-level expect: holding any part of the answer, and
-    optionally fired: a list of rule ids that must fire. Exit 0 when every test passes,
-    1 otherwise, 2 no test files, 3 broken policy.
+    optionally fired: a list of rule ids that must fire; or a list of such cases, each with
+    a name:. Exit 0 when every test passes, 1 otherwise, 2 no test files, 3 broken policy.
     """
-    from .testing import default_paths, run_tests
+    from .testing import default_paths, run_tests, write_junit_xml
 
     loaded = _policy(policy)
-    report = run_tests(paths or default_paths(loaded), loaded)
+    report = run_tests(paths or default_paths(loaded), loaded, select=select, exitfirst=exitfirst)
+    if junit_xml is not None:
+        write_junit_xml(report, junit_xml, require_coverage)
     if format is Format.json:
         _print_json(report.as_dict())
     else:
-        print(report.render())
+        print(report.render(coverage=coverage, quiet=quiet, require_coverage=require_coverage))
     raise typer.Exit(0 if report.ok(require_coverage) else 1)
 
 
@@ -158,17 +169,22 @@ def diff_command(
     cases: list[str] = typer.Argument(..., metavar="CASES...", help="Case files, folders, or JSON Lines files."),
     against: Path = typer.Option(..., "--against", metavar="OLD_POLICY", file_okay=False,
                                  help="The policy folder to compare with (before the edit)."),
+    only: Optional[list[str]] = typer.Option(
+        None, "--only", metavar="FIELDS", help="Keep only changes of these fields: decision, indications, lines, "
+                                               "or any field diff compares (repeat it, or separate with commas)."),
     exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when any answer changed."),
     format: Format = FormatOption,
     policy: Optional[Path] = PolicyOption,
 ) -> None:
-    """List every case whose answer changes between two policies, field by field.
+    """List every case whose answer changes between two policies, field by field, then a
+    count of the changes by field and by rule.
 
     Exit 0 (with --exit-code: 1 when an answer changed), 2 bad usage, 3 broken policy.
     """
-    from .diff import diff_policies
+    from .diff import diff_policies, fields_to_keep
 
-    report = diff_policies(cases, _policy(against), _policy(policy))
+    keep = fields_to_keep(only) if only else None
+    report = diff_policies(cases, _policy(against), _policy(policy), only=keep)
     if format is Format.json:
         _print_json(report.as_dict())
     else:
