@@ -2,7 +2,7 @@
 
 `parse_case` reports every problem at once, each with its path (`lesions[0].size_cm`) and a
 message a billing clerk understands. It normalises what the contract says means the same
-(`c44311` is `C44.311`, `Lower Leg` is `lower_leg`) and converts sizes exactly (Decimal to
+(`c44311` is `C44.311`, `Lower Leg` is `lower_leg`, `Ill-Defined` is `ill_defined`) and converts sizes exactly (Decimal to
 whole micrometres). It decides nothing about coverage: that is logic/'s job.
 """
 

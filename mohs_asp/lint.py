@@ -4,8 +4,10 @@ Checks, in this order (each finding an error or a warning, with where it is):
 
 1. The logic parses and the data loads (syntax errors with logic/FILE.lp:LINE:COL, in the
    same words `check` prints when it exits 3).
-2. Every rule has a `% rule: ID` (unique) and a `% policy: "..."` sentence; a `% because:`
-   names only variables of its rule.
+2. Every rule has a `% rule: ID` (unique) and a `% policy: "..."` or `% reading: "..."` quote,
+   each a whole sentence of the text it names, word for word (mohs_asp/quotes.py); a size a
+   quote names agrees with the threshold the rule reads; a `% because:` names only variables
+   of its rule.
 3. One answer per case: no choice rule, disjunction or integrity constraint, and no loop
    through `not` or an aggregate in the predicate dependency graph (the rules on it named).
 4. Grounding the policy with its data and a sample case built from the data (plus the
