@@ -486,7 +486,8 @@ class Explainer:
         if rule.because:
             view = self.view.by_id.get(rule.id)
             written: dict[str, Words] = {}
-            for lit in view.body if view is not None else ():
+            sizes = any(kind == "um" for _, kind in _slots(rule.because))  # only sizes have words of their own
+            for lit in view.body if view is not None and sizes else ():
                 if lit.kind == "pos" and lit.name is not None:
                     for name, words in self._words(lit, b).items():
                         written.setdefault(name, words)
