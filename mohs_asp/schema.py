@@ -51,7 +51,7 @@ def case_schema(policy: Policy) -> dict:
     case_props = {
         "id": text,
         "date_of_service": {"type": "string", "format": "date"},
-        "patient": {"type": "object", "additionalProperties": False,
+        "patient": {"type": ["object", "null"], "additionalProperties": False,  # null: no patient facts
                     "properties": {name: flag for name in PATIENT_FIELDS}},
         "lesions": {"type": "array", "maxItems": MAX_LESIONS, "items": {
             "type": "object", "additionalProperties": False, "required": ["id", "diagnosis", "site"],
