@@ -2,7 +2,7 @@
 
 `parse_case` reports every problem at once, each with its path (`lesions[0].size_cm`) and a
 message a billing clerk understands. It normalises what the contract says means the same
-(`c44311` is `C44.311`, `Lower Leg` is `lower_leg`) and converts sizes exactly (Decimal to
+(`c44311` is `C44.311`, `Lower Leg` is `lower_leg`, `Ill-Defined` is `ill_defined`) and converts sizes exactly (Decimal to
 whole micrometres). It decides nothing about coverage: that is logic/'s job.
 """
 
@@ -40,7 +40,11 @@ CASE_FIELDS = ("id", "date_of_service", "patient", "lesions", "lines")
 PATIENT_FIELDS = ("immunosuppressed",)
 LESION_FIELDS = ("id", "diagnosis", "site", "size_cm", "size_mm", "borders", "histology", *LESION_FLAGS)
 LINE_FIELDS = ("line", "code", "units", "lesion", "lesions", "modifiers", "pre_surgical")
-BORDERS = ("well_defined", "ill_defined")
+# The fields whose values come from a vocabulary of data/, matched by `_vocab_key` (the checker
+# and `mohs-asp schema` both read this): field -> (what a message calls a value, the PolicyData
+# attribute holding the vocabulary).
+VOCABULARY = {"site": ("site", "sites"), "borders": ("borders value", "borders"),
+              "histology": ("histology term", "histology")}
 BIOPSY_SET = "biopsy"
 MODIFIER_FORM = re.compile(r"[0-9A-Z]{2}")
 DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -62,6 +66,7 @@ class Lesion:
     borders: str | None = None
     histology: tuple[str, ...] = ()
     flags: tuple[tuple[str, bool], ...] = ()  # documented flags only
+    size_written: tuple[str, str] | None = None  # the size as the case wrote it, for explanations: ("19.99", "mm")
 
 
 @dataclass(frozen=True)
@@ -277,9 +282,34 @@ def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean `{names[near[0]]}`{f' or `{names[near[1]]}`' if len(near) > 1 else ''}?)"
 
 
+VOCAB_SEPARATORS = r"[\s_\-]+"  # runs of spaces, hyphens and underscores read as one _
+
+
 def _vocab_key(text: str) -> str:
-    """Site and histology names: case-insensitive, spaces and hyphens read as _."""
-    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+    """Site, histology and borders values (contract README): case-insensitive, runs of spaces,
+    hyphens and underscores read as one `_` ("Ill-Defined" is ill_defined, "Lower -  Leg"
+    lower_leg)."""
+    return re.sub(VOCAB_SEPARATORS, "_", text.strip().lower())
+
+
+def vocab_pattern(term: str) -> str:
+    """The spellings `_vocab_key` reads as `term`, as a regular expression in JSON Schema's
+    dialect (no flags: each letter as its two cases)."""
+    def word(part: str) -> str:
+        return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() and c.lower() != c.upper() else re.escape(c)
+                       for c in part)
+
+    return r"^\s*" + VOCAB_SEPARATORS.join(word(part) for part in term.split("_")) + r"\s*$"
+
+
+def _size_as_written(obj: dict) -> tuple[str, str]:
+    """A checked size as the case wrote it, with its unit: ("19.99", "mm"). Explanations name
+    it so; the rules compare the micrometres `size` made of it."""
+    key = "size_cm" if "size_cm" in obj else "size_mm"
+    value = obj[key]
+    if isinstance(value, float):  # from a Python caller: its shortest repr, in plain digits
+        value = Decimal(repr(value))
+    return format(value, "f") if isinstance(value, Decimal) else str(value), key.removeprefix("size_")
 
 
 def _short(value: Any) -> str:
@@ -491,16 +521,14 @@ class _Checker:
         elif lesion_id is not None:
             seen[lesion_id] = index
         diagnosis = self.diagnosis(obj, f"{path}.diagnosis")
-        site = self.vocabulary(obj, "site", f"{path}.site", list(self.policy.data.sites), "site", required=True)
+        site = self.vocabulary(obj, "site", f"{path}.site", required=True)
         size_um = self.size(obj, path)
-        borders = self.vocabulary(obj, "borders", f"{path}.borders", list(BORDERS), "borders value", required=False)
+        borders = self.vocabulary(obj, "borders", f"{path}.borders", required=False)
         histology = []
         for item_path, term in self.string_list(obj, "histology", f"{path}.histology") or []:
-            key = _vocab_key(term)
-            if key in self.policy.data.histology:
+            key = self.term(term, item_path, "histology")
+            if key is not None:
                 histology.append(key)
-            else:
-                self.err(item_path, f'"{term}" is not a known histology term{self.suggest(key, list(self.policy.data.histology))}')
         flags = []
         for name in LESION_FLAGS:
             flag = self.boolean(obj, name, f"{path}.{name}")
@@ -508,17 +536,23 @@ class _Checker:
                 flags.append((name, flag))
         if self.count > before or lesion_id is None or diagnosis is None or site is None:
             return None
-        return Lesion(lesion_id, diagnosis, site, size_um, borders, tuple(dict.fromkeys(histology)), tuple(flags))
+        return Lesion(lesion_id, diagnosis, site, size_um, borders, tuple(dict.fromkeys(histology)), tuple(flags),
+                      _size_as_written(obj) if size_um is not None else None)
 
-    def vocabulary(self, obj: dict, key: str, path: str, known: list[str], what: str, required: bool) -> str | None:
+    def vocabulary(self, obj: dict, key: str, path: str, required: bool) -> str | None:
         value = self.text(obj, key, path, required)
-        if value is None:
-            return None
+        return None if value is None else self.term(value, path, key)
+
+    def term(self, value: str, path: str, field: str) -> str | None:
+        """A value of a vocabulary of data/ (VOCABULARY), as the vocabulary spells it; or None,
+        with an error suggesting the nearest known value."""
+        what, attribute = VOCABULARY[field]
+        known = getattr(self.policy.data, attribute)
         norm = _vocab_key(value)
-        if norm not in known:
-            self.err(path, f'"{value}" is not a known {what}{self.suggest(norm, known)}')
-            return None
-        return norm
+        if norm in known:
+            return norm
+        self.err(path, f'"{value}" is not a known {what}{self.suggest(norm, list(known))}')
+        return None
 
     def diagnosis(self, obj: dict, path: str) -> str | None:
         value = self.text(obj, "diagnosis", path, required=True)
@@ -615,7 +649,11 @@ class _Checker:
             named = many or []
             if code is not None and BIOPSY_SET not in sets:
                 self.err(f"{path}.lesions", f"only a biopsy line may name several lesions; {code} is not a biopsy code (use `lesion`)")
+        first: dict[str, str] = {}  # lesion id -> the path naming it first on this line
         for where, name in named:
+            if name in first:
+                self.err(where, f'lesion "{name}" is named twice on this line (also {first[name]}): name each lesion once')
+            first.setdefault(name, where)
             if lesion_ids is not None and name not in lesion_ids:
                 self.err(where, f'lesion "{name}" is not in the case{self.suggest(name, sorted(lesion_ids))}')
         lesions = [name for _, name in named]

@@ -88,10 +88,11 @@ def explain(case: str = CaseArgument, format: Format = FormatOption, policy: Opt
 
 @app.command()
 def rules(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
-    """List every rule: its id, where it is written (logic/FILE.lp:LINE) and the policy sentence it encodes."""
+    """List every rule: its id, where it is written (logic/FILE.lp:LINE), the payer's sentence it encodes and the contract's reading it follows."""
     from .render import render_rules
 
-    listed = [{"id": r.id, "source": r.source, "policy": r.policy} for r in _policy(policy).rules]
+    listed = [{"id": r.id, "source": r.source, "policy": r.policy, **({"reading": r.reading} if r.reading else {})}
+              for r in _policy(policy).rules]
     if format is Format.json:
         _print_json(listed)
     else:

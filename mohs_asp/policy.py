@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -36,7 +37,7 @@ CASE_FACT_PREDICATES = frozenset(
 )
 LESION_FLAGS = ("recurrent", "incompletely_excised", "previously_irradiated", "rapid_growth",
                 "high_risk_metastasis", "deep_structures")
-ANNOTATION = re.compile(r"%\s*(rule|policy|because):\s*(.*?)\s*$")
+ANNOTATION = re.compile(r"%\s*(rule|policy|reading|because):\s*(.*?)\s*$")
 PRED_DOC = re.compile(r"%!\s*([a-z_][A-Za-z0-9_]*)\s*(?:\(([^)]*)\))?\s*$")
 PRED_TEXT = re.compile(r"%!\s+(holds|absent):\s*\"(.*)\"\s*$")
 CONSTANT = re.compile(r"[a-z][A-Za-z0-9_]*")
@@ -54,9 +55,15 @@ def default_root() -> Path:
 
 
 def _unquote(text: str) -> str:
+    """An annotation's quoted text: a JSON string (`"a \\"quoted\\" word"`), else what is
+    between its outer quotes."""
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] == '"':
-        return text[1:-1]
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text[1:-1]
+        return value if isinstance(value, str) else text[1:-1]
     return text
 
 
@@ -65,7 +72,7 @@ class Rule:
     """One rule of logic/, with the annotation above it."""
 
     id: str
-    policy: str | None
+    policy: str | None  # the payer's sentence (policy-source.txt) it encodes
     because: str | None
     file: str  # relative to the policy folder: logic/claims.lp
     line: int
@@ -73,6 +80,7 @@ class Rule:
     node: ast.AST = field(repr=False, compare=False)
     variables: tuple[str, ...] = ()  # the rule's global variables, in first-seen order
     annotated: bool = True
+    reading: str | None = None  # the contract's reading (policy.md, README.md) it follows
 
     @property
     def source(self) -> str:
@@ -94,6 +102,16 @@ class Predicate:
         return self.name, len(self.args)
 
 
+@dataclass(frozen=True)
+class Threshold:
+    """A row of data/thresholds.csv: the value as written, its unit, and in micrometres."""
+
+    value: str  # "2.0"
+    unit: str  # "cm" or "mm"
+    um: int
+    line: int  # in data/thresholds.csv
+
+
 @dataclass
 class PolicyData:
     """The data files, checked and turned into facts."""
@@ -104,6 +122,14 @@ class PolicyData:
     code_ranges: list[tuple[str, int, int]]  # (set, first, last) numeric
     set_labels: dict[str, str]
     covered_diagnoses: list[tuple[str, int]]  # (code as listed, line in the file)
+    borders: tuple[str, ...] = ()  # the borders vocabulary, as data/borders.csv lists it
+    thresholds: dict[str, Threshold] = field(default_factory=dict)  # by the fact's name (large_lesion_min_um)
+
+    @cached_property
+    def written(self) -> dict[tuple[str, tuple[clingo.Symbol, ...]], dict[int, tuple[str, str]]]:
+        """For explanations: each data fact whose value the data writes in other words (a
+        threshold in micrometres as "2.0" "cm"), by its predicate and arguments."""
+        return {(name, (clingo.Number(t.um),)): {0: (t.value, t.unit)} for name, t in self.thresholds.items()}
 
     def code_sets_of(self, code: str) -> list[str]:
         """Which code sets a code is in (for input validation: which lines must name a lesion)."""
@@ -250,9 +276,10 @@ class Policy:
             node=node,
             variables=tuple(global_variables(node)),
             annotated="rule" in notes,
+            reading=notes.get("reading"),
         )
         self.rules.append(rule)
-        if not rule.annotated or not rule.policy:
+        if not rule.annotated or not (rule.policy or rule.reading):
             self.unannotated.append(rule)
 
     @cached_property
@@ -454,6 +481,12 @@ def load_data(folder: Path) -> PolicyData:
         if _yes_no(row["tissue_preservation"], where):
             facts.append(F("preservation_site", [S(name), S(row["area"] or name)]))
 
+    borders: list[str] = []
+    for lineno, row in _read_csv(folder / "borders.csv", ("term",)):
+        if row["term"] in borders:
+            raise PolicyError(f"data/borders.csv:{lineno}: term {row['term']} is listed twice")
+        borders.append(row["term"])
+
     histology: dict[str, str] = {}
     for lineno, row in _read_csv(folder / "histology.csv", ("term", "characteristic")):
         term = row["term"]
@@ -463,6 +496,7 @@ def load_data(folder: Path) -> PolicyData:
         if row["characteristic"]:
             facts.append(F("histology_term", [S(term), S(row["characteristic"])]))
 
+    thresholds: dict[str, Threshold] = {}
     for lineno, row in _read_csv(folder / "thresholds.csv", ("name", "value", "unit")):
         where = f"data/thresholds.csv:{lineno}"
         try:
@@ -480,8 +514,9 @@ def load_data(folder: Path) -> PolicyData:
         if um != um.to_integral_value() or um <= 0:
             raise PolicyError(f"{where}: {row['value']} {row['unit']} is not a positive whole number of micrometres")
         facts.append(F(f"{row['name']}_um", [N(int(um))]))
+        thresholds[f"{row['name']}_um"] = Threshold(row["value"], row["unit"], int(um), lineno)
 
-    return PolicyData(facts, tuple(sites), histology, ranges, labels, covered)
+    return PolicyData(facts, tuple(sites), histology, ranges, labels, covered, tuple(borders), thresholds)
 
 
 @lru_cache(maxsize=8)

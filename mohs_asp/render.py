@@ -15,6 +15,19 @@ def safe(text) -> str:
     return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), str(text))
 
 
+def shown(text: str) -> str:
+    """A quote as `rules` and explanations print it between straight quotes: quotes inside it
+    become curly, so that none is doubled (“That lesion's first-stage MMS line” is ...)."""
+    out, opening = [], True
+    for ch in text:
+        if ch == '"':
+            out.append("\u201c" if opening else "\u201d")
+            opening = not opening
+        else:
+            out.append(ch)
+    return f'"{"".join(out)}"'
+
+
 def _wrap(text: str, indent: int) -> str:
     return textwrap.fill(text, WIDTH, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2))
 
@@ -74,8 +87,7 @@ def render_explain(answer: dict) -> str:
             out.append(_wrap("rules " + ", ".join(f"{r['rule']} ({r['source']})" for r in ex["rules"]), 2))
         elif ex.get("rule"):
             out.append(_wrap(f"rule {ex['rule']} ({ex['source']})", 2))
-            if ex.get("policy"):
-                out.append(_wrap(f'"{ex["policy"]}"', 2))
+            out.extend(_quotes(ex, 2))
         _tree(out, [safe(b) for b in ex.get("because", [])], "  - ", "    ")
     for lesion in answer["lesions"]:
         out.append("")
@@ -93,10 +105,14 @@ def render_explain(answer: dict) -> str:
     return "\n".join(out)
 
 
+def _quotes(entry: dict, indent: int) -> list[str]:
+    """The payer's sentence and the contract's reading a rule cites, each labelled."""
+    return [_wrap(f"{kind}: {shown(safe(entry[kind]))}", indent) for kind in ("policy", "reading") if entry.get(kind)]
+
+
 def render_rules(rules: list[dict]) -> str:
     out = []
     for r in rules:
-        out.append(f"{r['id']}  {r['source']}")
-        if r.get("policy"):
-            out.append(_wrap(f'"{r["policy"]}"', 2))
+        out.append(f"{safe(r['id'])}  {r['source']}")
+        out.extend(_quotes(r, 2))
     return "\n".join(out)

@@ -34,8 +34,10 @@ assert UNCOVERED and COVERED and MMS_CODES
 
 
 def spelled(word: str) -> st.SearchStrategy[str]:
-    """A vocabulary word as the contract lets a user write it: any case, spaces or hyphens for _."""
-    return st.sampled_from([word, word.upper(), word.replace("_", " ").title(), word.replace("_", "-")])
+    """A vocabulary word as the contract lets a user write it: any case, a run of spaces,
+    hyphens and underscores for each _."""
+    return st.sampled_from([word, word.upper(), word.replace("_", " ").title(), word.replace("_", "-"),
+                            word.replace("_", " -_ ").capitalize(), word.replace("_", "__")])
 
 
 def sizes() -> st.SearchStrategy[dict]:
@@ -51,7 +53,7 @@ def lesions(draw, lesion_id: str) -> dict:
               "site": draw(st.sampled_from(SITES).flatmap(spelled))}
     lesion.update(draw(sizes()))
     if draw(st.booleans()):
-        lesion["borders"] = draw(st.sampled_from(["well_defined", "ill_defined"]))
+        lesion["borders"] = draw(st.sampled_from(DATA.borders).flatmap(spelled))
     if draw(st.booleans()):
         lesion["histology"] = draw(st.lists(st.sampled_from(TERMS).flatmap(spelled), max_size=3))
     for flag in LESION_FLAGS:

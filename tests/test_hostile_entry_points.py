@@ -80,7 +80,8 @@ def append(path: Path, text: str | bytes) -> int:
 
 def add_rule(policy: Path, rule: str, rule_id: str = "odd") -> int:
     """A rule, named and quoting a sentence, at the end of logic/claims.lp; its line number."""
-    return append(policy / "logic" / "claims.lp", f'% rule: {rule_id}\n% policy: "An odd rule."\n{rule}\n') + 2
+    quote = "Separate payment can be made for a repair, flap, or skin graft following MMS."
+    return append(policy / "logic" / "claims.lp", f'% rule: {rule_id}\n% policy: "{quote}"\n{rule}\n') + 2
 
 
 # -- explain -----------------------------------------------------------------------------------

@@ -9,12 +9,17 @@ are data, whatever they hold. The normal run tries few examples (tests/conftest.
 from __future__ import annotations
 
 import copy
+import json
+from decimal import Decimal
+
+import jsonschema
 
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import MMS_CODES, POLICY, cases, documents
 
 from mohs_asp.api import answer_documents, check_document
+from mohs_asp.schema import case_schema
 
 OUTCOMES = {"payable", "bundled", "denied", "not_addressed"}
 NINE = {"high_risk_area", "recurrent_or_incomplete", "irradiated_skin", "aggressive_or_rapid_growth",
@@ -59,6 +64,18 @@ def test_every_answer_is_ok_and_contract_shaped_or_invalid_with_errors(doc):
 def test_every_generated_valid_case_is_answered(doc):
     answer = check_document(doc, POLICY)
     assert answer["status"] == "ok", answer.get("errors")
+
+
+SCHEMA = jsonschema.Draft202012Validator(case_schema(POLICY))
+
+
+@given(documents)
+def test_the_schema_accepts_every_case_check_accepts(doc):
+    """`mohs-asp schema` is made from the checker's own description: what check answers, the
+    schema accepts (the schema cannot see everything check refuses: ICD-10-CM, references)."""
+    if check_document(doc, POLICY)["status"] == "ok":
+        as_json = json.loads(json.dumps(doc, default=lambda v: float(v) if isinstance(v, Decimal) else str(v)))
+        assert SCHEMA.is_valid(as_json), next(SCHEMA.iter_errors(as_json)).message
 
 
 @given(st.lists(documents, min_size=2, max_size=8), st.integers(2, 10))
