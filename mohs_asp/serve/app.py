@@ -184,8 +184,9 @@ def limited(handler):
     async def run(request: Request) -> Response:
         limit = request.app.state.time_limit
         try:
-            return await asyncio.wait_for(handler(request), limit)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(limit):
+                return await handler(request)
+        except TimeoutError:
             return problem_response(Problem(503, "time_limit", f"no answer within the time limit ({limit:g} s); "
                                                                "try again, or send the case to mohs-asp check",
                                             {"Retry-After": "1"}))
