@@ -5,12 +5,10 @@ case; bodies are limited while read; no answer carries a traceback or a path of 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 

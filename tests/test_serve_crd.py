@@ -16,7 +16,7 @@ import pytest
 from mohs_asp import icd10
 from mohs_asp.policy import load_policy
 from mohs_asp.serve import fhir
-from mohs_asp.serve.crd import EXT, SUMMARY_MAX
+from mohs_asp.serve.crd import EXT
 from helpers import EXE
 from serving import INTERNAL, Server
 
