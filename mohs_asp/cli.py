@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from .errors import MohsError
+from .errors import MohsError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -91,8 +91,7 @@ def rules(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) 
     """List every rule: its id, where it is written (logic/FILE.lp:LINE), the payer's sentence it encodes and the contract's reading it follows."""
     from .render import render_rules
 
-    listed = [{"id": r.id, "source": r.source, "policy": r.policy, **({"reading": r.reading} if r.reading else {})}
-              for r in _policy(policy).rules]
+    listed = [r.listing() for r in _policy(policy).rules]
     if format is Format.json:
         _print_json(listed)
     else:
@@ -220,6 +219,30 @@ def batch(
             raise typer.Exit(Terminated.exit_code) from None
         raise
     sys.stderr.write(f"mohs-asp batch: {summary.text()}\n")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="The port (0: any free one, printed at start)."),
+    workers: int = typer.Option(1, "--workers", min=1, metavar="N", help="Server processes."),
+    time_limit: float = typer.Option(10.0, "--time-limit", min=0.001, metavar="SECONDS",
+                                     help="Answer 503 past this (a request's whole time)."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log each request on standard error."),
+    policy: Optional[Path] = PolicyOption,
+) -> None:
+    """Serve the engine over HTTP: POST /check, /explain and /batch, GET /rules, /schema,
+    /health and /openapi.json, CDS Hooks CRD services at /cds-services, a page at /.
+
+    Ends on Ctrl-C (exit 130) or SIGTERM (after a graceful stop, by the signal: 143);
+    exit 2 bad usage (the port is taken), 3 broken policy (before listening).
+    """
+    loaded = _policy(policy)
+    try:
+        from .serve import run
+    except ImportError as e:  # a plain install, without the serve extra
+        raise UsageError(f"mohs-asp serve needs {e.name}: pip install 'mohs-asp[serve]'") from None
+    run(loaded, host, port, workers, time_limit, access_log)
 
 
 def main() -> None:

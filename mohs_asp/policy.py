@@ -16,6 +16,7 @@ and predicate descriptions (`%! name(Args)` then `%!   holds: "..."`, `%!   abse
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -30,6 +31,7 @@ from clingo import ast
 from .errors import PolicyError, UsageError
 
 MAIN = "main.lp"
+METADATA = "policy.yaml"  # the pack's metadata (id, version, ...), beside logic/ and data/
 CASE_FACT_PREDICATES = frozenset(
     {"case", "lesion", "diagnosis", "site", "size_um", "borders", "histology", "recurrent",
      "incompletely_excised", "previously_irradiated", "rapid_growth", "high_risk_metastasis",
@@ -85,6 +87,11 @@ class Rule:
     @property
     def source(self) -> str:
         return f"{self.file}:{self.line}"
+
+    def listing(self) -> dict:
+        """The rule as `mohs-asp rules --format json` and serve's /rules list it."""
+        return {"id": self.id, "source": self.source, "policy": self.policy,
+                **({"reading": self.reading} if self.reading else {})}
 
 
 @dataclass(frozen=True)
@@ -281,6 +288,37 @@ class Policy:
         self.rules.append(rule)
         if not rule.annotated or not (rule.policy or rule.reading):
             self.unannotated.append(rule)
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 (hex) of the policy's files: every file under logic/ and data/, in the order
+        of their paths relative to the policy folder, each as its path and its bytes."""
+        h = hashlib.sha256()
+        files = [p for part in (self.logic, self.data_dir) for p in part.rglob("*")
+                 if p.is_file() and "__pycache__" not in p.parts]
+        for path in sorted(files, key=lambda p: p.relative_to(self.root).as_posix()):
+            data = path.read_bytes()
+            h.update(f"{path.relative_to(self.root).as_posix()}\0{len(data)}\0".encode())
+            h.update(data)
+        return h.hexdigest()
+
+    @cached_property
+    def metadata(self) -> dict:
+        """The pack's metadata file (`policy.yaml` beside logic/), as a dict; empty without one."""
+        path = self.root / METADATA
+        if not path.is_file():
+            return {}
+        import yaml  # only a policy with a metadata file pays for the import
+
+        try:
+            found = yaml.safe_load(_read_utf8(path, METADATA))
+        except yaml.YAMLError as e:
+            raise PolicyError(f"{METADATA}: not valid YAML: {' '.join(str(e).split())}") from None
+        if found is None:
+            return {}
+        if not isinstance(found, dict):
+            raise PolicyError(f"{METADATA}: must be a mapping of fields")
+        return found
 
     @cached_property
     def rules_by_id(self) -> dict[str, Rule]:
