@@ -23,7 +23,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -406,6 +406,8 @@ class _Workers:
             raise
 
     def _child_ended(self, signum, frame) -> None:
+        if sys.exc_info()[1] is not None:  # already leaving by an exception (SIGTERM to the group): that one is said
+            return
         for worker in self.workers:
             if worker.process.exitcode is not None:  # (polls without waiting)
                 raise worker.lost()
