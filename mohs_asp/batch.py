@@ -18,6 +18,7 @@ import errno
 import json
 import multiprocessing
 import os
+import pickle
 import signal
 import stat
 import sys
@@ -107,7 +108,10 @@ def _serve(conn: Connection, root: str, parent: int) -> None:
                 reply: Any = answer_chunk(*task)
             except Exception as e:  # a broken policy (exit 3), or a bug: the parent raises it
                 reply = e
-            conn.send(reply)
+            try:
+                conn.send(reply)
+            except (pickle.PicklingError, TypeError, AttributeError):  # an exception that cannot travel; its words can
+                conn.send(RuntimeError(f"{type(reply).__name__}: {reply}"))
     except (EOFError, OSError):  # the parent has gone
         pass
 
@@ -230,20 +234,17 @@ def _output(out: Path | None, source: IO[bytes] | None = None) -> Iterator[_Sink
       any symlinks (the file the link leads to is replaced; the link stays);
     - anything else (a folder, a socket, a block device): refused."""
     stdout = _identity(sys.stdout)
-    name, info, replace = "standard output", stdout, None
+    info, replace, to_stdout = stdout, None, out is None
     if out is not None:
-        name = str(out)
         try:
             info = os.stat(out)
-        except FileNotFoundError:  # a new file (behind a dangling symlink: the file it names)
-            info, replace = None, Path(os.path.realpath(out))
+        except FileNotFoundError:
+            info = None
         except OSError as e:  # a name too long, a folder it may not enter, a symlink loop
             raise UsageError(f"cannot write {out}: {e.strerror}") from None
-        if info is None:
-            pass
-        elif stdout is not None and os.path.samestat(info, stdout):
-            name = "standard output"
-        elif stat.S_ISREG(info.st_mode):
+        if info is not None and stdout is not None and os.path.samestat(info, stdout):
+            to_stdout = True
+        elif info is None or stat.S_ISREG(info.st_mode):  # (a new file behind a dangling symlink: the file it names)
             replace = Path(os.path.realpath(out))
         elif not (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
             kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else (
@@ -252,11 +253,12 @@ def _output(out: Path | None, source: IO[bytes] | None = None) -> Iterator[_Sink
     read = _identity(source)
     if info is not None and read is not None and stat.S_ISREG(info.st_mode) and os.path.samestat(info, read):
         raise UsageError(f"{'standard output' if out is None else f'--out {out}'} is INPUT itself: the answers would replace the cases")
+    name = "standard output" if to_stdout else str(out)
     if replace is not None:
         with _replacing(replace, name) as stream:
             yield _Sink(stream, name, whole=True)
         return
-    if name == "standard output":
+    if to_stdout:
         with _writing(name):
             sys.stdout.flush()  # anything printed before, then the answers
         yield _Sink(sys.stdout.buffer, name, whole=False)
@@ -329,18 +331,18 @@ def _temporary(folder: Path, name: str) -> tuple[IO[bytes], str | None]:
 
 
 def _name(stream: IO[bytes], target: Path) -> str:
-    """A name beside `target` for the unnamed file open as `stream` (linkat through /proc)."""
-    while True:
-        temp = target.parent / f".{target.name[:200]}.{os.urandom(4).hex()}.part"
-        try:  # dst_dir_fd makes os.link call linkat, which follows the /proc link
-            folder = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.link(f"/proc/self/fd/{stream.fileno()}", temp.name, dst_dir_fd=folder)
-            finally:
-                os.close(folder)
-            return str(temp)
-        except FileExistsError:
-            continue
+    """A new hidden name beside `target` for the unnamed file open as `stream`."""
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        while True:
+            temp = f".{target.name[:200]}.{os.urandom(4).hex()}.part"
+            try:  # given dst_dir_fd, os.link calls linkat, which follows the /proc link to the open file
+                os.link(f"/proc/self/fd/{stream.fileno()}", temp, dst_dir_fd=folder)
+                return str(target.parent / temp)
+            except FileExistsError:
+                pass
+    finally:
+        os.close(folder)
 
 
 def _remove(temp: str | None) -> None:
