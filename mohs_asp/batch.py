@@ -544,19 +544,16 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
         try:
             with _Workers(workers, policy.root) as pool:
                 chunks = _chunks(_lines(stream))
-                sizes: dict[int, int] = {}  # chunks read, by sequence number, not yet written
+                sizes: dict[int, int] = {}  # chunks given, by sequence number, not yet written
                 answered: dict[int, tuple[bytes, Counter]] = {}  # those answered, waiting for the ones before
                 given = written = 0
+                ahead = next(chunks, None)  # the next chunk, read while the workers work
                 while True:
-                    while len(sizes) < IN_FLIGHT * workers and (worker := pool.idle()) is not None:
-                        if (item := next(chunks, None)) is None:
-                            break
-                        number, lines, sizes[given] = item
+                    while ahead is not None and len(sizes) < IN_FLIGHT * workers and (worker := pool.idle()) is not None:
+                        number, lines, sizes[given] = ahead
                         pool.give(worker, given, number, lines, explain)
                         given += 1
-                    if not sizes:
-                        break
-                    answered.update(pool.replies())
+                        ahead = next(chunks, None)
                     while written in answered:
                         text, tally = answered.pop(written)
                         sink.write(text)
@@ -565,6 +562,9 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
                             bar.advance(sizes[written], sum(tally.values()))
                         del sizes[written]
                         written += 1
+                    if not sizes:  # (then nothing is ahead either: an idle worker would have taken it)
+                        break
+                    answered.update(pool.replies())
         except WorkerLost as e:
             raise WorkerLost(f"{e}{f'; {out} left as it was' if sink.whole else ''}") from None
         finally:
