@@ -1,13 +1,16 @@
 """The `mohs-asp` command: parse arguments, call the library, render.
 
 Errors are turned into exit codes in one place, `main()`:
-0 covered or no MMS, 1 not covered, 2 invalid case or bad usage, 3 broken policy,
-4 an internal error (a bug: reported in one line, never as a traceback).
+0 covered or no MMS, 1 not covered, 2 invalid case or bad usage (output that cannot be
+written included), 3 broken policy, 4 an internal error (a bug: reported in one line,
+never as a traceback). Everything the commands print goes through `_emit`: a reader that
+has gone (`| head -1`) changes no exit status.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Optional
 
 import typer
 
-from .errors import MohsError, UsageError
+from .errors import MohsError, OutputClosed, OutputError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -46,10 +49,34 @@ def _policy(path: Optional[Path]):
     return load_policy(path)
 
 
+def _emit(text: str) -> None:
+    """Print `text` (and a newline) to standard output. When its reader has gone (`check CASE |
+    head -1`) the rest is dropped and the command ends as it would have (a decision's exit
+    status stays that decision's); any other failure (a full disk) is an OutputError."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+    except OSError as e:
+        raise OutputError(f"cannot write standard output: {e.strerror or e}") from None
+
+
+def _stdout_to_devnull() -> None:
+    """After standard output failed: what is still buffered goes nowhere, so the interpreter's
+    last flush at exit cannot fail (and print "Exception ignored" or change the exit status)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):  # no descriptor to replace
+        pass
+
+
 def _print_json(obj) -> None:
     # UTF-8 as is; for an output that cannot take it, \u escapes (still the same JSON)
     ascii_only = (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
-    sys.stdout.write(json.dumps(obj, ensure_ascii=ascii_only, indent=2) + "\n")
+    _emit(json.dumps(obj, ensure_ascii=ascii_only, indent=2))
 
 
 def _decide(case: str, format: Format, policy: Optional[Path], explain: bool) -> None:
@@ -60,7 +87,7 @@ def _decide(case: str, format: Format, policy: Optional[Path], explain: bool) ->
     if format is Format.json:
         _print_json(answer)
     else:
-        print(render_explain(answer) if explain else render_check(answer))
+        _emit(render_explain(answer) if explain else render_check(answer))
     raise typer.Exit(exit_code(answer))
 
 
@@ -95,7 +122,7 @@ def rules(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) 
     if format is Format.json:
         _print_json(listed)
     else:
-        print(render_rules(listed))
+        _emit(render_rules(listed))
 
 
 @app.command()
@@ -123,7 +150,7 @@ def lint(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -
     if format is Format.json:
         _print_json(report.as_dict())
     else:
-        print(report.render())
+        _emit(report.render())
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -160,7 +187,7 @@ def test_command(
     if format is Format.json:
         _print_json(report.as_dict())
     else:
-        print(report.render(coverage=coverage, quiet=quiet, require_coverage=require_coverage))
+        _emit(report.render(coverage=coverage, quiet=quiet, require_coverage=require_coverage))
     raise typer.Exit(0 if report.ok(require_coverage) else 1)
 
 
@@ -188,7 +215,7 @@ def diff_command(
     if format is Format.json:
         _print_json(report.as_dict())
     else:
-        print(report.render())
+        _emit(report.render())
     raise typer.Exit(1 if exit_code and report.changed else 0)
 
 
@@ -197,7 +224,8 @@ def batch(
     input: str = typer.Argument(..., metavar="INPUT", help="A JSON Lines file (one case a line), or - for standard input."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", dir_okay=False,
                                        help="Write the answers to FILE (all of them or, on failure, none) instead of standard output."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N", help="Worker processes (default: one per core)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N",
+                                          help="Worker processes (default: one per core; at most 4 per core)."),
     explain: bool = typer.Option(False, "--explain", help="Add each answer's explanation, as `explain --format json` gives it."),
     policy: Optional[Path] = PolicyOption,
 ) -> None:
@@ -205,7 +233,8 @@ def batch(
     prints it. A line that is not a valid case gets an invalid answer with its input_line, and
     the run goes on. A summary goes to standard error.
 
-    Exit 0 once every line is answered, 2 bad usage, 3 broken policy, 130 interrupted (143 on SIGTERM).
+    Exit 0 once every line is answered, 2 bad usage or output that cannot be written, 3 broken
+    policy, 4 a worker process lost, 130 interrupted (143 on SIGTERM), 141 standard output closed.
     """
     from .batch import Terminated, run
 
@@ -253,7 +282,10 @@ def main() -> None:
     try:
         app()
     except MohsError as e:
-        sys.stderr.write(f"mohs-asp: {e}\n")
+        if isinstance(e, OutputError):
+            _stdout_to_devnull()
+        if not isinstance(e, OutputClosed):  # a reader that stopped early wants nothing more, a message least of all
+            sys.stderr.write(f"mohs-asp: {e}\n")
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("mohs-asp: interrupted\n")
