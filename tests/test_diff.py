@@ -25,6 +25,9 @@ NOW_LARGE = [
     "a-1.99999999999999999-cm-lesion-on-the-back-in-yaml-is-not-large.yaml",
     "a-19.9-mm-lesion-on-the-upper-arm-is-not-large.yaml",
     "a-19.99-mm-lesion-on-the-back-is-not-large.yaml",
+    "a-size-with-100-decimal-places-just-under-2.0-cm-on-the-back-is-not-large.yaml",
+    "a-size-with-28-decimal-places-just-under-2.0-cm-on-the-back-is-not-large.yaml",
+    "a-size-with-40-decimal-places-just-under-2.0-cm-on-the-back-is-not-large.yaml",
 ]
 
 
@@ -71,9 +74,9 @@ def test_lowering_the_threshold_lints_clean_fails_the_boundary_tests_and_changes
     # a 1.8 cm lesion that was covered anyway still gains the indication
     assert changed["prior-authorization-question.case.json"] == {
         "lesions[A].indications": (["recurrent_or_incomplete"], ["large_lesion", "recurrent_or_incomplete"])}
-    assert report["changed"] == len(changed) == 6
+    assert report["changed"] == len(changed) == len(NOW_LARGE) + 1
     assert report["cases"] == report["changed"] + report["unchanged"]
-    assert report["changed_fields"]["decision"] == 5
+    assert report["changed_fields"]["decision"] == len(NOW_LARGE)
 
 
 @needs_exe

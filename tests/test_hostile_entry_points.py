@@ -166,7 +166,7 @@ def test_diff_reads_json_lines_as_batch_does(tmp_path, policy):
     read = list(read_cases([str(path)]))
     assert [source for source, _ in read] == [f"{path}:{n}" for n in range(1, len(raw) + 1)]
     for number, ((_, doc), line) in enumerate(zip(read, raw), start=1):
-        expected = batch._document(line + b"\n", number)
+        expected = batch._document(line + b"\n")
         if isinstance(expected, CaseInvalid):
             assert isinstance(doc, CaseInvalid) and doc.errors == expected.errors
         else:
@@ -485,7 +485,7 @@ def test_out_the_same_file_as_the_input_is_refused(tmp_path, policy):
 
 def test_the_json_lines_reader_is_batchs(tmp_path):
     stream = io.BytesIO(b'{"id": "a"}\n\n\xff\n')
-    documents = [batch._document(raw, n) for n, raw in enumerate(batch._lines(stream), start=1)]
+    documents = [batch._document(raw) for raw in batch._lines(stream)]
     path = tmp_path / "cases.jsonl"
     path.write_bytes(b'{"id": "a"}\n\n\xff\n')
     read = [doc for _, doc in batch.read_json_lines(str(path))]
@@ -530,3 +530,57 @@ def test_sigterm_ends_a_batch_as_ctrl_c_does(tmp_path, kill):
     assert b"terminated" in err and b"Traceback" not in err
     assert out.read_text() == "old answers\n"
     assert [p.name for p in tmp_path.iterdir()] == ["answers.jsonl"]
+
+
+# -- numbers past Decimal's reach and bare YAML tags at every entry point (issue 10, item 9) ----
+
+HUGE_JSON = json.dumps({**NOSE, "lesions": [{**NOSE["lesions"][0], "size_cm": "HUGE"}]}).replace('"HUGE"', "1e99999999999999999999")
+HUGE_YAML = NOSE_YAML.replace("site: nose}", "site: nose, size_cm: 1e99999999999999999999}")
+BARE_FLOAT_YAML = NOSE_YAML.replace("  - {id: A, diagnosis: C44.311, site: nose}\n",
+                                    "  - id: A\n    diagnosis: C44.311\n    site: nose\n    size_cm: !!float\n")
+TIMESTAMP_YAML = NOSE_YAML.replace("date_of_service: 2026-03-01", "date_of_service: !!timestamp x")
+
+
+@needs_exe
+def test_batch_answers_a_huge_exponent_invalid_and_goes_on(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join([json.dumps(NOSE), HUGE_JSON, json.dumps(NOSE)]) + "\n")
+    result = run("batch", path)
+    no_crash(result)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [a["status"] for a in answers] == ["ok", "invalid", "ok"]
+    assert answers[1]["input_line"] == 2
+    assert "must be at most 100 cm, found 1e99999999999999999999 cm" in answers[1]["errors"][0]["message"]
+
+
+@needs_exe
+def test_diff_compares_a_huge_exponent_and_a_bare_tag_as_invalid_cases(tmp_path, copy):
+    (tmp_path / "cases.jsonl").write_text(HUGE_JSON + "\n" + json.dumps(NOSE) + "\n")
+    (tmp_path / "float.yaml").write_text(BARE_FLOAT_YAML)
+    (tmp_path / "timestamp.yaml").write_text(TIMESTAMP_YAML)
+    result = run("diff", tmp_path / "cases.jsonl", tmp_path / "float.yaml", tmp_path / "timestamp.yaml",
+                 "--against", copy, "--format", "json")
+    no_crash(result)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["cases"] == 4 and report["changed"] == 0
+
+
+@needs_exe
+def test_test_and_lint_go_on_past_a_huge_exponent_and_bare_tags(copy):
+    tests = copy / "tests"
+    tests.mkdir()
+    for name, text in (("huge.yaml", HUGE_YAML), ("float.yaml", BARE_FLOAT_YAML), ("timestamp.yaml", TIMESTAMP_YAML)):
+        (tests / name).write_text(text + "expect: {decision: covered}\n")
+    (tests / "huge.case.json").write_text(HUGE_JSON)
+    (tests / "huge.expected.json").write_text('{"decision": "covered"}')
+    (tests / "passes.yaml").write_text(NOSE_YAML + "expect: {decision: covered}\n")
+    result = run("test", tests, "--policy", copy, "--format", "json")
+    no_crash(result)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["tests"] == 5 and report["passed"] == 1, report
+    lint = run("lint", "--policy", copy)
+    no_crash(lint)
+    assert lint.returncode == 0, lint.stdout
