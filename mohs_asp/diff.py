@@ -23,7 +23,7 @@ from .api import answer_documents
 from .batch import read_json_lines
 from .errors import CaseInvalid, UsageError
 from .policy import Policy
-from .render import safe
+from .render import label, safe
 from .testing import TEST_SUFFIXES, discover, split_test
 
 CASE_SUFFIXES = (*TEST_SUFFIXES, ".jsonl")
@@ -70,7 +70,7 @@ class DiffReport:
         out = []
         for diff in self.changed:  # ids, file names and messages escaped: none can print a line of its own
             named = diff.case and diff.case != Path(diff.source).stem.removesuffix(".case")
-            out.append(safe(f"{diff.source} (case {diff.case})" if named else diff.source))
+            out.append(f"{safe(diff.source)} (case {label(diff.case)})" if named else safe(diff.source))
             out.extend(safe(f"  {c.field}: {_show(c.old)} -> {_show(c.new)}") for c in diff.changes)
         counts = ", ".join(f"{name} {n}" for name, n in self.counts().items())
         out.append(f"{len(self.changed)} of {self.cases} cases changed" + (f" ({counts})" if counts else "")

@@ -217,13 +217,13 @@ class TestReport:
             for e in r.errors:
                 out.append(safe(f"  the case is invalid: {e.get('path') or '(file)'}: {e.get('message')}"))
         summary = self.as_dict()
-        width = max((len(r.id) for r in self.rules), default=0) + 2
+        width = max((len(safe(r.id)) for r in self.rules), default=0) + 2  # rule ids come from the policy: escaped too
         if summary["uncovered"]:
             out.append(f"Rules no test made fire ({len(summary['uncovered'])} of {summary['rules']}):")
-            out.extend(f"  {u['id']:<{width}}{u['source']}" for u in summary["uncovered"])
+            out.extend(f"  {safe(u['id']):<{width}}{safe(u['source'])}" for u in summary["uncovered"])
         if summary["cannot_fire"]:
             out.append("Rules that cannot fire with this policy's data (not counted as uncovered):")
-            out.extend(f"  {u['id']:<{width}}{u['source']}  (nothing gives {', '.join(u['nothing_gives'])})"
+            out.extend(f"  {safe(u['id']):<{width}}{safe(u['source'])}  (nothing gives {safe(', '.join(u['nothing_gives']))})"
                        for u in summary["cannot_fire"])
         counted = summary["rules"] - len(summary["cannot_fire"])
         out.append(f"{summary['tests']} test{'s' * (summary['tests'] != 1)}: {summary['passed']} passed, {summary['failed']} failed; "

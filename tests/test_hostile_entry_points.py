@@ -584,3 +584,51 @@ def test_test_and_lint_go_on_past_a_huge_exponent_and_bare_tags(copy):
     lint = run("lint", "--policy", copy)
     no_crash(lint)
     assert lint.returncode == 0, lint.stdout
+
+
+# -- terminal safety: rule ids and sentences from a policy (issue 10, item 13) ------------------
+
+STEER = "\x1b[2J\x1b]0;pwned\x07\u202e\u2066\u200b\ufeff\x9b"
+
+
+def _raw_steering(text: str) -> list[str]:
+    import unicodedata
+
+    return [c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+
+
+@needs_exe
+def test_rule_ids_and_sentences_from_a_policy_reach_the_terminal_escaped(tmp_path, copy):
+    claims = copy / "logic" / "claims.lp"
+    text = claims.read_text()
+    text = text.replace("% rule: mms_payable\n", f"% rule: mms_payable{STEER}\n")
+    text = text.replace('following indications"\n% because: "lesion {L} is medically necessary',
+                        f'following indications{STEER}"\n% because: "lesion {{L}} is medically{STEER} necessary')
+    claims.write_text(text)
+    case = tmp_path / "nose.json"
+    case.write_text(json.dumps(NOSE))
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "no-mms.yaml").write_text(NOSE_YAML.replace('code: "17311"', 'code: "99213"') + "expect: {decision: no_mms}\n")
+    for args in (["rules"], ["check", case], ["explain", case], ["test", tests]):
+        result = run(*args, "--policy", copy)
+        no_crash(result)
+        out = result.stdout.decode("utf-8")
+        assert _raw_steering(out) == [], args
+        if args[0] != "check":  # check's rule column shortens a long id
+            assert "mms_payable\\x1b[2J\\x1b]0;pwned\\x07\\u202e\\u2066\\u200b\\ufeff\\x9b" in out, (args, out)
+    listed = json.loads(run("rules", "--policy", copy, "--format", "json").stdout)
+    assert f"mms_payable{STEER}" in [r["id"] for r in listed]  # JSON: as the policy wrote it
+    explained = json.loads(run("explain", case, "--policy", copy, "--format", "json").stdout)
+    assert explained["lines"][0]["explanation"]["rule"] == f"mms_payable{STEER}"
+
+
+def test_a_long_case_id_in_the_diff_report_is_cut_so_it_cannot_push_words_onto_a_line(tmp_path, policy, copy):
+    (copy / "data" / "thresholds.csv").write_text((copy / "data" / "thresholds.csv").read_text().replace(",2.0,", ",1.5,"))
+    padded = "back" + " " * 90 + "lines[1].outcome: denied -> payable"
+    (tmp_path / "a.json").write_text(json.dumps({**BACK, "id": padded}, default=float))
+    report = diff_policies([str(tmp_path / "a.json")], policy, load_policy(copy))
+    assert report.changed, report.as_dict()
+    lines = report.render().splitlines()
+    assert lines[0] == f"{tmp_path / 'a.json'} (case back{' ' * 16}... ({len(padded)} characters))"
+    assert not any(line.startswith("lines[1].outcome") for line in lines)

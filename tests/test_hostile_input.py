@@ -646,3 +646,80 @@ def test_a_file_and_a_batch_line_of_exactly_10_mb_are_both_read_and_one_byte_mor
         assert len(lines) == 3
         for line_doc in [file_doc, *lines]:
             assert isinstance(line_doc, CaseInvalid) != readable, (size, line_doc)
+
+
+# -- terminal safety: no id can forge a heading (issue 10, item 13) -----------------------------
+
+# bidi embeddings, overrides, isolates and marks; zero-width characters; the BOM; escape sequences
+STEERING = ["\u202e", "\u202a", "\u202b", "\u202c", "\u202d", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e",
+            "\u200f", "\u061c", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\x1b[2J", "\x9b31m", "\x07", "\x7f",
+            "\u2028", "\u00ad"]
+
+
+def _raw_steering(text: str) -> list[str]:
+    import unicodedata
+
+    return [c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+
+
+@needs_exe
+@pytest.mark.parametrize("command", ["check", "explain"])
+def test_bidi_zero_width_and_escape_characters_in_ids_are_escaped_in_text(tmp_path, command):
+    doc = json.loads((TESTS / "examples" / "trunk-small-nodular-denied.case.json").read_text())
+    doc["id"] = "\u202eDERREVOC :7-mialc"  # shown right to left, raw, it reads "claim-7: COVERED"
+    hostile = "".join(STEERING)
+    doc = _renamed(doc, doc["id"], f"A{hostile}")
+    path = tmp_path / "bidi.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    result = run(command, path)
+    assert result.returncode == 1, result.stderr
+    text = result.stdout.decode("utf-8")
+    assert _raw_steering(text) == []
+    assert text.splitlines()[0] == "\\u202eDERREVOC :7-mialc: NOT COVERED"
+    assert "Lesion A\\u202e\\u202a" in text
+    answer = json.loads(run(command, path, "--format", "json").stdout)
+    assert answer["case"] == doc["id"] and answer["lesions"][0]["id"] == f"A{hostile}"  # JSON: byte for byte
+
+
+@needs_exe
+@pytest.mark.parametrize("command", ["check", "explain"])
+def test_an_id_padded_with_spaces_cannot_push_a_fake_decision_onto_a_line_of_its_own(tmp_path, command):
+    from mohs_asp.render import width
+
+    doc = json.loads((TESTS / "examples" / "trunk-small-nodular-denied.case.json").read_text())
+    padded = "claim-7" + " " * 73 + "COVERED"
+    doc = _renamed(doc, padded, "A" + " " * 79 + "COVERED" + "\u3000" * 40 + "ＣＯＶＥＲＥＤ")
+    path = tmp_path / "padded.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    result = run(command, path)
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.decode("utf-8").splitlines()
+    assert all(width(line) <= 80 for line in lines), [line for line in lines if width(line) > 80]
+    # the id's words may go on an indented line of an explanation, never at the left margin
+    margin = [line for line in lines[1:] if line[:1] not in ("", " ")]
+    assert all(line.startswith(("Lesion A    ", "Line ")) for line in margin), margin
+    assert [line for line in lines if "COVERED" in line.replace("ＣＯＶＥＲＥＤ", "COVERED")
+            and not line.startswith(" ")] == [lines[0]]
+    assert lines[0] == f"claim-7{' ' * 13}... ({len(padded)} characters): NOT COVERED"
+    assert json.loads(run(command, path, "--format", "json").stdout)["case"] == padded
+
+
+def test_text_output_escapes_every_control_and_format_character(policy):
+    import unicodedata
+
+    from mohs_asp.render import render_check, render_explain
+
+    every = "".join(chr(c) for c in range(1, 0x110000) if 0xD800 > c or c > 0xDFFF
+                    if unicodedata.category(chr(c)) in ("Cc", "Cf", "Zl", "Zp"))
+    doc = _renamed(covered_case(), "x" + every[:150], "A" + every[150:340])
+    answer = check_document(doc, policy)
+    assert answer["status"] == "ok", answer
+    assert _raw_steering(render_check(answer)) == []
+    assert _raw_steering(render_explain(check_source_doc(doc, policy))) == []
+
+
+def check_source_doc(doc: dict, policy) -> dict:
+    from mohs_asp.api import answer_cases
+    from mohs_asp.case import parse_case
+
+    return answer_cases([parse_case(doc, policy)], policy, explain=True)[0]
