@@ -210,3 +210,117 @@ def test_main_keeps_the_decision_exit_code(monkeypatch, capsys):
     # typer.Exit is a RuntimeError: a catch-all in main() must not turn "not covered" into 4
     code, _ = main_exit(monkeypatch, capsys, "check", TESTS / "examples" / "trunk-small-nodular-denied.case.json")
     assert code == 1
+
+
+# -- what a policy may read, and how much (issue 10, items 7 and 8) -----------------------------
+
+
+@pytest.fixture
+def outside(tmp_path) -> Path:
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "evil.lp").write_text("decision(C, covered) :- case(C).\n")
+    return folder
+
+
+@pytest.mark.parametrize("include,says", [
+    ('"../../outside/evil.lp"', 'names a file outside the policy folder'),
+    ('"{outside}/evil.lp"', "names a file outside the policy folder"),
+    ('"/etc/passwd"', "names a file outside the policy folder"),
+    ('"link.lp"', "names a file outside the policy folder"),  # a link inside, to a file outside
+    ('"fifo.lp"', "is not a regular file"),
+    ('"/dev/zero"', "is not a regular file"),
+    ('"sub"', "is not a regular file"),
+    ('"-"', 'is not allowed: a policy includes only its own files ("-" would read standard input)'),
+    ("<incmode>", "#include <incmode> is not allowed"),
+    ('%* a comment *% "/dev/zero"', "is not a regular file"),
+])
+def test_an_include_outside_the_folder_or_not_a_regular_file_is_refused(copy, outside, include, says):
+    import os
+
+    os.mkfifo(copy / "logic" / "fifo.lp")
+    (copy / "logic" / "sub").mkdir()
+    (copy / "logic" / "link.lp").symlink_to(outside / "evil.lp")
+    line = append(copy / "logic" / "main.lp", f"#include {include.format(outside=outside)}.\n")
+    message = policy_error(copy)
+    assert message.startswith(f"logic/main.lp:{line}: #include") and says in message, message
+
+
+def test_an_include_in_a_comment_or_a_string_is_not_followed(copy):
+    append(copy / "logic" / "main.lp", '% #include "/dev/zero".\n%* #include "/dev/zero". %* *% #include "-". *%\n'
+                                       'note("#include \\"/dev/zero\\".").\n')
+    assert len(load_policy(copy).rules) == len(load_policy().rules) + 1  # the note(...) fact
+
+
+def test_an_included_file_inside_the_folder_is_read_whatever_its_name(copy):
+    (copy / "extra").mkdir()
+    (copy / "extra" / "more.txt").write_text('% rule: more\n% policy: "More."\nmore(C) :- case(C).\n')
+    append(copy / "logic" / "main.lp", '#include "../extra/more.txt".\n')
+    assert "more" in load_policy(copy).rules_by_id
+
+
+def test_an_included_file_that_is_not_utf8_names_itself(copy):
+    (copy / "logic" / "extra.txt").write_bytes(b"x.\n% caf\xe9\n")
+    append(copy / "logic" / "main.lp", '#include "extra.txt".\n')
+    assert policy_error(copy) == "logic/extra.txt:2: the file is not UTF-8 text (byte 8)"
+
+
+@pytest.mark.parametrize("script", ["#script (python)\nimport os\n#end.\n", "#script(lua) x = 1 #end.\n"])
+def test_script_is_refused_by_mohs_asp_itself(copy, script):
+    line = append(copy / "logic" / "claims.lp", script)
+    assert policy_error(copy).startswith(f"logic/claims.lp:{line}: #script is not allowed: mohs-asp runs no Python or Lua")
+
+
+def test_logic_files_together_past_1_mb_are_refused(copy):
+    from mohs_asp.policy import MAX_LOGIC_BYTES
+
+    (copy / "logic" / "big.lp").write_text("% padding\n" * (MAX_LOGIC_BYTES // 10))
+    append(copy / "logic" / "main.lp", '#include "big.lp".\n')
+    assert policy_error(copy) == "logic/big.lp: the logic files together are larger than 1 MB (the limit for a policy)"
+
+
+def test_a_data_file_past_100000_rows_is_refused_naming_the_first_row_past_it(copy):
+    from mohs_asp.policy import MAX_DATA_ROWS, Policy
+
+    path = copy / "data" / "covered_diagnoses.csv"
+    text = path.read_text()
+    rows = len([line for line in text.splitlines() if line.strip() and not line.startswith("#")]) - 1
+    path.write_text(text + "".join(f"Z{i:06d}\n" for i in range(MAX_DATA_ROWS - rows)))
+    Policy(copy)  # exactly the limit: read (load_policy would keep it for the second look)
+    line = append(path, "Z999999\n")
+    assert policy_error(copy) == f"data/covered_diagnoses.csv:{line}: more than 100,000 rows (the limit for a data file)"
+
+
+def test_a_data_file_that_is_a_fifo_is_refused_not_waited_on(copy):
+    import os
+
+    (copy / "data" / "histology.csv").unlink()
+    os.mkfifo(copy / "data" / "histology.csv")
+    assert policy_error(copy) == "data/histology.csv: is not a regular file (a FIFO, a device or a folder)"
+
+
+@needs_exe
+def test_a_file_in_the_working_folder_named_like_a_logic_file_does_not_replace_it(tmp_path):
+    # clingo looks for an #include in the working folder first: `check` run where a claims.lp lies
+    (tmp_path / "claims.lp").write_text("decision(C, covered) :- case(C).\n")
+    denied = TESTS / "examples" / "trunk-small-nodular-denied.case.json"
+    result = subprocess.run([EXE, "check", str(denied)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines()[0] == "trunk-small-nodular-denied: NOT COVERED"
+
+
+@needs_exe
+@pytest.mark.parametrize("include", ['"fifo.lp"', '"../../outside/evil.lp"', '"bad.txt"'])
+def test_check_and_lint_refuse_a_bad_include_with_exit_3_and_a_finding(copy, outside, include):
+    import os
+
+    os.mkfifo(copy / "logic" / "fifo.lp")
+    (copy / "logic" / "bad.txt").write_bytes(b"% caf\xe9\n")
+    line = append(copy / "logic" / "main.lp", f"#include {include}.\n")
+    result = run("check", EXAMPLE, "--policy", copy)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr and "PANIC" not in result.stderr
+    lint = run("lint", "--policy", copy, "--format", "json")
+    assert lint.returncode == 1
+    [finding] = json.loads(lint.stdout)["findings"]
+    assert finding["severity"] == "error" and finding["where"].startswith(("logic/main.lp", "logic/bad.txt")), finding
