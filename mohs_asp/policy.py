@@ -170,23 +170,23 @@ class Policy:
             raise PolicyError("the logic files do not parse:\n" + "\n".join(errors or ["(no message)"])) from None
         if errors:
             self.messages.extend(errors)
-        read = {os.path.realpath(self.logic / node.location.begin.filename) for node in nodes}
+        begins = [node.location.begin for node in nodes]  # looked up once: a location costs
+        read = {os.path.realpath(self.logic / name) for name in {begin.filename for begin in begins}}
         if not read <= files:  # the scan below missed an #include that clingo followed: never trusted
             raise PolicyError(f"the logic files read {', '.join(sorted(read - files))}, which no #include the "
                               f"policy folder's files hold names")
         comments: dict[tuple[str, int], str] = {}
-        for node in nodes:
+        for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
-                loc = node.location
                 for offset, text in enumerate(str(node.value).splitlines()):
-                    comments[(self._rel(loc.begin.filename), loc.begin.line + offset)] = text.strip()
+                    comments[(self._rel(begin.filename), begin.line + offset)] = text.strip()
         self._read_predicate_docs(comments)
-        for node in nodes:
+        for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
                 continue
             self.statements.append(node)
             if node.ast_type == ast.ASTType.Rule:
-                self._add_rule(node, comments)
+                self._add_rule(node, begin, comments)
 
     def _logic_files(self, main: Path) -> set[str]:
         """Every file logic/main.lp includes, followed before clingo reads any (the real path of
@@ -283,9 +283,9 @@ class Policy:
             elif not text.startswith("%!"):
                 current = None
 
-    def _add_rule(self, node: ast.AST, comments: dict[tuple[str, int], str]) -> None:
-        file = self._rel(node.location.begin.filename)
-        line = node.location.begin.line
+    def _add_rule(self, node: ast.AST, begin: ast.Position, comments: dict[tuple[str, int], str]) -> None:
+        file = self._rel(begin.filename)
+        line = begin.line
         notes: dict[str, str] = {}
         above = line - 1
         while (file, above) in comments:

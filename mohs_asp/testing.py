@@ -258,6 +258,7 @@ def default_paths(policy) -> list[str]:
 def run_tests(paths: Sequence[str], policy, chunk_size: int = 500) -> TestReport:
     """Run test files against a policy: many cases per Control, every rule's firing recorded."""
     from .answer import build_answer, invalid_answer
+    from .api import refused, within_limits
     from .case import parse_case
     from .engine import EVERYTHING, solve
     from .lint import Structure
@@ -284,13 +285,17 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500) -> TestReport
             runnable.append((result, test, parse_case(test.doc, policy)))
         except CaseInvalid as e:
             _judge(result, test, invalid_answer(e), set(), policy)
+    def run(cases: list) -> list[tuple[dict, list[str]]]:  # each case's answer and the rules that fired
+        solved = solve(policy, cases, track=EVERYTHING)
+        return [(build_answer(case, s, policy), [rule_id for rule_id, _ in s.fired]) for case, s in zip(cases, solved)]
+
+    policy.program(EVERYTHING)
     for start in range(0, len(runnable), chunk_size):
         chunk = runnable[start:start + chunk_size]
-        solved = solve(policy, [case for _, _, case in chunk], track=EVERYTHING)
-        for (result, test, case), s in zip(chunk, solved):
-            ids = {rule_id for rule_id, _ in s.fired}  # every rule, with track=EVERYTHING
-            fired |= ids
-            _judge(result, test, build_answer(case, s, policy), ids, policy)
+        done = within_limits([case for _, _, case in chunk], policy, run, lambda case, limit: (refused(case, limit), []))
+        for (result, test, case), (answer, ids) in zip(chunk, done):
+            fired |= set(ids)  # every rule, with track=EVERYTHING
+            _judge(result, test, answer, set(ids), policy)
     rules = [r for r in policy.rules if r.head is not None]
     return TestReport(str(policy.root), results, rules, fired, Structure(policy).dormant())
 
