@@ -324,3 +324,67 @@ def test_check_and_lint_refuse_a_bad_include_with_exit_3_and_a_finding(copy, out
     assert lint.returncode == 1
     [finding] = json.loads(lint.stdout)["findings"]
     assert finding["severity"] == "error" and finding["where"].startswith(("logic/main.lp", "logic/bad.txt")), finding
+
+
+# -- a policy that runs away (issue 10, item 7): limits on grounding, exit 3 naming them ---------
+
+RUNAWAY = {
+    "recursion": "boom(C,0) :- case(C).\nboom(C,N+1) :- boom(C,N).",
+    "cross-product": "wide(1..20000).\nboom(C,X,Y) :- case(C), wide(X), wide(Y).",
+}
+FAST = {"MOHS_ASP_CPU_SECONDS": "1"}  # the limits, lowered for a quick test
+SMALL = {"MOHS_ASP_CPU_SECONDS": "60", "MOHS_ASP_MEMORY_MB": "150"}  # memory runs out first
+
+
+def add_runaway(root: Path, kind: str) -> int:
+    return append(root / "logic" / "claims.lp", f'% rule: boom\n% policy: "Boom."\n{RUNAWAY[kind]}\n') + 2
+
+
+def run_limited(*args, limits=FAST):
+    import os
+
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, timeout=120, env={**os.environ, **limits})
+
+
+@needs_exe
+@pytest.mark.parametrize("command,verb,kind,limits,limit", [("check", "decide", "recursion", FAST, "1 s of processor time"),
+                                                            ("explain", "explain", "cross-product", SMALL, "150 MB of memory")])
+def test_a_runaway_policy_exits_3_naming_the_limit(copy, command, verb, kind, limits, limit):
+    add_runaway(copy, kind)
+    result = run_limited(command, EXAMPLE, "--policy", copy, limits=limits)
+    assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert f"the policy cannot {verb} a small sample case within {limit}" in result.stderr, result.stderr
+
+
+@needs_exe
+def test_lint_reports_a_runaway_policy_as_an_error_naming_the_limit(copy):
+    add_runaway(copy, "recursion")
+    result = run_limited("lint", "--policy", copy, "--format", "json")
+    assert result.returncode == 1, result.stderr
+    errors = [f["message"] for f in json.loads(result.stdout)["findings"] if f["severity"] == "error"]
+    assert any("does not ground within 1 s of processor time" in e for e in errors), errors
+
+
+@needs_exe
+def test_batch_and_test_stop_with_exit_3_on_a_runaway_policy(copy, tmp_path):
+    add_runaway(copy, "recursion")
+    (tmp_path / "cases.jsonl").write_text(EXAMPLE.read_text().replace("\n", " ") + "\n")
+    batch = run_limited("batch", tmp_path / "cases.jsonl", "--policy", copy, "--out", tmp_path / "answers.jsonl")
+    assert batch.returncode == 3, batch.stderr
+    assert "the policy cannot decide a small sample case within 1 s of processor time" in batch.stderr
+    assert not (tmp_path / "answers.jsonl").exists()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "t.yaml").write_text("id: t\ndate_of_service: 2026-03-01\nexpect: {decision: no_mms}\n")
+    test = run_limited("test", tmp_path / "tests", "--policy", copy)
+    assert test.returncode == 3, (test.stdout, test.stderr)
+
+
+def test_the_limits_can_be_set_and_a_bad_setting_is_bad_usage(monkeypatch):
+    from mohs_asp import limits
+
+    monkeypatch.setenv("MOHS_ASP_CPU_SECONDS", "7")
+    assert limits.seconds(1) == 7 and limits.seconds(500) == 7 + 50
+    monkeypatch.setenv("MOHS_ASP_MEMORY_MB", "lots")
+    with pytest.raises(UsageError, match="MOHS_ASP_MEMORY_MB='lots': give a whole number"):
+        limits.bounded(lambda: 1)

@@ -633,3 +633,66 @@ def test_a_long_case_id_in_the_diff_report_is_cut_so_it_cannot_push_words_onto_a
     lines = report.render().splitlines()
     assert lines[0] == f"{tmp_path / 'a.json'} (case back{' ' * 16}... ({len(padded)} characters))"
     assert not any(line.startswith("lines[1].outcome") for line in lines)
+
+
+# -- the work of one case is bounded (issue 10, item 6) -----------------------------------------
+
+# grounds without end for a case of 20 lesions or more: the policy's small sample case is decided
+BIG_CASES_RUN_AWAY = ("big(C) :- case(C), #count{L : lesion(C,L)} >= 20.\n"
+                      "boom(C,0) :- big(C).\nboom(C,N+1) :- boom(C,N).")
+ONE_SECOND = {"MOHS_ASP_CPU_SECONDS": "1"}
+
+
+def many_lesions(n: int, case_id: str = "many") -> dict:
+    return {"id": case_id, "date_of_service": "2026-03-01",
+            "lesions": [{"id": f"L{i}", "diagnosis": "C44.311", "site": "nose"} for i in range(n)],
+            "lines": [{"line": 1, "code": "17311", "lesion": "L0"}]}
+
+
+def run_fast(*args):
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, timeout=120, env={**os.environ, **ONE_SECOND})
+
+
+@needs_exe
+@pytest.mark.parametrize("command,verb", [("check", "decide"), ("explain", "explain")])
+def test_a_case_past_the_time_limit_is_invalid_naming_it_and_a_small_one_is_answered(tmp_path, copy, command, verb):
+    add_rule(copy, BIG_CASES_RUN_AWAY, "boom")
+    (tmp_path / "big.json").write_text(json.dumps(many_lesions(20)))
+    (tmp_path / "small.json").write_text(json.dumps(many_lesions(19, "small")))
+    big = run_fast(command, tmp_path / "big.json", "--policy", copy, "--format", "json")
+    no_crash(big)
+    assert big.returncode == 2, big.stderr
+    assert json.loads(big.stdout)["errors"] == [{"path": "", "message": f"the case is too large to {verb}: it takes "
+                                                 "more than 1 s of processor time, the limit for one case (README, Input limits)"}]
+    small = run_fast(command, tmp_path / "small.json", "--policy", copy, "--format", "json")
+    assert small.returncode == 0, small.stderr
+    assert json.loads(small.stdout)["decision"] == "covered"
+
+
+@needs_exe
+def test_in_batch_a_case_past_the_limit_is_one_answer_among_the_others(tmp_path, copy):
+    add_rule(copy, BIG_CASES_RUN_AWAY, "boom")
+    lines = [many_lesions(1, "a"), many_lesions(25, "big"), many_lesions(2, "b"), many_lesions(3, "c")]
+    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(doc) + "\n" for doc in lines))
+    result = run_fast("batch", tmp_path / "cases.jsonl", "--policy", copy, "--workers", "1")
+    no_crash(result)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [(a["case"], a["status"]) for a in answers] == [("a", "ok"), ("big", "invalid"), ("b", "ok"), ("c", "ok")]
+    assert answers[1]["input_line"] == 2 and "more than 1 s of processor time" in answers[1]["errors"][0]["message"]
+    assert all(a["decision"] == "covered" for a in answers if a["status"] == "ok")
+
+
+def test_a_chunk_past_the_limit_is_answered_case_by_case(copy, monkeypatch):
+    from mohs_asp import limits
+
+    add_rule(copy, BIG_CASES_RUN_AWAY, "boom")
+    monkeypatch.setenv("MOHS_ASP_CPU_SECONDS", "1")
+    monkeypatch.setattr(limits, "CPU_PER_CASE", 0)
+    runs = []
+    real = limits.bounded
+    monkeypatch.setattr("mohs_asp.api.bounded", lambda work, cases=1: runs.append(cases) or real(work, cases))
+    policy = load_policy(copy)
+    answers = list(answer_documents([many_lesions(1, "a"), many_lesions(20, "big"), many_lesions(1, "b")], policy))
+    assert [a["status"] for a in answers] == ["ok", "invalid", "ok"]
+    assert runs == [3, 1, 1, 1, 1]  # the chunk, then each case alone, and the sample case once the big one is refused

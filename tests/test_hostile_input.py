@@ -723,3 +723,25 @@ def check_source_doc(doc: dict, policy) -> dict:
     from mohs_asp.case import parse_case
 
     return answer_cases([parse_case(doc, policy)], policy, explain=True)[0]
+
+
+# -- the issue's two cases: answered within seconds, never minutes or gigabytes (issue 10, item 6)
+
+
+@needs_exe
+@pytest.mark.parametrize("name", ["100 lesions, 500 biopsy lines naming them all", "a biopsy line naming A 1,000 times"])
+def test_a_case_the_rules_ground_slowly_is_answered_or_refused_within_the_limits(tmp_path, name):
+    if name.startswith("100"):
+        lesions = [{"id": f"L{i}", "diagnosis": "C44.311", "site": "nose", "size_cm": 1.0} for i in range(100)]
+        lines = [{"code": "11102", "lesions": [f"L{i}" for i in range(100)], "pre_surgical": True} for _ in range(500)]
+    else:
+        lesions = [{"id": "A", "diagnosis": "C44.311", "site": "nose"}]
+        lines = [{"code": "11102", "lesions": ["A"] * 1000, "pre_surgical": True}, {"code": "17311", "lesion": "A"}]
+    path = tmp_path / "slow.json"
+    path.write_text(json.dumps({"id": "slow", "date_of_service": "2026-03-01", "lesions": lesions, "lines": lines}))
+    result = run("explain", path, "--format", "json")  # was 100 s and 6 GB, then out of memory; the timeout is 60 s
+    assert result.returncode in (0, 1, 2), result.stderr
+    answer = json.loads(result.stdout)
+    if answer["status"] == "invalid":  # refused for its size (a line naming A twice may be an input error too)
+        assert any("processor time" in e["message"] or "memory" in e["message"] or "lesions[" in e["path"]
+                   for e in answer["errors"]), answer
