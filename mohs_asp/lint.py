@@ -587,8 +587,8 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
         messages, failure, unread = bounded(run, len(cases))
     except LimitExceeded as e:
         messages, unread = [], []
-        failure = (f"the policy does not ground within {e.limit} (the limit for a run of {len(cases)} cases): "
-                   f"a rule that recurses without end, or a join that grows past what cases need?")
+        failure = (f"the policy does not ground within {e.limit}: a rule that recurses without end, or a join "
+                   f"that grows past what cases need?")
     seen: set[str] = set()
     for message in messages:
         if "no atoms over signature occur in program" in message:
