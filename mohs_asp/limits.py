@@ -80,8 +80,11 @@ def bounded(work: Callable[[], Any], cases: int = 1) -> Any:
         gc.freeze()  # left out of the cyclic collector, so a child copies no page only to scan it
         _frozen = True  # (Python's advice before fork); once, so nothing made later is kept from it
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover -- the child; coverage does not follow forks
+        if cases > 1:  # a chunk, in a long-lived process (batch, diff, test): it dies with that process
+            _die_with(parent)
         _child(work, read_end, write_end, cpu, mb)
     os.close(write_end)
     try:
@@ -152,6 +155,20 @@ def _child(work: Callable[[], Any], read_end: int, write_end: int, cpu: int, mb:
             pass
     finally:
         os._exit(status)
+
+
+def _die_with(parent: int) -> None:  # pragma: no cover -- in the child
+    """Linux's parent-death signal: killed with the process that forked it (a batch worker
+    killed, by the out-of-memory killer say, leaves no run of its behind). Best effort; one
+    case's run is not worth importing ctypes for (it ends within its limit anyway)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
 
 
 def _limit_self(cpu: int, mb: int) -> None:  # pragma: no cover -- in the child

@@ -569,6 +569,7 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
                 cases.append(parse_case(read_test(path).doc, policy))
             except (CaseInvalid, PolicyError, UsageError):  # not a case, or unreadable: `mohs-asp test` reports it
                 continue
+
     def run() -> tuple[list[str], str, list[str]]:  # clingo's messages, why it failed, what no answer can be read from
         messages: list[str] = []
         try:

@@ -285,6 +285,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500) -> TestReport
             runnable.append((result, test, parse_case(test.doc, policy)))
         except CaseInvalid as e:
             _judge(result, test, invalid_answer(e), set(), policy)
+
     def run(cases: list) -> list[tuple[dict, list[str]]]:  # each case's answer and the rules that fired
         solved = solve(policy, cases, track=EVERYTHING)
         return [(build_answer(case, s, policy), [rule_id for rule_id, _ in s.fired]) for case, s in zip(cases, solved)]
