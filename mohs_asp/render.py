@@ -14,7 +14,9 @@ import textwrap
 import unicodedata
 
 WIDTH = 80
-ID_COLUMNS = 40  # an id in a heading: wider ones are cut (JSON output keeps them whole)
+# an id in a heading: wider ones are cut (JSON output keeps them whole), so that the heading with
+# its longest ending, ": INVALID, 101 problems", fits in WIDTH
+ID_COLUMNS = 56
 _PLAIN = re.compile(r"[ -~]*")  # printable ASCII: nothing to escape, one column each
 # escaped: controls (C0, C1), format characters (bidi embeddings, overrides, isolates and marks,
 # zero-width spaces and joiners, the word joiner, U+FEFF), line and paragraph separators, surrogates

@@ -631,7 +631,7 @@ def test_a_long_case_id_in_the_diff_report_is_cut_so_it_cannot_push_words_onto_a
     report = diff_policies([str(tmp_path / "a.json")], policy, load_policy(copy))
     assert report.changed, report.as_dict()
     lines = report.render().splitlines()
-    assert lines[0] == f"{tmp_path / 'a.json'} (case back{' ' * 16}... ({len(padded)} characters))"
+    assert lines[0] == f"{tmp_path / 'a.json'} (case back{' ' * 32}... ({len(padded)} characters))"
     assert not any(line.startswith("lines[1].outcome") for line in lines)
 
 

@@ -700,7 +700,7 @@ def test_an_id_padded_with_spaces_cannot_push_a_fake_decision_onto_a_line_of_its
     assert all(line.startswith(("Lesion A    ", "Line ")) for line in margin), margin
     assert [line for line in lines if "COVERED" in line.replace("ＣＯＶＥＲＥＤ", "COVERED")
             and not line.startswith(" ")] == [lines[0]]
-    assert lines[0] == f"claim-7{' ' * 13}... ({len(padded)} characters): NOT COVERED"
+    assert lines[0] == f"claim-7{' ' * 29}... ({len(padded)} characters): NOT COVERED"
     assert json.loads(run(command, path, "--format", "json").stdout)["case"] == padded
 
 
