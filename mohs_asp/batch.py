@@ -116,18 +116,19 @@ def _serve(conn: Connection, root: str, parent: int) -> None:
         pass
 
 
-def _document(raw: bytes | None, number: int):
-    """A line as answer_documents takes it: the parsed JSON, or the CaseInvalid saying why not."""
+def _document(raw: bytes | None):
+    """A line as answer_documents takes it: the parsed document, or the CaseInvalid saying why not.
+    It is read as `check` reads a file of the same bytes (a byte-order mark skipped, on any line)."""
     if raw is None:
         return CaseInvalid([InputError("", f"the line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB")])
     try:
-        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         return CaseInvalid([InputError("", f"the line is not UTF-8 text (byte {e.start})")])
     if not text.strip():
         return CaseInvalid([InputError("", "the line is empty: each line must hold one case")])
     try:
-        return parse_text(text, ".json")
+        return parse_text(text, "the line")
     except CaseInvalid as e:
         return e
 
@@ -135,7 +136,7 @@ def _document(raw: bytes | None, number: int):
 def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False) -> tuple[bytes, Counter]:
     """The answers to lines numbered from `first`, one JSON object a line (UTF-8, as JSON Lines
     always is), and their tally; with `explain`, each with its explanation."""
-    docs = [_document(raw, number) for number, raw in enumerate(lines, start=first)]
+    docs = [_document(raw) for raw in lines]
     out: list[str] = []
     counts: Counter = Counter()
     for number, answer in enumerate(answer_documents(docs, _policy, len(docs), explain), start=first):
@@ -151,9 +152,10 @@ def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False) -
 
 
 def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:
-    """Each line of the input; None for one longer than MAX_LINE_BYTES (skipped, never held)."""
-    while raw := stream.readline(MAX_LINE_BYTES + 1):
-        if len(raw) > MAX_LINE_BYTES:
+    """Each line of the input; None for one longer than MAX_LINE_BYTES (skipped, never held).
+    The line ending (\\n or \\r\\n) is not part of the case: a line holds 10 MB as a file does."""
+    while raw := stream.readline(MAX_LINE_BYTES + 2):
+        if len(raw.removesuffix(b"\n").removesuffix(b"\r")) > MAX_LINE_BYTES:
             while raw and not raw.endswith(b"\n"):
                 raw = stream.readline(MAX_LINE_BYTES)
             yield None
@@ -180,7 +182,7 @@ def read_json_lines(source: str) -> Iterator[tuple[int, Any]]:
     CaseInvalid in its place, never skipped. `mohs-asp diff` reads its .jsonl files with this."""
     with open_source(source, "a file of cases") as stream:
         for number, raw in enumerate(_lines(stream), start=1):
-            yield number, _document(raw, number)
+            yield number, _document(raw)
 
 
 def _identity(stream: Any) -> os.stat_result | None:
@@ -565,6 +567,9 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
                     if not sizes:  # (then nothing is ahead either: an idle worker would have taken it)
                         break
                     answered.update(pool.replies())
+                if ahead is not None or stream.read(1):  # never a short answer file that looks whole
+                    raise RuntimeError(f"the run stopped after {written:,} chunks with input left unanswered"
+                                       f"{f'; {out} left as it was' if sink.whole else ''}")
         except WorkerLost as e:
             raise WorkerLost(f"{e}{f'; {out} left as it was' if sink.whole else ''}") from None
         finally:

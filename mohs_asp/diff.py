@@ -28,7 +28,7 @@ from .batch import read_json_lines
 from .case import _suggest
 from .errors import CaseInvalid, UsageError
 from .policy import Policy
-from .render import safe
+from .render import label, safe
 from .testing import TEST_SUFFIXES, cases_in, discover, test_id
 
 CASE_SUFFIXES = (*TEST_SUFFIXES, ".jsonl")
@@ -113,7 +113,7 @@ class DiffReport:
         out = []
         for diff in self.changed:  # ids, file names and messages escaped: none can print a line of its own
             named = diff.case and diff.case != _own_name(diff.source)
-            out.append(safe(f"{diff.source} (case {diff.case})" if named else diff.source))
+            out.append(f"{safe(diff.source)} (case {label(diff.case)})" if named else safe(diff.source))
             out.extend(safe(f"  {c.field}: {c.text()}") for c in diff.changes)
         return "\n".join([*out, self.summary()])
 

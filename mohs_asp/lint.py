@@ -602,6 +602,7 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
     from .answer import build_answer
     from .case import parse_case
     from .engine import DECIDING, solve
+    from .limits import LimitExceeded, bounded
 
     out: list[Finding] = []
     cases = []
@@ -619,14 +620,27 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
                 cases.append(parse_case(read_test(path).doc, policy))
             except (CaseInvalid, PolicyError, UsageError):  # not a case, or unreadable: `mohs-asp test` reports it
                 continue
-    messages: list[str] = []
-    solved = None
+
+    def run() -> tuple[list[str], str, list[str]]:  # clingo's messages, why it failed, what no answer can be read from
+        messages: list[str] = []
+        try:
+            solved = solve(policy, cases, track=DECIDING, warnings=messages)
+        except PolicyError as e:
+            return messages, str(e), []
+        unread = []
+        for case, s in zip(cases, solved):
+            try:
+                build_answer(case, s, policy)
+            except PolicyError as e:
+                unread.append(str(e))
+        return messages, "", unread
+
     try:
-        solved = solve(policy, cases, track=DECIDING, warnings=messages)
-    except PolicyError as e:
-        failure = str(e)
-    else:
-        failure = ""
+        messages, failure, unread = bounded(run, len(cases))
+    except LimitExceeded as e:
+        messages, unread = [], []
+        failure = (f"the policy does not ground within {e.limit}: a rule that recurses without end, or a join "
+                   f"that grows past what cases need?")
     seen: set[str] = set()
     for message in messages:
         if "no atoms over signature occur in program" in message:
@@ -637,11 +651,8 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
                 out.append(finding)
     if failure and not any(f.severity == "error" for f in out) and not structure_failed:
         out.append(Finding("error", "", f"{failure} (solving a sample case and {len(cases) - 1} test cases)"))
-    for case, s in zip(cases, solved or []):
-        try:
-            build_answer(case, s, policy)
-        except PolicyError as e:
-            out.extend(_findings_from_message(str(e)))  # where, when it names logic/FILE.lp:LINE
+    for message in unread:
+        out.extend(_findings_from_message(message))  # where, when it names logic/FILE.lp:LINE
     return out, len(cases)
 
 

@@ -19,7 +19,11 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
@@ -32,6 +36,10 @@ from .errors import PolicyError, UsageError
 
 MAIN = "main.lp"
 METADATA = "policy.yaml"  # the pack's metadata (id, version, ...), beside logic/ and data/
+# Loading limits (README, "Input limits and hostile input"): a policy past them is broken (exit 3).
+MAX_LOGIC_BYTES = 1024 * 1024  # all logic files together: parsing 1 MB of rules takes about 1.5 s
+MAX_DATA_ROWS = 100_000  # a data file (all of ICD-10-CM is about 74,000 codes): loads in about 1 s
+MAX_DATA_BYTES = 10 * 1024 * 1024
 CASE_FACT_PREDICATES = frozenset(
     {"case", "lesion", "diagnosis", "site", "size_um", "borders", "histology", "recurrent",
      "incompletely_excised", "previously_irradiated", "rapid_growth", "high_risk_metastasis",
@@ -171,11 +179,12 @@ class Policy:
     # -- logic ---------------------------------------------------------------------------
 
     def _rel(self, filename: str) -> str:
-        """A logic file's name relative to the policy folder (logic/claims.lp)."""
+        """A logic file's name relative to the policy folder (logic/claims.lp). clingo names an
+        included file relative to logic/, the folder it parses in (see _parse)."""
         if filename not in self._names:
             try:
-                self._names[filename] = Path(filename).resolve().relative_to(self.root.resolve()).as_posix()
-            except ValueError:
+                self._names[filename] = (self.logic / filename).resolve().relative_to(self.root.resolve()).as_posix()
+            except (ValueError, OSError):
                 self._names[filename] = filename
         return self._names[filename]
 
@@ -186,28 +195,76 @@ class Policy:
         def logger(code: clingo.MessageCode, message: str) -> None:
             errors.append(self._clean_message(message))
 
-        for file in sorted(self.logic.rglob("*.lp")):  # clingo aborts on a message quoting bytes that are not UTF-8
-            if file.is_file():  # a folder named x.lp is no logic file (clingo says so if it is #included)
-                _read_utf8(file, self._rel(str(file)))
+        files = self._logic_files(main)
         try:
-            ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
+            with _working_folder(self.logic):  # clingo looks for an #include in the working folder first
+                ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
         except RuntimeError:
             raise PolicyError("the logic files do not parse:\n" + "\n".join(errors or ["(no message)"])) from None
         if errors:
             self.messages.extend(errors)
+        begins = [node.location.begin for node in nodes]  # looked up once: a location costs
+        read = {os.path.realpath(self.logic / name) for name in {begin.filename for begin in begins}}
+        if not read <= files:  # the scan below missed an #include that clingo followed: never trusted
+            raise PolicyError(f"the logic files read {', '.join(sorted(read - files))}, which no #include the "
+                              f"policy folder's files hold names")
         comments: dict[tuple[str, int], str] = {}
-        for node in nodes:
+        for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
-                loc = node.location
                 for offset, text in enumerate(str(node.value).splitlines()):
-                    comments[(self._rel(loc.begin.filename), loc.begin.line + offset)] = text.strip()
+                    comments[(self._rel(begin.filename), begin.line + offset)] = text.strip()
         self._read_predicate_docs(comments)
-        for node in nodes:
+        for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
                 continue
             self.statements.append(node)
             if node.ast_type == ast.ASTType.Rule:
-                self._add_rule(node, comments)
+                self._add_rule(node, begin, comments)
+
+    def _logic_files(self, main: Path) -> set[str]:
+        """Every file logic/main.lp includes, followed before clingo reads any (the real path of
+        each). Each must be a regular file inside the policy folder and UTF-8 text (clingo aborts on
+        a message quoting bytes that are not), all of them together at most MAX_LOGIC_BYTES; no
+        file may hold `#script` (mohs-asp runs no embedded Python or Lua). A FIFO or a device would
+        hang the parser or feed it without end; a file outside the folder is not the policy's."""
+        root = os.path.realpath(self.root)
+        seen: set[str] = set()
+        queue, total = [str(main)], 0
+        while queue:
+            path = queue.pop()
+            real = os.path.realpath(path)
+            if real in seen:
+                continue
+            seen.add(real)
+            name = self._rel(path)
+            text = _read_utf8(Path(path), name, MAX_LOGIC_BYTES - total,
+                              f"the logic files together are larger than {MAX_LOGIC_BYTES // (1024 * 1024)} MB "
+                              f"(the limit for a policy)")
+            total += len(text.encode("utf-8"))
+            for offset, directive, target in _directives(text):
+                where = f"{name}:{text.count(chr(10), 0, offset) + 1}"
+                if directive == "#script":
+                    raise PolicyError(f"{where}: #script is not allowed: mohs-asp runs no Python or Lua embedded in a "
+                                      f"policy (write the rule in ASP, or the value in data/)")
+                if target is None:
+                    continue  # not a file name: clingo reports the syntax error
+                if target.startswith("<") or target == "-":
+                    shown = target if target.startswith("<") else f'"{target}"'
+                    raise PolicyError(f"{where}: #include {shown} is not allowed: a policy includes only its own files "
+                                      f"(\"-\" would read standard input)")
+                candidates = [target] if os.path.isabs(target) else [str(self.logic / target), str(Path(path).parent / target)]
+                for candidate in dict.fromkeys(candidates):
+                    try:
+                        info = os.stat(candidate)
+                    except OSError:
+                        continue  # not there: clingo says the file cannot be opened (or tries the other place)
+                    if not stat.S_ISREG(info.st_mode):
+                        raise PolicyError(f"{where}: #include \"{target}\" is not a regular file (a FIFO, a device or a "
+                                          f"folder): refused")
+                    if os.path.commonpath([root, os.path.realpath(candidate)]) != root:
+                        raise PolicyError(f"{where}: #include \"{target}\" names a file outside the policy folder: refused")
+                    queue.append(candidate)
+        return seen
 
     def _clean_message(self, message: str) -> str:
         """clingo says '/abs/logic/x.lp:3:5-9: error: unsafe variables in:' and more lines; authors
@@ -259,9 +316,9 @@ class Policy:
             elif not text.startswith("%!"):
                 current = None
 
-    def _add_rule(self, node: ast.AST, comments: dict[tuple[str, int], str]) -> None:
-        file = self._rel(node.location.begin.filename)
-        line = node.location.begin.line
+    def _add_rule(self, node: ast.AST, begin: ast.Position, comments: dict[tuple[str, int], str]) -> None:
+        file = self._rel(begin.filename)
+        line = begin.line
         notes: dict[str, str] = {}
         above = line - 1
         while (file, above) in comments:
@@ -362,6 +419,70 @@ class Policy:
         return out
 
 
+# -- reading logic files before clingo does ------------------------------------------------
+
+_CODE = re.compile(r'%\*|%[^\n]*|"(?:[^"\\\n]|\\.)*"|#include\b|#script\b')  # as clingo's lexer reads them
+_IN_COMMENT = re.compile(r"%\*|\*%")  # block comments nest
+_SPACE = re.compile(r"\s*")
+_FILE = re.compile(r'"((?:[^"\\\n]|\\.)*)"|(<[^>\n]*>)')
+
+
+def _skip_comment(text: str, pos: int) -> int:
+    """The end of the block comment opened just before `pos` (nested ones included)."""
+    depth = 1
+    while depth:
+        m = _IN_COMMENT.search(text, pos)
+        if m is None:
+            return len(text)
+        depth += 1 if m.group() == "%*" else -1
+        pos = m.end()
+    return pos
+
+
+def _directives(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """(offset, "#include" or "#script", the file named or None) for each directive of a logic
+    file outside comments and strings. An #include names a file in quotes (`"claims.lp"`, read
+    as clingo reads a string) or in angle brackets (`<incmode>`, kept with its brackets)."""
+    pos = 0
+    while (m := _CODE.search(text, pos)) is not None:
+        token, pos = m.group(), m.end()
+        if token == "%*":
+            pos = _skip_comment(text, pos)
+        elif token == "#script":
+            yield m.start(), token, None
+        elif token == "#include":
+            while True:  # comments may stand between #include and its file
+                pos = _SPACE.match(text, pos).end()
+                if text.startswith("%*", pos):
+                    pos = _skip_comment(text, pos + 2)
+                elif text.startswith("%", pos):
+                    end = text.find("\n", pos)
+                    pos = len(text) if end < 0 else end
+                else:
+                    break
+            quoted = _FILE.match(text, pos)
+            target = None
+            if quoted:
+                pos = quoted.end()
+                target = quoted.group(2) or re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1),
+                                                   quoted.group(1))
+            yield m.start(), token, target
+
+
+@contextmanager
+def _working_folder(folder: Path) -> Iterator[None]:
+    try:
+        before = os.getcwd()
+    except OSError:  # the working folder was removed: nothing to go back to
+        before = None
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        if before is not None:
+            os.chdir(before)
+
+
 # -- AST helpers ---------------------------------------------------------------------------
 
 
@@ -423,8 +544,14 @@ def decided_by(rule: Rule, index: int) -> ast.AST:
 # -- data ------------------------------------------------------------------------------------
 
 
-def _read_utf8(path: Path, name: str) -> str:
+def _read_utf8(path: Path, name: str, limit: int, too_large: str) -> str:
+    """A policy file's text: a regular file of at most `limit` bytes (else `too_large` says why), in UTF-8."""
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise PolicyError(f"{name}: is not a regular file (a FIFO, a device or a folder)")
+        if info.st_size > limit:
+            raise PolicyError(f"{name}: {too_large}")
         data = path.read_bytes()
     except OSError as e:
         raise PolicyError(f"{name}: cannot be read: {e.strerror}") from None
@@ -436,13 +563,18 @@ def _read_utf8(path: Path, name: str) -> str:
 
 
 def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a data file with their line numbers; lines starting with # are comments."""
-    if not path.is_file():
+    """Rows of a data file with their line numbers; lines starting with # are comments. At most
+    MAX_DATA_ROWS rows and MAX_DATA_BYTES bytes: past them, the policy is broken."""
+    if not path.exists():
         raise PolicyError(f"data file {path.parent.name}/{path.name} is missing")
-    lines = _read_utf8(path, f"data/{path.name}").splitlines()
+    lines = _read_utf8(path, f"data/{path.name}", MAX_DATA_BYTES,
+                       f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)").splitlines()
     kept = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not kept:
         raise PolicyError(f"data/{path.name} is empty")
+    if len(kept) - 1 > MAX_DATA_ROWS:
+        raise PolicyError(f"data/{path.name}:{kept[MAX_DATA_ROWS + 1][0]}: more than {MAX_DATA_ROWS:,} rows "
+                          f"(the limit for a data file)")
     reader = csv.DictReader(io.StringIO("\n".join(line for _, line in kept)))
     missing = [c for c in columns if c not in (reader.fieldnames or [])]
     if missing:

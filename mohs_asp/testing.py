@@ -462,21 +462,21 @@ class TestReport:
         for r in self.failures:  # file names, keys and values escaped: none can print a line of its own
             out.append(safe(f"FAIL {r.id}"))
             out.extend(safe(f"  {line}") for line in r.lines())
-        width = max((len(r.id) for r in self.rules), default=0) + 2
+        width = max((len(safe(r.id)) for r in self.rules), default=0) + 2  # rule ids come from the policy: escaped too
         brief = not quiet and not self.not_run  # after -x, what the rest would fire is unknown: not said
         uncovered, cannot_fire = self.uncovered, self.cannot_fire
         if uncovered and (coverage or require_coverage):
             out.append(f"Rules no test made fire ({len(uncovered)} of {len(self.rules)}):")
-            out.extend(f"  {r.id:<{width}}{r.source}" for r in uncovered)
+            out.extend(f"  {safe(r.id):<{width}}{safe(r.source)}" for r in uncovered)
         elif uncovered and brief:
-            out.append(_one_line(f"{_count(len(uncovered), 'rule')} fired by no test: ", [r.id for r in uncovered]))
+            out.append(_one_line(f"{_count(len(uncovered), 'rule')} fired by no test: ", [safe(r.id) for r in uncovered]))
         if cannot_fire and coverage:
             out.append("Rules that cannot fire with this policy's data (not counted as uncovered):")
-            out.extend(f"  {r.id:<{width}}{r.source}  (nothing gives {', '.join(f'{k[0]}/{k[1]}' for k in self.dormant[r.id])})"
+            out.extend(f"  {safe(r.id):<{width}}{safe(r.source)}  (nothing gives {safe(', '.join(f'{k[0]}/{k[1]}' for k in self.dormant[r.id]))})"
                        for r in cannot_fire)
         elif cannot_fire and brief:
             out.append(_one_line(f"{_count(len(cannot_fire), 'rule')} cannot fire with this policy's data: ",
-                                 [r.id for r in cannot_fire]))
+                                 [safe(r.id) for r in cannot_fire]))
         counted = len(self.rules) - len(cannot_fire)
         fired = sum(1 for r in self.rules if r.id in self.fired)
         passed = len(self.results) - len(self.failures)
@@ -589,6 +589,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
     """Run test files against a policy: many cases per Control, every rule's firing recorded.
     `select`: a `-k` expression; `exitfirst`: stop at the first failing test (in file order)."""
     from .answer import build_answer, invalid_answer
+    from .api import refused, within_limits
     from .case import parse_case
     from .engine import EVERYTHING, solve
     from .lint import Structure
@@ -624,14 +625,21 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
         entries.append((result, test, case))
     ran: list[TestResult] = []
     fired: set[str] = set()
+
+    def run(cases: list) -> list[tuple[dict, list[str]]]:  # each case's answer and the rules that fired
+        solved = solve(policy, cases, track=EVERYTHING)
+        return [(build_answer(case, s, policy), [rule_id for rule_id, _ in s.fired]) for case, s in zip(cases, solved)]
+
+    policy.program(EVERYTHING)
     for start in range(0, len(entries), chunk_size):
         chunk = entries[start:start + chunk_size]
         runnable = [(result, test, case) for result, test, case in chunk if case is not None]
         if runnable:
-            solved = solve(policy, [case for _, _, case in runnable], track=EVERYTHING)
-            for (result, test, case), s in zip(runnable, solved):
-                result.fired = {rule_id for rule_id, _ in s.fired}  # every rule, with track=EVERYTHING
-                _judge(result, test, build_answer(case, s, policy), result.fired, policy, values)
+            done = within_limits([case for _, _, case in runnable], policy, run,
+                                 lambda case, limit: (refused(case, limit), []))
+            for (result, test, case), (answer, ids) in zip(runnable, done):
+                result.fired = set(ids)  # every rule, with track=EVERYTHING
+                _judge(result, test, answer, result.fired, policy, values)
         stop = next((i for i, (result, _, _) in enumerate(chunk) if not result.passed), None) if exitfirst else None
         ran.extend(result for result, _, _ in chunk[:None if stop is None else stop + 1])
         if stop is not None:

@@ -85,7 +85,7 @@ def _case_document(body: bytes, hint: str) -> Any:
     except UnicodeDecodeError as e:
         return CaseInvalid([InputError("", f"the body is not UTF-8 text (byte {e.start})")])
     try:
-        return parse_text(text, hint)
+        return parse_text(text, "the body")  # the content decides JSON or YAML, as for a file (the media type sets the size limit)
     except CaseInvalid as e:
         return e
 
@@ -358,7 +358,7 @@ class BatchEndpoint:
 
     @staticmethod
     def _answer(policy: Policy, first: int, lines: list[bytes | None], explain: bool) -> bytes:
-        docs = [line_document(raw, n) for n, raw in enumerate(lines, start=first)]
+        docs = [line_document(raw) for raw in lines]
         out = []
         for n, answer in enumerate(answer_documents(docs, policy, len(docs), explain), start=first):
             if answer["status"] != "ok":
