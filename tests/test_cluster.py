@@ -190,6 +190,29 @@ def test_bad_usage_is_said_in_words(scheduler, cases, tmp_path):
         assert b"Traceback" not in result.stderr
 
 
+def test_a_worker_killed_mid_run_costs_no_answer(scheduler, tmp_path):
+    """dask redoes the lost worker's chunks elsewhere (its nanny starts it again, and the
+    policy plugin loads the policy there): the same bytes as a local run, exit 0."""
+    from distributed import Client
+
+    cases = tmp_path / "cases.jsonl"
+    bench_batch.write_cases(cases, 20_000, seed=5)
+    here = batch(cases)
+    with Client(scheduler, timeout=30, set_as_default=False) as client:
+        victim = sorted(client.run(os.getpid).values())[0]
+        out = tmp_path / "answers.jsonl"
+        run = subprocess.Popen([EXE, "batch", str(cases), "--out", str(out), "--dask", scheduler],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(2)
+        assert run.poll() is None, "the run ended before the worker could be killed"
+        os.kill(victim, signal.SIGKILL)
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0, stderr
+        assert out.read_bytes() == here.stdout
+        client.wait_for_workers(2, timeout=60)
+        assert victim not in client.run(os.getpid).values()
+
+
 def test_check_does_not_import_dask(tmp_path):
     case = TESTS / "examples" / "trunk-small-nodular-denied.case.json"
     code = ("import sys, runpy; sys.argv = ['mohs-asp', 'check', sys.argv[1]]\n"
