@@ -203,7 +203,12 @@ def _client(address: str) -> Iterator[Any]:
 
 
 def _threads(client: Any) -> int:
-    return max(1, sum(w.get("nthreads", 1) for w in client.scheduler_info(n_workers=-1)["workers"].values()))
+    """The cluster's worker threads (all of them: scheduler_info lists only 5 by default since 2025)."""
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # dask.distributed before n_workers: every worker listed
+        info = client.scheduler_info()
+    return max(1, sum(w.get("nthreads", 1) for w in info["workers"].values()))
 
 
 def _answered(future: Any, lines: tuple[int, int], address: str) -> tuple[bytes, Counter]:
