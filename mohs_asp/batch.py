@@ -116,6 +116,13 @@ def _serve(conn: Connection, root: str, parent: int) -> None:
         pass
 
 
+def use_policy(policy: Policy) -> None:
+    """The policy answer_chunk answers with in this process (a worker forked by `run` starts
+    with it; a dask worker or Spark executor is handed the one it loaded: mohs_asp.cluster)."""
+    global _policy
+    _policy = policy
+
+
 def _document(raw: bytes | None):
     """A line as answer_documents takes it: the parsed document, or the CaseInvalid saying why not.
     It is read as `check` reads a file of the same bytes (a byte-order mark skipped, on any line)."""
@@ -151,7 +158,7 @@ def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False) -
 # -- in the parent -----------------------------------------------------------------------------
 
 
-def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:
+def read_lines(stream: IO[bytes]) -> Iterator[bytes | None]:
     """Each line of the input; None for one longer than MAX_LINE_BYTES (skipped, never held).
     The line ending (\\n or \\r\\n) is not part of the case: a line holds 10 MB as a file does."""
     while raw := stream.readline(MAX_LINE_BYTES + 2):
@@ -163,7 +170,7 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:
             yield raw
 
 
-def _chunks(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | None], int]]:
+def chunked(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | None], int]]:
     """(number of the first line, the lines, their size in bytes), CHUNK_LINES at a time."""
     first, chunk, size = 1, [], 0
     for raw in lines:
@@ -178,10 +185,10 @@ def _chunks(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | N
 
 def read_json_lines(source: str) -> Iterator[tuple[int, Any]]:
     """(line number, document) for each line of a JSON Lines file (or `-`), read exactly as
-    batch reads it (`_lines`, `_document`): a blank, non-UTF-8, non-JSON or too long line is a
+    batch reads it (`read_lines`, `_document`): a blank, non-UTF-8, non-JSON or too long line is a
     CaseInvalid in its place, never skipped. `mohs-asp diff` reads its .jsonl files with this."""
     with open_source(source, "a file of cases") as stream:
-        for number, raw in enumerate(_lines(stream), start=1):
+        for number, raw in enumerate(read_lines(stream), start=1):
             yield number, _document(raw)
 
 
@@ -545,7 +552,7 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
         bar = _Progress(_size(stream)) if progress else None
         try:
             with _Workers(workers, policy.root) as pool:
-                chunks = _chunks(_lines(stream))
+                chunks = chunked(read_lines(stream))
                 sizes: dict[int, int] = {}  # chunks given, by sequence number, not yet written
                 answered: dict[int, tuple[bytes, Counter]] = {}  # those answered, waiting for the ones before
                 given = written = 0

@@ -222,12 +222,15 @@ def diff_command(
 @app.command()
 def batch(
     input: str = typer.Argument(..., metavar="INPUT", help="A JSON Lines file (one case a line), or - for standard input."),
-    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", dir_okay=False,
-                                       help="Write the answers to FILE (all of them or, on failure, none) instead of standard output."),
+    out: Optional[str] = typer.Option(None, "--out", metavar="FILE",
+                                      help="Write the answers to FILE (all of them or, on failure, none) instead of standard output."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N",
                                           help="Worker processes (default: one per core; at most 4 per core)."),
     explain: bool = typer.Option(False, "--explain", help="Add each answer's explanation, as `explain --format json` gives it."),
     policy: Optional[Path] = PolicyOption,
+    dask: Optional[str] = typer.Option(None, "--dask", metavar="ADDRESS",
+                                       help="Answer on the dask.distributed cluster whose scheduler is at ADDRESS (tcp://HOST:PORT; "
+                                            "the mohs-asp[dask] extra); INPUT and --out may then be fsspec URLs."),
 ) -> None:
     """Decide a file of cases: one answer a line, in input order, each as `check --format json`
     prints it. A line that is not a valid case gets an invalid answer with its input_line, and
@@ -240,7 +243,12 @@ def batch(
 
     progress = sys.stderr.isatty() and not (out is None and sys.stdout.isatty())  # not over answers on screen
     try:
-        summary = run(input, out, _policy(policy), workers, progress, explain)
+        if dask is not None:
+            from .cluster import run_on_cluster
+
+            summary = run_on_cluster(input, out, dask, _policy(policy), workers, progress, explain)
+        else:
+            summary = run(input, Path(out) if out is not None else None, _policy(policy), workers, progress, explain)
     except KeyboardInterrupt as e:  # Ctrl-C (130), or SIGTERM (batch.Terminated, 143)
         terminated = isinstance(e, Terminated)
         sys.stderr.write(f"mohs-asp: {'terminated' if terminated else 'interrupted'}{f'; {out} left as it was' if out else ''}\n")

@@ -246,7 +246,7 @@ def test_ctrl_c_exits_130_stops_the_workers_and_keeps_the_old_out_file(tmp_path)
 def test_a_line_over_the_limit_is_skipped_without_being_held(monkeypatch):
     monkeypatch.setattr(batch, "MAX_LINE_BYTES", 10)
     stream = io.BytesIO(b"short\n" + b"x" * 55 + b"\n" + b"y" * 12 + b"\nok\n")
-    assert list(batch._lines(stream)) == [b"short\n", None, None, b"ok\n"]
+    assert list(batch.read_lines(stream)) == [b"short\n", None, None, b"ok\n"]
     assert "longer than" in batch._document(None).errors[0].message
 
 

@@ -487,7 +487,7 @@ def test_out_the_same_file_as_the_input_is_refused(tmp_path, policy):
 
 def test_the_json_lines_reader_is_batchs(tmp_path):
     stream = io.BytesIO(b'{"id": "a"}\n\n\xff\n')
-    documents = [batch._document(raw) for raw in batch._lines(stream)]
+    documents = [batch._document(raw) for raw in batch.read_lines(stream)]
     path = tmp_path / "cases.jsonl"
     path.write_bytes(b'{"id": "a"}\n\n\xff\n')
     read = [doc for _, doc in batch.read_json_lines(str(path))]
