@@ -30,7 +30,7 @@ MAX_YAML_CHARS = 1024 * 1024  # YAML reads ~1 MB/s in ~90 MB of memory: hand-wri
 MAX_LESIONS = 100
 MAX_LINES = 500
 MAX_TEXT = 200  # characters in an id or a term
-MAX_LINE_NUMBER = 999_999
+MAX_LINE_NUMBER = 2**31 - 1  # the solver's numbers are 32-bit; the contract asks only for a positive int
 MAX_ERRORS = 100  # errors listed one by one; past this, one more error counts the rest
 SUGGEST_CUTOFF = 0.4  # difflib similarity below which no name is suggested (`face` still gets `back`)
 SUGGEST_MAX = 40  # characters: longer words and names are not compared (difflib is quadratic)
@@ -645,11 +645,10 @@ class _Checker:
                 self.err(f"{path}.{key}", f"must be at most 100 cm, found {_short(value)} {unit}")
                 return None
             micrometre = Decimal(1).scaleb(-shift)
-            um = int(exact.quantize(micrometre, rounding=ROUND_FLOOR).scaleb(shift))  # exact: at most 7 digits remain
-            if um < 1:  # it would floor to 0 micrometres, a size the rules would read as none
-                self.err(f"{path}.{key}", f"must be at least 1 micrometre ({micrometre} {unit}), found {_short(value)} {unit}")
-                return None
-            return um
+            # exact: at most 7 digits remain. A size above 0 but below a micrometre is 0 µm: the
+            # contract refuses only sizes not above 0, and every threshold is whole micrometres
+            # (the data loader insists), so the cut changes no comparison.
+            return int(exact.quantize(micrometre, rounding=ROUND_FLOOR).scaleb(shift))
         return None
 
     def lines(self, value: Any, lesion_ids: set[str] | None) -> list[Line]:

@@ -110,9 +110,9 @@ JUNK = st.one_of(
     st.decimals(allow_nan=True, allow_infinity=True), st.floats(),
     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
-OUT_OF_RANGE = {"size_cm": [Decimal(0), Decimal(-1), Decimal("100.01"), Decimal("1e-9"), Decimal("-0.0")],
-                "size_mm": [0, -5, 1001, Decimal("0.0001")], "units": [0, 100, -1, 10**40],
-                "line": [0, -1, 10**9], "date_of_service": ["2026-02-30", "2026-13-01", "26-1-1", ""]}
+OUT_OF_RANGE = {"size_cm": [Decimal(0), Decimal(-1), Decimal("100.01"), Decimal("-0.0")],
+                "size_mm": [0, -5, 1001], "units": [0, 100, -1, 10**40],
+                "line": [0, -1, 2**31], "date_of_service": ["2026-02-30", "2026-13-01", "26-1-1", ""]}
 
 
 def places(doc, path=()):
