@@ -241,8 +241,9 @@ def test_past_the_time_limit_the_answer_is_503_and_the_server_goes_on():
     try:
         r = clean(s.client.post("/explain", content=big_case(), headers=JSON))
         assert r.status_code == 503 and r.headers["retry-after"] == "1" and r.json()["error"] == "time_limit"
-        ok = s.client.post("/check", content=EXAMPLES[0].read_bytes(), headers=JSON)
-        assert ok.status_code in (200, 422) and ok.json()["case"]
+        # the server goes on (a solve of its own may not fit in 0.05 s on a loaded machine: /health needs none)
+        ok = s.client.get("/health")
+        assert ok.status_code == 200 and ok.json()
     finally:
         assert s.stop() == -signal.SIGTERM
 
