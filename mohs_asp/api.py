@@ -41,7 +41,7 @@ def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500,
                 cases.append(parse_case(doc, policy))
                 answers.append(None)
             except CaseInvalid as e:
-                answers.append(invalid_answer(e))
+                answers.append(invalid_answer(e, policy))
         solved = iter(answer_cases(cases, policy, explain)) if cases else iter(())
         for answer in answers:
             yield answer if answer is not None else next(solved)
@@ -52,7 +52,7 @@ def check_document(doc: Any, policy: Policy) -> dict:
     try:
         case = parse_case(doc, policy)
     except CaseInvalid as e:
-        return invalid_answer(e)
+        return invalid_answer(e, policy)
     return answer_cases([case], policy)[0]
 
 
@@ -62,7 +62,7 @@ def check_source(source: str, policy: Policy, explain: bool = False) -> dict:
     try:
         case = load_case(source, policy)
     except CaseInvalid as e:
-        return invalid_answer(e)
+        return invalid_answer(e, policy)
     return answer_cases([case], policy, explain)[0]
 
 

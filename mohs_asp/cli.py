@@ -27,6 +27,20 @@ app = typer.Typer(
 INTERNAL_ERROR = 4
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"mohs-asp {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the engine's version and exit.")) -> None:
+    """Coverage engine for Mohs Micrographic Surgery: the payer's policy as ASP rules."""
+
+
 class Format(str, Enum):
     text = "text"
     json = "json"

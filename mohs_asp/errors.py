@@ -27,9 +27,12 @@ class CaseInvalid(MohsError):
 
     exit_code = 2
 
-    def __init__(self, errors: list[InputError], case_id: str | None = None):
+    def __init__(self, errors: list[InputError], case_id: str | None = None, warnings: list[InputError] = (),
+                 icd10cm_release: str | None = None):
         self.errors = list(errors)
         self.case_id = case_id
+        self.warnings = list(warnings)
+        self.icd10cm_release = icd10cm_release  # the release its diagnoses were checked against, if they were
         super().__init__("; ".join(f"{e.path}: {e.message}" if e.path else e.message for e in self.errors))
 
 

@@ -5,16 +5,32 @@ command run once per case. Its data folder also holds the plain code list (every
 chapter, block, category and code, one a line, parents before their children), and
 that is all `check` needs: a code is billable when it has no children. The file is
 found without importing the package and searched as text.
+
+Releases by date: a policy folder's `data/icd10cm/*.txt` each hold one release, a header naming
+it and its inclusive dates, then its codes in the same form (or `# codes: simple-icd-10-cm`
+for the package's own list):
+
+    # release: FY2027
+    # effective_from: 2026-10-01
+    # effective_to: 2027-03-31
+    A00
+    A000
+    ...
+
+A case's diagnoses are checked against the release in force on its date of service; when the
+installation has none in force that day, against the nearest one, with a warning naming both.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import re
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import PolicyError
+from .dates import OPEN_END, parse_date, show_date
+from .errors import InputError, PolicyError
 
 # A letter, two letters or digits (QA0 is a 2026 category), up to four more, after a dot or not.
 ICD_SHAPE = re.compile(r"[A-Z][0-9A-Z]{2}(?:\.?[0-9A-Z]{1,4})?")
@@ -75,6 +91,7 @@ class CodeSet:
 
 
 def code_list_file() -> Path:
+    """simple-icd-10-cm's code list (`code-list-April-2026.txt`), found without importing it."""
     spec = importlib.util.find_spec("simple_icd_10_cm")
     if spec is None or not spec.submodule_search_locations:
         raise PolicyError("the ICD-10-CM code set is missing: install the simple-icd-10-cm package")
@@ -85,8 +102,123 @@ def code_list_file() -> Path:
     return files[-1]
 
 
+def package_release() -> str:
+    """The release simple-icd-10-cm carries ("April 2026"), from its code list's name."""
+    return code_list_file().stem.removeprefix("code-list-").replace("-", " ")
+
+
 @lru_cache(maxsize=1)
 def code_set() -> CodeSet:
-    path = code_list_file()
-    release = path.stem.removeprefix("code-list-").replace("-", " ")
-    return CodeSet(path.read_text(encoding="utf-8"), release)
+    """The code list simple-icd-10-cm carries, named by its release."""
+    return CodeSet(code_list_file().read_text(encoding="utf-8"), package_release())
+
+
+# -- releases by date -----------------------------------------------------------------------
+
+PACKAGE = "simple-icd-10-cm"
+HEADER = re.compile(r"#\s*(release|effective_from|effective_to|codes)\s*:\s*(.*?)\s*$")
+
+
+@dataclass
+class Release:
+    """One ICD-10-CM release a policy folder has, with the days it is in force (inclusive,
+    YYYYMMDD whole numbers)."""
+
+    name: str
+    effective_from: int
+    effective_to: int
+    file: str  # data/icd10cm/April-2026.txt, as errors name it
+    text: str | None = field(default=None, repr=False)  # the codes; None: simple-icd-10-cm's own list
+    _codes: CodeSet | None = field(default=None, repr=False)
+
+    def codes(self) -> CodeSet:
+        if self._codes is None:
+            if self.text is None:
+                shipped = code_set()
+                if shipped.release != self.name:
+                    raise PolicyError(f"{self.file}: names release {self.name}, but {PACKAGE} carries {shipped.release}: "
+                                      f"rename the release and give its dates")
+                self._codes = shipped
+            else:
+                self._codes = CodeSet(self.text, self.name)
+        return self._codes
+
+
+def read_release(path: Path, name: str, text: str) -> Release:
+    """A release file: the header (comment lines before the first code), then one code a line
+    (dots optional, any words after the code ignored)."""
+    header: dict[str, str] = {}
+    codes: list[str] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            m = HEADER.match(stripped)
+            if m and not codes:
+                header[m.group(1)] = m.group(2)
+            continue
+        codes.append(stripped.split()[0].replace(".", "").upper())
+    for key in ("release", "effective_from", "effective_to"):
+        if not header.get(key):
+            raise PolicyError(f"{name}:1: the header must give `# {key}: ...` (release, effective_from, effective_to)")
+    start = parse_date(header["effective_from"], name, "effective_from")
+    end = parse_date(header["effective_to"], name, "effective_to")
+    if start > end:
+        raise PolicyError(f"{name}: effective_from {header['effective_from']} is after effective_to {header['effective_to']}")
+    if header.get("codes"):
+        if header["codes"] != PACKAGE:
+            raise PolicyError(f"{name}: `# codes:` may only name {PACKAGE} (its own list); otherwise list the codes")
+        if codes:
+            raise PolicyError(f"{name}: the file names {PACKAGE}'s codes and lists codes of its own: one or the other")
+        return Release(header["release"], start, end, name)
+    if not codes:
+        raise PolicyError(f"{name}: no codes (one a line after the header, or `# codes: {PACKAGE}`)")
+    return Release(header["release"], start, end, name, "\n".join(codes))
+
+
+class Releases:
+    """The ICD-10-CM releases of a policy folder, and which one judges a date of service."""
+
+    def __init__(self, releases: list[Release]):
+        self.all = sorted(releases, key=lambda r: (r.effective_from, r.effective_to))
+        self._on: dict[int, tuple[Release, InputError | None]] = {}
+
+    @property
+    def latest(self) -> Release:
+        return self.all[-1]
+
+    def on(self, day: int, shown: str) -> tuple[Release, InputError | None]:
+        """The release in force on `day` (YYYYMMDD; `shown` is how the case writes it), with a
+        warning when the folder has none in force that day: the nearest one is used."""
+        if day not in self._on:
+            inside = [r for r in self.all if r.effective_from <= day <= r.effective_to]
+            if inside:
+                self._on[day] = inside[-1], None
+            else:
+                before = [r for r in self.all if r.effective_from <= day]
+                used = before[-1] if before else self.all[0]
+                year = day // 10000 + (1 if day // 100 % 100 >= 10 else 0)
+                self._on[day] = used, InputError("date_of_service", (
+                    f"diagnoses were checked against ICD-10-CM {used.name} (in force {_days(used)}), the nearest "
+                    f"release this installation has: {shown} needs the release in force that day (of FY{year}, "
+                    f"which began {year - 1}-10-01)"))
+        return self._on[day]
+
+
+def _days(release: Release) -> str:
+    return f"{show_date(release.effective_from)} to {show_date(release.effective_to)}"
+
+
+def load_releases(folder: Path, read) -> Releases:
+    """`data/icd10cm/*.txt` of a policy folder (`read(path, name)` reads a file as text); with no
+    such files, simple-icd-10-cm's release, in force on every day."""
+    files = sorted(folder.glob("*.txt")) if folder.is_dir() else []
+    releases = [read_release(f, f"data/icd10cm/{f.name}", read(f, f"data/icd10cm/{f.name}")) for f in files]
+    if not releases:
+        releases = [Release(package_release(), 0, OPEN_END, f"({PACKAGE})")]
+    names = [r.name for r in releases]
+    if len(set(names)) < len(names):
+        raise PolicyError(f"data/icd10cm: two files name release {next(n for n in names if names.count(n) > 1)}")
+    return Releases(releases)

@@ -1,7 +1,13 @@
-"""A policy: the rules of `logic/` (parsed, with their annotations) and the facts of `data/`.
+"""A policy: the rules of `logic/` (parsed, with their annotations), the facts of `data/` and
+the pack's metadata (`policy.toml`: id, title, source and dated versions).
 
-A policy folder holds `logic/main.lp` (the umbrella file) and `data/*.csv`. The default
-is the project's own, shipped inside the package; `--policy DIR` points at an author's copy.
+A policy folder holds `policy.toml`, `logic/main.lp` (the umbrella file) and `data/*.csv`. The
+default is the project's own, shipped inside the package; `--policy DIR` points at an author's copy.
+
+Any data row may carry inclusive `effective_from` / `effective_to` columns (ISO dates; blank is
+the policy's own first or last day, open when the policy has no end); each fact of a row ends
+with its days as one term of two whole numbers, (20150921,99991231), and the rules select the
+rows in force on a case's date of service (logic/dates.lp): no date of service is compared here.
 
 Annotations are comments read through clingo's AST (clingo 5.7+ hands comments over):
 
@@ -16,8 +22,11 @@ and predicate descriptions (`%! name(Args)` then `%!   holds: "..."`, `%!   abse
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import hashlib
 import io
 import re
+import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
@@ -26,11 +35,14 @@ from pathlib import Path
 import clingo
 from clingo import ast
 
+from . import icd10
+from .dates import OPEN_END, date_number, parse_date, show_date
 from .errors import PolicyError, UsageError
 
 MAIN = "main.lp"
+METADATA = "policy.toml"
 CASE_FACT_PREDICATES = frozenset(
-    {"case", "lesion", "diagnosis", "site", "size_um", "borders", "histology", "recurrent",
+    {"case", "date_of_service", "lesion", "diagnosis", "site", "size_um", "borders", "histology", "recurrent",
      "incompletely_excised", "previously_irradiated", "rapid_growth", "high_risk_metastasis",
      "deep_structures", "immunosuppressed", "line", "line_lesion", "units", "pre_surgical", "code_num"}
 )
@@ -94,16 +106,41 @@ class Predicate:
         return self.name, len(self.args)
 
 
+@dataclass(frozen=True)
+class Version:
+    """One version of the policy, as policy.toml lists it."""
+
+    name: str
+    effective_from: int  # YYYYMMDD
+    effective_to: int  # YYYYMMDD; OPEN_END when the version has no end
+    changes: str
+    source: str
+    line: int  # its [[versions]] header in policy.toml
+
+
+@dataclass(frozen=True)
+class DatedRow:
+    """When a data row is in force (for `mohs-asp lint`, which checks the rows cover the policy)."""
+
+    file: str  # data/thresholds.csv
+    line: int
+    key: str  # what the row gives one value of: a threshold's name, a site, a term, a code
+    effective_from: int  # YYYYMMDD, the policy's first day when the row leaves it blank
+    effective_to: int  # YYYYMMDD, the policy's last day (or OPEN_END) when blank
+    dated: bool  # the row gives effective_from or effective_to itself
+
+
 @dataclass
 class PolicyData:
     """The data files, checked and turned into facts."""
 
     facts: list[clingo.Symbol]
-    sites: tuple[str, ...]  # the site vocabulary, as data/sites.csv lists it
-    histology: dict[str, str]  # term -> characteristic ("" for none)
-    code_ranges: list[tuple[str, int, int]]  # (set, first, last) numeric
+    sites: tuple[str, ...]  # the site vocabulary, as data/sites.csv lists it (on any date)
+    histology: dict[str, str]  # term -> characteristic ("" for none), on any date
+    code_ranges: list[tuple[str, int, int]]  # (set, first, last) numeric, on any date
     set_labels: dict[str, str]
     covered_diagnoses: list[tuple[str, int]]  # (code as listed, line in the file)
+    rows: list[DatedRow] = field(default_factory=list)
 
     def code_sets_of(self, code: str) -> list[str]:
         """Which code sets a code is in (for input validation: which lines must name a lesion)."""
@@ -132,8 +169,36 @@ class Policy:
         self.rules: list[Rule] = []
         self.predicates: dict[tuple[str, int], Predicate] = {}
         self.unannotated: list[Rule] = []
+        self.metadata, self.versions = read_metadata(root)
         self._parse(main)
-        self.data = load_data(self.data_dir)
+        self.data = load_data(self.data_dir, policy_span(self.versions))
+        self.icd10 = icd10.load_releases(self.data_dir / "icd10cm", _read_utf8)
+        # a version is named by its number in the rules (1 for the first): read back cheaper than text
+        self.data.facts.extend(clingo.Function("policy_version", [clingo.Number(n), clingo.Number(v.effective_from),
+                                                                  clingo.Number(v.effective_to)])
+                               for n, v in enumerate(self.versions, start=1))
+
+    # -- metadata --------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.metadata["id"]
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 (hex) of the pack: for each file of logic/ and data/ and the metadata file, in
+        the order of their paths relative to the folder (logic/claims.lp), the path (UTF-8), a NUL,
+        the size in bytes (decimal), a NUL, then the bytes. The same pack digests the same
+        wherever it lies, installed or not."""
+        files = [self.root / METADATA]
+        for part in (self.logic, self.data_dir):
+            files.extend(f for f in part.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+        digest = hashlib.sha256()
+        for rel, path in sorted((f.relative_to(self.root).as_posix(), f) for f in files):
+            data = path.read_bytes()
+            digest.update(b"%s\0%d\0" % (rel.encode(), len(data)))
+            digest.update(data)
+        return digest.hexdigest()
 
     # -- logic ---------------------------------------------------------------------------
 
@@ -355,6 +420,60 @@ def decided_by(rule: Rule, index: int) -> ast.AST:
     return ast.Rule(loc, ast.Literal(loc, ast.Sign.NoSign, atom), rule.node.body)
 
 
+# -- metadata ----------------------------------------------------------------------------
+
+
+def read_metadata(root: Path) -> tuple[dict, list[Version]]:
+    """The pack's metadata file: the dict it holds, and its versions in date order."""
+    path = root / METADATA
+    if not path.is_file():
+        raise PolicyError(f"{root} holds no {METADATA} (the policy's id, title, source and versions): not a policy folder")
+    text = _read_utf8(path, METADATA)
+    try:
+        meta = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise PolicyError(f"{METADATA}: {e}") from None
+    for key in ("id", "title", "source"):
+        if not isinstance(meta.get(key), str) or not meta[key].strip():
+            raise PolicyError(f"{METADATA}: {key} must be given, as text")
+    tables = meta.get("versions")
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise PolicyError(f"{METADATA}: no [[versions]]: the policy needs at least one, with its effective_from")
+    headers = [i + 1 for i, line in enumerate(text.splitlines()) if line.strip().startswith("[[versions]]")]
+    versions = []
+    for i, table in enumerate(tables):
+        line = headers[i] if i < len(headers) else 0
+        where = f"{METADATA}:{line}" if line else METADATA
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise PolicyError(f"{where}: the version needs a name, as text")
+        dates = []
+        for key in ("effective_from", "effective_to"):
+            value = table.get(key)
+            if value is None:
+                if key == "effective_from":
+                    raise PolicyError(f"{where}: version {name} needs an effective_from")
+                dates.append(OPEN_END)
+            elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+                dates.append(date_number(value))
+            elif isinstance(value, str):
+                dates.append(parse_date(value, where, key))
+            else:
+                raise PolicyError(f"{where}: {key} of version {name} must be a date (2018-07-23, unquoted)")
+        if dates[0] > dates[1]:
+            raise PolicyError(f"{where}: version {name} ends ({show_date(dates[1])}) before it begins ({show_date(dates[0])})")
+        versions.append(Version(name, dates[0], dates[1], str(table.get("changes", "")), str(table.get("source", "")), line))
+    names = [v.name for v in versions]
+    if len(set(names)) < len(names):
+        raise PolicyError(f"{METADATA}: two versions are named {next(n for n in names if names.count(n) > 1)}")
+    return meta, sorted(versions, key=lambda v: (v.effective_from, v.effective_to))
+
+
+def policy_span(versions: list[Version]) -> tuple[int, int]:
+    """The first and last day of the policy (OPEN_END when its last version has no end)."""
+    return min(v.effective_from for v in versions), max(v.effective_to for v in versions)
+
+
 # -- data ------------------------------------------------------------------------------------
 
 
@@ -397,14 +516,51 @@ def _yes_no(value: str, where: str) -> bool:
     raise PolicyError(f"{where}: expected yes or no, found {value!r}")
 
 
-def load_data(folder: Path) -> PolicyData:
+class _Dated:
+    """The dates of data rows: each row's (effective_from, effective_to) as whole numbers, blanks
+    filled with the policy's own first and last day, given to its facts as one last argument
+    (From,To); every distinct pair is also a `period(From,To)` fact, and rows of one key in
+    force on the same day are refused."""
+
+    def __init__(self, span: tuple[int, int]):
+        self.span = span
+        self.rows: list[DatedRow] = []
+        self.periods: dict[tuple[int, int], None] = {}
+        self._keys: dict[tuple[str, str], list[DatedRow]] = {}
+
+    def __call__(self, row: dict[str, str], file: str, lineno: int, key: str, unique: str | None = None) -> list[clingo.Symbol]:
+        """The row's days in force, as the last argument of its facts: (From,To). With `unique` (the words for a key: "site"),
+        a second row of that key in force on a day the first one is refuses the data."""
+        where = f"{file}:{lineno}"
+        given = row.get("effective_from", ""), row.get("effective_to", "")
+        start = parse_date(given[0], where, "effective_from") if given[0] else self.span[0]
+        end = parse_date(given[1], where, "effective_to") if given[1] else self.span[1]
+        if start > end:
+            raise PolicyError(f"{where}: effective_from {show_date(start)} is after effective_to {show_date(end)}")
+        dated = DatedRow(file, lineno, key, start, end, any(given))
+        if unique is not None:
+            for other in self._keys.setdefault((file, key), []):
+                if other.effective_from <= end and start <= other.effective_to:
+                    both = "" if not (dated.dated or other.dated) else " on the same days"
+                    raise PolicyError(f"{where}: {unique} {key} is listed twice{both} (also line {other.line})")
+            self._keys[(file, key)].append(dated)
+        self.rows.append(dated)
+        self.periods[(start, end)] = None
+        return [clingo.Tuple_([clingo.Number(start), clingo.Number(end)])]
+
+
+def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData:
+    """The data files as facts; `span` is the policy's first and last day (policy.toml), what a
+    row's blank effective_from / effective_to stands for."""
     F, S, N = clingo.Function, clingo.String, clingo.Number
     facts: list[clingo.Symbol] = []
+    dated = _Dated(span)
 
     covered = []
     for lineno, row in _read_csv(folder / "covered_diagnoses.csv", ("code",)):
         covered.append((row["code"], lineno))
-        facts.append(F("covered_diagnosis", [S(row["code"].upper())]))
+        when = dated(row, "data/covered_diagnoses.csv", lineno, row["code"].upper())
+        facts.append(F("covered_diagnosis", [S(row["code"].upper()), *when]))
 
     ranges: list[tuple[str, int, int]] = []
     labels: dict[str, str] = {}
@@ -421,7 +577,8 @@ def load_data(folder: Path) -> PolicyData:
         if int(first) > int(last):
             raise PolicyError(f"{where}: the range {first}-{last} runs backwards")
         ranges.append((name, int(first), int(last)))
-        facts.append(F("code_range", [F(name), N(int(first)), N(int(last))]))
+        when = dated(row, "data/code_sets.csv", lineno, f"{name} {first}-{last}")
+        facts.append(F("code_range", [F(name), N(int(first)), N(int(last)), *when]))
         if name not in labels:
             labels[name] = row["label"] or name
             facts.append(F("code_set_label", [F(name), S(labels[name])]))
@@ -432,36 +589,36 @@ def load_data(folder: Path) -> PolicyData:
         code = row["code"]
         if row["stage"] not in ("first", "additional"):
             raise PolicyError(f"{where}: stage must be first or additional")
-        facts.append(F("first_stage_code" if row["stage"] == "first" else "addon_code", [S(code)]))
+        when = dated(row, "data/mms_codes.csv", lineno, code)
+        facts.append(F("first_stage_code" if row["stage"] == "first" else "addon_code", [S(code), *when]))
         if row["family"]:
             families.add(row["family"])
-            facts.append(F("code_family", [S(code), S(row["family"])]))
+            facts.append(F("code_family", [S(code), S(row["family"]), *when]))
         for primary in row["primary"].split():
-            facts.append(F("addon_primary", [S(code), S(primary)]))
+            facts.append(F("addon_primary", [S(code), S(primary), *when]))
 
     sites: list[str] = []
     for lineno, row in _read_csv(folder / "sites.csv", ("site", "family", "high_risk", "tissue_preservation", "area")):
         where = f"data/sites.csv:{lineno}"
         name = row["site"]
-        if name in sites:
-            raise PolicyError(f"{where}: site {name} is listed twice")
+        when = dated(row, "data/sites.csv", lineno, name, unique="site")
         if row["family"] not in families | {"either"}:
             raise PolicyError(f"{where}: family must be one of data/mms_codes.csv ({', '.join(sorted(families))}) or either")
-        sites.append(name)
-        facts.append(F("site_family", [S(name), S(row["family"])]))
+        if name not in sites:
+            sites.append(name)
+        facts.append(F("site_family", [S(name), S(row["family"]), *when]))
         if _yes_no(row["high_risk"], where):
-            facts.append(F("high_risk_site", [S(name)]))
+            facts.append(F("high_risk_site", [S(name), *when]))
         if _yes_no(row["tissue_preservation"], where):
-            facts.append(F("preservation_site", [S(name), S(row["area"] or name)]))
+            facts.append(F("preservation_site", [S(name), S(row["area"] or name), *when]))
 
     histology: dict[str, str] = {}
     for lineno, row in _read_csv(folder / "histology.csv", ("term", "characteristic")):
         term = row["term"]
-        if term in histology:
-            raise PolicyError(f"data/histology.csv:{lineno}: term {term} is listed twice")
+        when = dated(row, "data/histology.csv", lineno, term, unique="term")
         histology[term] = row["characteristic"]
         if row["characteristic"]:
-            facts.append(F("histology_term", [S(term), S(row["characteristic"])]))
+            facts.append(F("histology_term", [S(term), S(row["characteristic"]), *when]))
 
     for lineno, row in _read_csv(folder / "thresholds.csv", ("name", "value", "unit")):
         where = f"data/thresholds.csv:{lineno}"
@@ -479,9 +636,11 @@ def load_data(folder: Path) -> PolicyData:
         um = cm * 10000
         if um != um.to_integral_value() or um <= 0:
             raise PolicyError(f"{where}: {row['value']} {row['unit']} is not a positive whole number of micrometres")
-        facts.append(F(f"{row['name']}_um", [N(int(um))]))
+        when = dated(row, "data/thresholds.csv", lineno, row["name"], unique="threshold")
+        facts.append(F(f"{row['name']}_um", [N(int(um)), *when]))
 
-    return PolicyData(facts, tuple(sites), histology, ranges, labels, covered)
+    facts.extend(F("period", [N(start), N(end)]) for start, end in dated.periods)
+    return PolicyData(facts, tuple(sites), histology, ranges, labels, covered, dated.rows)
 
 
 @lru_cache(maxsize=8)

@@ -2,8 +2,9 @@
 
 Matching (the same for `mohs-asp test` and the project's pytest suite): every key given must
 match; `lesions` are matched by `id` and `lines` by `line`, comparing only the fields given;
-each entry of `errors` must match some actual error on the fields given; `fired` lists rule
-ids that must have fired; any other list compares exactly.
+each entry of `errors` (or `warnings`) must match some actual error (warning) on the fields
+given, and an empty list expects none; `fired` lists rule ids that must have fired; any other
+list compares exactly.
 
 A contract example pair (`X.case.json` with `X.expected.json` beside it) is a test too: the
 expected file is its `expect:`. `run_tests` solves many test cases in one Control, records
@@ -52,7 +53,9 @@ def compare(expect: Any, actual: Any, path: str = "") -> list[Difference]:
                 out.append(Difference(where, want, _MISSING))
             elif key in KEYED and isinstance(want, list) and isinstance(actual[key], list):
                 out.extend(_compare_keyed(want, actual[key], KEYED[key], where))
-            elif key == "errors" and isinstance(want, list) and isinstance(actual[key], list):
+            elif key in ("errors", "warnings") and isinstance(want, list) and isinstance(actual[key], list):
+                if not want and actual[key]:  # `warnings: []`: none expected
+                    out.append(Difference(where, want, actual[key]))
                 for i, err in enumerate(want):
                     if not any(not compare(err, got) for got in actual[key]):
                         out.append(Difference(f"{where}[{i}]", err, actual[key]))
@@ -283,7 +286,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500) -> TestReport
         try:
             runnable.append((result, test, parse_case(test.doc, policy)))
         except CaseInvalid as e:
-            _judge(result, test, invalid_answer(e), set(), policy)
+            _judge(result, test, invalid_answer(e, policy), set(), policy)
     for start in range(0, len(runnable), chunk_size):
         chunk = runnable[start:start + chunk_size]
         solved = solve(policy, [case for _, _, case in chunk], track=EVERYTHING)

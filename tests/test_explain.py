@@ -80,7 +80,7 @@ def assert_cites(entry, policy):
 
 def test_why_not_names_the_cases_own_values(policy):
     answer = explain(case({"size_cm": 1.2, "histology": ["nodular"], "recurrent": False}), policy)
-    assert because(answer, "large_lesion") == ["size 1.2 cm is below 2.0 cm"]
+    assert because(answer, "large_lesion") == ["size 1.2 cm is below 2.0 cm (in force from 2015-09-21)"]
     assert because(answer, "high_risk_area") == ["site back is not a high-risk recurrence area"]
     aggressive = because(answer, "aggressive_or_rapid_growth")
     assert aggressive[0].startswith("histology nodular has none of the aggressive features: sclerotic, morpheaform")
@@ -100,7 +100,7 @@ def test_not_documented_differs_from_documented_no(policy):
 def test_met_indications_say_why_with_values(policy):
     answer = explain(case({"site": "nose", "size_mm": 20, "histology": ["Spikey-Shaped"]}, lines=[]), policy)
     assert because(answer, "high_risk_area") == ["site nose is a high-risk recurrence area"]
-    assert because(answer, "large_lesion") == ["size 2.0 cm is at least 2.0 cm"]
+    assert because(answer, "large_lesion") == ["size 2.0 cm is at least 2.0 cm (the threshold in force from 2015-09-21)"]
     assert because(answer, "aggressive_or_rapid_growth") == \
         ["histology spikey_shaped is an aggressive feature (metatypical/infiltrative/spiky)"]
     assert because(answer, "tissue_preservation") == ["site nose is an area of important tissue preservation (face)"]
@@ -156,14 +156,14 @@ def test_an_authors_new_indication_and_threshold_need_no_python_change(tmp_path)
     entries = small["lesions"][0]["explanation"]
     assert [e["indication"] for e in entries] == NINE + ["deep_invasion"]
     assert because(small, "deep_invasion") == ["deep-structure involvement not documented"]
-    assert because(small, "large_lesion") == ["size 1.1 cm is below 1.5 cm"]
+    assert because(small, "large_lesion") == ["size 1.1 cm is below 1.5 cm (in force from 2015-09-21)"]
     deep = next(e for e in entries if e["indication"] == "deep_invasion")
     assert deep["rule"] == "deep_invasion" and deep["source"].startswith("logic/indications.lp:")
     assert deep["policy"] == "Tumors invading deep structures"
     assert ("deep_invasion", ["documented as involving deep structures: yes"]) in \
         [(w["rule"], w["needs"]) for w in small["lesions"][0]["would_qualify"]]
     met = explain(case({"size_mm": 15, "deep_structures": True}), policy)
-    assert because(met, "large_lesion") == ["size 1.5 cm is at least 1.5 cm"]
+    assert because(met, "large_lesion") == ["size 1.5 cm is at least 1.5 cm (the threshold in force from 2015-09-21)"]
     assert because(met, "deep_invasion") == ["the surgery involves deep structures"]
     assert met["lesions"][0]["indications"] == ["deep_invasion", "large_lesion"]
 

@@ -1,5 +1,6 @@
 """Every rule quotes the policy: its `% policy:` line is a sentence (or part of one) of the payer's
-text or of the readings and contract beside it (docs/contract/, a snapshot of ../shared/contract)."""
+text or of the readings and contract beside it (docs/contract/, a snapshot of ../shared/contract),
+or the pack's own reading of its dates (policy.toml's `reading`)."""
 
 from pathlib import Path
 
@@ -14,8 +15,9 @@ def words(text: str) -> str:
 
 
 def test_every_rule_has_an_id_and_quotes_its_sentence_word_for_word():
-    sources = words(" ".join(p.read_text(encoding="utf-8") for p in sorted(CONTRACT.glob("*")) if p.name != "SNAPSHOT.md"))
     policy = load_policy()
+    texts = [p.read_text(encoding="utf-8") for p in sorted(CONTRACT.glob("*")) if p.name != "SNAPSHOT.md"]
+    sources = words(" ".join([*texts, policy.metadata["reading"]]))
     assert not policy.unannotated, [r.source for r in policy.unannotated]
     misquoted = [f"{r.source} {r.id}: {r.policy!r}" for r in policy.rules if words(r.policy) not in sources]
     assert not misquoted, "\n".join(misquoted)
