@@ -29,7 +29,6 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
 
-from . import icd10
 from .api import answer_documents
 from .case import MAX_FILE_BYTES, open_source, parse_text
 from .engine import DECIDING, EVERYTHING
@@ -263,7 +262,8 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
     if out is not None and source != "-" and _same_file(source, out):
         raise UsageError(f"--out {out} is INPUT itself: the answers would replace the cases")
     policy.program(EVERYTHING if explain else DECIDING)  # parsed once here: forked workers start with it
-    icd10.code_set()
+    for release in policy.icd10.all:  # the ICD-10-CM code lists, read once here: forked workers start with them
+        release.codes()
     start = time.perf_counter()
     counts: Counter = Counter()
     with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as stream, _output(out) as sink:

@@ -34,3 +34,20 @@ def parse_date(text: str, where: str, what: str) -> int:
         return date_number(dt.date.fromisoformat(text))
     except ValueError:
         raise PolicyError(f"{where}: {what} {text} is not a real date") from None
+
+
+def next_day(number: int) -> int:
+    """The day after a YYYYMMDD day (after OPEN_END: a number past every day)."""
+    if number >= OPEN_END:
+        return OPEN_END + 1
+    return date_number(dt.date(number // 10000, number // 100 % 100, number % 100) + dt.timedelta(days=1))
+
+
+def previous_day(number: int) -> int:
+    """The day before a YYYYMMDD day."""
+    return date_number(dt.date(number // 10000, number // 100 % 100, number % 100) - dt.timedelta(days=1))
+
+
+def span_words(start: int, end: int) -> str:
+    """`from 2015-09-21` (no end) or `from 2015-09-21 to 2026-12-31`."""
+    return f"from {show_date(start)}" + ("" if end >= OPEN_END else f" to {show_date(end)}")

@@ -8,10 +8,16 @@ are not compared: renaming a rule changes no answer.
 
 Cases: case files, folders (their *.yaml, *.yml, *.json and *.jsonl files) and JSON Lines
 files (one case a line). A policy test file is a case too: its `expect:` is left out.
+
+Dates: `old_on` / `new_on` give every case that date of service on that side, so the same
+policy can be compared on two dates (the day before a dated change and the day it takes
+effect). The decision record and warnings are not compared: they change with every edit or
+date, not with a claim's outcome.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +57,8 @@ class DiffReport:
     new: str
     cases: int = 0
     changed: list[CaseDiff] = field(default_factory=list)
+    old_on: str | None = None  # the date of service every case was given on each side, if any
+    new_on: str | None = None
 
     def counts(self) -> dict[str, int]:
         """How many cases changed in each kind of field (decision, indications, outcome...)."""
@@ -60,7 +68,8 @@ class DiffReport:
         return dict(sorted(out.items()))
 
     def as_dict(self) -> dict:
-        return {"old": self.old, "new": self.new, "cases": self.cases, "changed": len(self.changed),
+        return {"old": self.old, "new": self.new, "old_on": self.old_on, "new_on": self.new_on,
+                "cases": self.cases, "changed": len(self.changed),
                 "unchanged": self.cases - len(self.changed), "changed_fields": self.counts(),
                 "changes": [{"source": d.source, "case": d.case,
                              "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in d.changes]}
@@ -68,6 +77,10 @@ class DiffReport:
 
     def render(self) -> str:
         out = []
+        if self.old_on or self.new_on:
+            def side(root: str, on: str | None) -> str:
+                return f"{root} on {on}" if on else f"{root} on each case's own date"
+            out.append(safe(f"{side(self.old, self.old_on)} -> {side(self.new, self.new_on)}"))
         for diff in self.changed:  # ids, file names and messages escaped: none can print a line of its own
             named = diff.case and diff.case != Path(diff.source).stem.removesuffix(".case")
             out.append(safe(f"{diff.source} (case {diff.case})" if named else diff.source))
@@ -146,15 +159,27 @@ def _errors(answer: dict) -> list[str] | None:
     return [f"{e.get('path') or '(file)'}: {e.get('message')}" for e in errors] if errors else None
 
 
-def diff_policies(paths: Sequence[str], old: Policy, new: Policy, chunk_size: int = 500) -> DiffReport:
+def on_date(doc: Any, day: str | None) -> Any:
+    """A case document with its date of service replaced (as text, YYYY-MM-DD); anything that
+    is not a case object stays as it is (it is invalid on either side)."""
+    if day is None or not isinstance(doc, dict):
+        return doc
+    doc = copy.copy(doc)  # a copy that still knows the keys the file gives twice
+    doc["date_of_service"] = day
+    return doc
+
+
+def diff_policies(paths: Sequence[str], old: Policy, new: Policy, chunk_size: int = 500,
+                  old_on: str | None = None, new_on: str | None = None) -> DiffReport:
     """Answer the cases under both policies, `chunk_size` at a time (memory stays flat however
-    many cases), and keep the ones whose answer changed."""
-    report = DiffReport(str(old.root), str(new.root))
+    many cases), and keep the ones whose answer changed; with `old_on` / `new_on`, every case
+    is given that date of service on that side."""
+    report = DiffReport(str(old.root), str(new.root), old_on=old_on, new_on=new_on)
     cases = read_cases(paths)
     while chunk := list(islice(cases, chunk_size)):
         docs = [doc for _, doc in chunk]
-        before = answer_documents(docs, old, chunk_size)
-        after = answer_documents(docs, new, chunk_size)
+        before = answer_documents([on_date(doc, old_on) for doc in docs], old, chunk_size)
+        after = answer_documents([on_date(doc, new_on) for doc in docs], new, chunk_size)
         for (source, _), a, b in zip(chunk, before, after):
             changes = compare_answers(a, b)
             if changes:

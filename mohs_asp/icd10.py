@@ -201,9 +201,8 @@ class Releases:
                 used = before[-1] if before else self.all[0]
                 year = day // 10000 + (1 if day // 100 % 100 >= 10 else 0)
                 self._on[day] = used, InputError("date_of_service", (
-                    f"diagnoses were checked against ICD-10-CM {used.name} (in force {_days(used)}), the nearest "
-                    f"release this installation has: {shown} needs the release in force that day (of FY{year}, "
-                    f"which began {year - 1}-10-01)"))
+                    f"the diagnoses were checked against ICD-10-CM {used.name} ({_days(used)}): this installation "
+                    f"has no release in force on {shown}, which needs FY{year}'s (from {year - 1}-10-01)"))
         return self._on[day]
 
 

@@ -23,12 +23,24 @@ def _outcome(line: dict) -> str:
     return f"bundled into {line['into']}" if line["outcome"] == "bundled" else line["outcome"]
 
 
+def _footer(answer: dict) -> list[str]:
+    """The answer's warnings, and what decided it (decision_record), after a blank line."""
+    out = [_wrap(f"warning: {safe(w['path'] or '(file)')}: {safe(w['message'])}", 0) for w in answer.get("warnings", [])]
+    record = answer.get("decision_record")
+    if record:
+        version = f"version {record['policy_version']}" if record["policy_version"] else "no version in force"
+        release = f"ICD-10-CM {record['icd10cm_release']}" if record["icd10cm_release"] else "no ICD-10-CM release"
+        out.append(_wrap(f"decision record: policy {safe(record['policy_id'])} {safe(version)} (digest "
+                         f"{record['policy_digest'][:12]}), {safe(release)}, mohs-asp {record['engine_version']}", 0))
+    return [""] + out if out else []
+
+
 def render_invalid(answer: dict) -> str:
     errors = answer["errors"]
     out = [f"{safe(answer.get('case') or '(no id)')}: INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}"]
     for e in errors:
         out.append(_wrap(f"{safe(e['path'] or '(file)')}: {safe(e['message'])}", 2))
-    return "\n".join(out)
+    return "\n".join(out + _footer(answer))
 
 
 def render_check(answer: dict) -> str:
@@ -51,7 +63,7 @@ def render_check(answer: dict) -> str:
     else:
         out.append("")
         out.append("No claim lines.")
-    return "\n".join(out)
+    return "\n".join(out + _footer(answer))
 
 
 def _tree(lines: list[str], items: list[str], first: str, rest: str) -> None:
@@ -90,7 +102,7 @@ def render_explain(answer: dict) -> str:
             out.append("  Would qualify with any one of:")
             for option in lesion["would_qualify"]:
                 _tree(out, [" and ".join(option["needs"]) + f"  ({option['indication']})"], "    - ", "      ")
-    return "\n".join(out)
+    return "\n".join(out + _footer(answer))
 
 
 def render_rules(rules: list[dict]) -> str:
