@@ -49,5 +49,7 @@ def previous_day(number: int) -> int:
 
 
 def span_words(start: int, end: int) -> str:
-    """`from 2015-09-21` (no end) or `from 2015-09-21 to 2026-12-31`."""
+    """`from 2015-09-21` (no end), `from 2015-09-21 to 2026-12-31`, or `on 2026-12-31` (one day)."""
+    if start == end:
+        return f"on {show_date(start)}"
     return f"from {show_date(start)}" + ("" if end >= OPEN_END else f" to {show_date(end)}")

@@ -39,7 +39,7 @@ from clingo import ast
 
 from .answer import build_answer
 from .case import Case
-from .dates import OPEN_END, show_date
+from .dates import show_date, span_words
 from .engine import EVERYTHING, solve
 from .policy import CASE_FACT_PREDICATES, Policy, Rule
 
@@ -83,7 +83,7 @@ def show(value: clingo.Symbol, unit: str | None = None) -> str:
     if unit == "period" and value.type == clingo.SymbolType.Function and not value.name and len(value.arguments) == 2 \
             and all(a.type == clingo.SymbolType.Number for a in value.arguments):
         start, end = (a.number for a in value.arguments)
-        return f"from {show_date(start)}" + ("" if end == OPEN_END else f" to {show_date(end)}")
+        return span_words(start, end)
     if value.type == clingo.SymbolType.String:
         return value.string
     if value.type == clingo.SymbolType.Function and not value.arguments:
@@ -656,8 +656,8 @@ class Explainer:
         if pred is not None and pred.absent:
             known = {a: v for a, v in zip(pred.args, values) if v is not None}
             reason = Reason(pred.absent, _placeholders(pred.absent, known))
-            if (name, len(terms)) in self.view.given:  # a row not in force: say which row
-                for var in sorted(lit.vars):
+            if (name, len(terms)) in self.view.given:  # a row not in force: say which row (the one binding its dates)
+                for var in [t.name for t in reversed(terms) if t.kind == "var"]:
                     if var in origin and (d := self.describe(origin[var][0], {**origin[var][1], **b})) is not None:
                         return [Reason("{A}: {B}", (("A", d.text()), ("B", reason.text())))]
             return [reason]

@@ -526,10 +526,11 @@ def check_dates(policy: Policy) -> list[Finding]:
             out.append(Finding("warning", where, f"the row is never in force: it is in force "
                                                  f"{span_words(row.effective_from, row.effective_to)}, the policy {span_words(first, last)}"))
             continue
-        changes = [d for d in (row.effective_from, next_day(row.effective_to)) if first < d <= last and d not in starts]
+        changes = [show_date(d) for d in (row.effective_from, next_day(row.effective_to)) if first < d <= last and d not in starts]
         if row.dated and changes:
-            out.append(Finding("warning", where, f"the data changes on {show_date(changes[0])}, but no version of {METADATA} "
-                                                 f"begins that day: add one saying what changed"))
+            out.append(Finding("warning", where, f"the data changes on {' and '.join(changes)}, but no version of {METADATA} "
+                                                 f"begins {'that day' if len(changes) == 1 else 'those days'}: add one saying "
+                                                 f"what changed"))
     for (file, key), rows in by_key.items():
         rows = sorted(rows, key=lambda r: (r.effective_from, r.line))
         what = PARAMETERS.get(file) or LISTS.get(file)
