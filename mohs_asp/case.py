@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import icd10
-from .dates import date_number
 from .errors import CaseInvalid, InputError, UsageError
 from .policy import CODE_SHAPE, LESION_FLAGS, Policy
 
@@ -341,6 +340,7 @@ class _Checker:
         self.unlisted = 0  # errors past MAX_ERRORS, counted only
         self.warnings: list[InputError] = []
         self.release = policy.icd10.latest  # until the date of service says which release is in force
+        self.codes: icd10.CodeSet | None = None  # the release's code list, read when a diagnosis asks
         self.dated = False  # the date of service was read (and chose the release)
 
     @property
@@ -438,7 +438,7 @@ class _Checker:
         case_id = self.text(doc, "id", "id", required=True)
         date = self.date(doc)
         if date is not None:  # the diagnoses are checked against the release in force that day
-            self.release, warning = self.policy.icd10.on(date_number(date), date.isoformat())
+            self.release, warning = self.policy.icd10.on(date)
             self.dated = True
             if warning is not None:
                 self.warnings.append(warning)
@@ -536,7 +536,7 @@ class _Checker:
         if value is None:
             return None
         code = icd10.normalize(value)
-        codes = self.release.codes()
+        codes = self.codes = self.codes or self.release.codes()
         kind = codes.kind(code)
         if kind is None:
             self.err(path, f'"{value}" is not an ICD-10-CM code (release {codes.release})')

@@ -79,6 +79,10 @@ class DiffReport:
         out = []
         if self.old_on or self.new_on:
             def side(root: str, on: str | None) -> str:
+                try:  # as the author would type it
+                    root = Path(root).relative_to(Path.cwd()).as_posix()
+                except ValueError:
+                    pass
                 return f"{root} on {on}" if on else f"{root} on each case's own date"
             out.append(safe(f"{side(self.old, self.old_on)} -> {side(self.new, self.new_on)}"))
         for diff in self.changed:  # ids, file names and messages escaped: none can print a line of its own

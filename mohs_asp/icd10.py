@@ -23,13 +23,14 @@ installation has none in force that day, against the nearest one, with a warning
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from .dates import OPEN_END, parse_date, show_date
+from .dates import OPEN_END, date_number, parse_date, show_date
 from .errors import InputError, PolicyError
 
 # A letter, two letters or digits (QA0 is a 2026 category), up to four more, after a dot or not.
@@ -183,27 +184,30 @@ class Releases:
 
     def __init__(self, releases: list[Release]):
         self.all = sorted(releases, key=lambda r: (r.effective_from, r.effective_to))
-        self._on: dict[int, tuple[Release, InputError | None]] = {}
+        self._on: dict[dt.date, tuple[Release, InputError | None]] = {}
 
     @property
     def latest(self) -> Release:
         return self.all[-1]
 
-    def on(self, day: int, shown: str) -> tuple[Release, InputError | None]:
-        """The release in force on `day` (YYYYMMDD; `shown` is how the case writes it), with a
-        warning when the folder has none in force that day: the nearest one is used."""
-        if day not in self._on:
+    def on(self, date: dt.date) -> tuple[Release, InputError | None]:
+        """The release in force on a date of service, with a warning when the folder has none in
+        force that day: the nearest one is used."""
+        found = self._on.get(date)
+        if found is None:
+            day = date_number(date)
             inside = [r for r in self.all if r.effective_from <= day <= r.effective_to]
             if inside:
-                self._on[day] = inside[-1], None
+                found = inside[-1], None
             else:
                 before = [r for r in self.all if r.effective_from <= day]
                 used = before[-1] if before else self.all[0]
-                year = day // 10000 + (1 if day // 100 % 100 >= 10 else 0)
-                self._on[day] = used, InputError("date_of_service", (
+                year = date.year + (1 if date.month >= 10 else 0)
+                found = used, InputError("date_of_service", (
                     f"the diagnoses were checked against ICD-10-CM {used.name} ({_days(used)}): this installation "
-                    f"has no release in force on {shown}, which needs FY{year}'s (from {year - 1}-10-01)"))
-        return self._on[day]
+                    f"has no release in force on {date.isoformat()}, which needs FY{year}'s (from {year - 1}-10-01)"))
+            self._on[date] = found
+        return found
 
 
 def _days(release: Release) -> str:

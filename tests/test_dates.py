@@ -140,8 +140,9 @@ def test_diff_of_one_policy_on_two_dates_lists_what_the_change_moves(dated, tmp_
     fields = {c["field"]: (c["old"], c["new"]) for c in report["changes"][0]["changes"]}
     assert fields["decision"] == ("not_covered", "covered")
     assert fields["lesions[A].indications"] == ([], ["large_lesion"])
-    text = run("diff", "--policy", dated, "--against-on", BEFORE, "--on", ON, cases).stdout
-    assert text.splitlines()[0] == f"{dated} on {BEFORE} -> {dated} on {ON}"
+    text = subprocess.run([EXE, "diff", "--policy", "policy", "--against-on", BEFORE, "--on", ON, str(cases)],
+                          capture_output=True, text=True, cwd=dated.parent, timeout=120).stdout
+    assert text.splitlines()[0] == f"policy on {BEFORE} -> policy on {ON}"
     assert text.splitlines()[-1].startswith("1 of 2 cases changed")
     # against the shipped policy, each case on its own date: only a case dated after the change moves
     mixed = tmp_path / "mixed.jsonl"
