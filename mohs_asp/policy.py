@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -57,6 +57,30 @@ CODE_SHAPE = re.compile(r"[0-9]{4}[0-9FTU]|[A-Z][0-9]{4}")
 _LOCATED = re.compile(r"(\S*?\.lp|<\w+>):(\d+):(\d+)(?:-[\d:]+)?:\s*(\w+):\s*(.*)")
 _TOKENS = {"<IDENTIFIER>": "name", "<VARIABLE>": "variable", "<NUMBER>": "number", "<STRING>": "string",
            "<EOF>": "end of file"}
+
+
+def _files_under(folder: Path, rel: str, out: dict[str, Path]) -> None:
+    """Every file below `folder` (but __pycache__), by its path relative to the policy folder."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir():
+                if entry.name != "__pycache__":
+                    _files_under(Path(entry.path), f"{rel}/{entry.name}", out)
+            elif entry.is_file():
+                out[f"{rel}/{entry.name}"] = Path(entry.path)
+
+
+def _sha256():
+    """A sha256 hash object: CPython's own (`_sha256`, `_sha2` from 3.12), which imports in 0.1 ms,
+    where hashlib loads OpenSSL first (2.5 ms more on every `check`); hashlib's elsewhere."""
+    try:
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover
+        try:
+            from _sha2 import sha256
+        except ImportError:
+            from hashlib import sha256
+    return sha256()
 
 
 def default_root() -> Path:
@@ -106,28 +130,36 @@ class Predicate:
         return self.name, len(self.args)
 
 
-@dataclass(frozen=True)
 class Version:
-    """One version of the policy, as policy.toml lists it."""
+    """One version of the policy, as policy.toml lists it. (Plain classes here and in icd10.py:
+    a dataclass costs every `check` about half a millisecond to build at import.)"""
 
-    name: str
-    effective_from: int  # YYYYMMDD
-    effective_to: int  # YYYYMMDD; OPEN_END when the version has no end
-    changes: str
-    source: str
-    line: int  # its [[versions]] header in policy.toml
+    __slots__ = ("name", "effective_from", "effective_to", "changes", "source", "line")
+
+    def __init__(self, name: str, effective_from: int, effective_to: int, changes: str, source: str, line: int):
+        self.name = name
+        self.effective_from = effective_from  # YYYYMMDD
+        self.effective_to = effective_to  # YYYYMMDD; OPEN_END when the version has no end
+        self.changes = changes
+        self.source = source
+        self.line = line  # its [[versions]] header in policy.toml
+
+    def __repr__(self) -> str:
+        return f"Version({self.name!r}, {self.effective_from}, {self.effective_to})"
 
 
-@dataclass(frozen=True)
 class DatedRow:
     """When a data row is in force (for `mohs-asp lint`, which checks the rows cover the policy)."""
 
-    file: str  # data/thresholds.csv
-    line: int
-    key: str  # what the row gives one value of: a threshold's name, a site, a term, a code
-    effective_from: int  # YYYYMMDD, the policy's first day when the row leaves it blank
-    effective_to: int  # YYYYMMDD, the policy's last day (or OPEN_END) when blank
-    dated: bool  # the row gives effective_from or effective_to itself
+    __slots__ = ("file", "line", "key", "effective_from", "effective_to", "dated")
+
+    def __init__(self, file: str, line: int, key: str, effective_from: int, effective_to: int, dated: bool):
+        self.file = file  # data/thresholds.csv
+        self.line = line
+        self.key = key  # what the row gives one value of: a threshold's name, a site, a term, a code
+        self.effective_from = effective_from  # YYYYMMDD, the policy's first day when the row leaves it blank
+        self.effective_to = effective_to  # YYYYMMDD, the policy's last day (or OPEN_END) when blank
+        self.dated = dated  # the row gives effective_from or effective_to itself
 
 
 @dataclass
@@ -169,10 +201,13 @@ class Policy:
         self.rules: list[Rule] = []
         self.predicates: dict[tuple[str, int], Predicate] = {}
         self.unannotated: list[Rule] = []
+        _READ.clear()
         self.metadata, self.versions = read_metadata(root)
         self._parse(main)
         self.data = load_data(self.data_dir, policy_span(self.versions))
         self.icd10 = icd10.load_releases(self.data_dir / "icd10cm", _read_utf8)
+        self._read = dict(_READ)  # the bytes it read, which the digest reuses
+        _READ.clear()
         # a version is named by its number in the rules (1 for the first): read back cheaper than text
         self.data.facts.extend(clingo.Function("policy_version", [clingo.Number(n), clingo.Number(v.effective_from),
                                                                   clingo.Number(v.effective_to)])
@@ -190,12 +225,15 @@ class Policy:
         the order of their paths relative to the folder (logic/claims.lp), the path (UTF-8), a NUL,
         the size in bytes (decimal), a NUL, then the bytes. The same pack digests the same
         wherever it lies, installed or not."""
-        files = [self.root / METADATA]
-        for part in (self.logic, self.data_dir):
-            files.extend(f for f in part.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
-        digest = hashlib.sha256()
-        for rel, path in sorted((f.relative_to(self.root).as_posix(), f) for f in files):
-            data = path.read_bytes()
+        files = {METADATA: self.root / METADATA}
+        for part in ("logic", "data"):
+            _files_under(self.root / part, part, files)
+        digest = _sha256()
+        for rel in sorted(files):
+            path = files[rel]
+            data = self._read.get(path)
+            if data is None:
+                data = path.read_bytes()
             digest.update(b"%s\0%d\0" % (rel.encode(), len(data)))
             digest.update(data)
         return digest.hexdigest()
@@ -477,9 +515,12 @@ def policy_span(versions: list[Version]) -> tuple[int, int]:
 # -- data ------------------------------------------------------------------------------------
 
 
+_READ: dict[Path, bytes] = {}  # the bytes of each file read while a Policy loads (its digest reuses them)
+
+
 def _read_utf8(path: Path, name: str) -> str:
     try:
-        data = path.read_bytes()
+        data = _READ[path] = path.read_bytes()
     except OSError as e:
         raise PolicyError(f"{name}: cannot be read: {e.strerror}") from None
     try:
@@ -525,28 +566,33 @@ class _Dated:
     def __init__(self, span: tuple[int, int]):
         self.span = span
         self.rows: list[DatedRow] = []
-        self.periods: dict[tuple[int, int], None] = {}
+        self.periods: dict[tuple[int, int], clingo.Symbol] = {}  # each pair of days, and its (From,To) term
         self._keys: dict[tuple[str, str], list[DatedRow]] = {}
 
-    def __call__(self, row: dict[str, str], file: str, lineno: int, key: str, unique: str | None = None) -> list[clingo.Symbol]:
-        """The row's days in force, as the last argument of its facts: (From,To). With `unique` (the words for a key: "site"),
-        a second row of that key in force on a day the first one is refuses the data."""
-        where = f"{file}:{lineno}"
+    def __call__(self, row: dict[str, str], file: str, lineno: int, key: str, unique: str | None = None) -> clingo.Symbol:
+        """The row's days in force, the last argument of its facts: (From,To). With `unique` (the
+        words for a key: "site"), a second row of that key in force on a day the first one is
+        refuses the data."""
         given = row.get("effective_from", ""), row.get("effective_to", "")
-        start = parse_date(given[0], where, "effective_from") if given[0] else self.span[0]
-        end = parse_date(given[1], where, "effective_to") if given[1] else self.span[1]
-        if start > end:
-            raise PolicyError(f"{where}: effective_from {show_date(start)} is after effective_to {show_date(end)}")
-        dated = DatedRow(file, lineno, key, start, end, any(given))
+        start, end = self.span
+        if given[0] or given[1]:
+            where = f"{file}:{lineno}"
+            start = parse_date(given[0], where, "effective_from") if given[0] else start
+            end = parse_date(given[1], where, "effective_to") if given[1] else end
+            if start > end:
+                raise PolicyError(f"{where}: effective_from {show_date(start)} is after effective_to {show_date(end)}")
+        dated = DatedRow(file, lineno, key, start, end, bool(given[0] or given[1]))
         if unique is not None:
             for other in self._keys.setdefault((file, key), []):
                 if other.effective_from <= end and start <= other.effective_to:
                     both = "" if not (dated.dated or other.dated) else " on the same days"
-                    raise PolicyError(f"{where}: {unique} {key} is listed twice{both} (also line {other.line})")
+                    raise PolicyError(f"{file}:{lineno}: {unique} {key} is listed twice{both} (also line {other.line})")
             self._keys[(file, key)].append(dated)
         self.rows.append(dated)
-        self.periods[(start, end)] = None
-        return [clingo.Tuple_([clingo.Number(start), clingo.Number(end)])]
+        when = self.periods.get((start, end))
+        if when is None:
+            when = self.periods[(start, end)] = clingo.Tuple_([clingo.Number(start), clingo.Number(end)])
+        return when
 
 
 def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData:
@@ -560,7 +606,7 @@ def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData
     for lineno, row in _read_csv(folder / "covered_diagnoses.csv", ("code",)):
         covered.append((row["code"], lineno))
         when = dated(row, "data/covered_diagnoses.csv", lineno, row["code"].upper())
-        facts.append(F("covered_diagnosis", [S(row["code"].upper()), *when]))
+        facts.append(F("covered_diagnosis", [S(row["code"].upper()), when]))
 
     ranges: list[tuple[str, int, int]] = []
     labels: dict[str, str] = {}
@@ -578,7 +624,7 @@ def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData
             raise PolicyError(f"{where}: the range {first}-{last} runs backwards")
         ranges.append((name, int(first), int(last)))
         when = dated(row, "data/code_sets.csv", lineno, f"{name} {first}-{last}")
-        facts.append(F("code_range", [F(name), N(int(first)), N(int(last)), *when]))
+        facts.append(F("code_range", [F(name), N(int(first)), N(int(last)), when]))
         if name not in labels:
             labels[name] = row["label"] or name
             facts.append(F("code_set_label", [F(name), S(labels[name])]))
@@ -590,12 +636,12 @@ def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData
         if row["stage"] not in ("first", "additional"):
             raise PolicyError(f"{where}: stage must be first or additional")
         when = dated(row, "data/mms_codes.csv", lineno, code)
-        facts.append(F("first_stage_code" if row["stage"] == "first" else "addon_code", [S(code), *when]))
+        facts.append(F("first_stage_code" if row["stage"] == "first" else "addon_code", [S(code), when]))
         if row["family"]:
             families.add(row["family"])
-            facts.append(F("code_family", [S(code), S(row["family"]), *when]))
+            facts.append(F("code_family", [S(code), S(row["family"]), when]))
         for primary in row["primary"].split():
-            facts.append(F("addon_primary", [S(code), S(primary), *when]))
+            facts.append(F("addon_primary", [S(code), S(primary), when]))
 
     sites: list[str] = []
     for lineno, row in _read_csv(folder / "sites.csv", ("site", "family", "high_risk", "tissue_preservation", "area")):
@@ -606,11 +652,11 @@ def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData
             raise PolicyError(f"{where}: family must be one of data/mms_codes.csv ({', '.join(sorted(families))}) or either")
         if name not in sites:
             sites.append(name)
-        facts.append(F("site_family", [S(name), S(row["family"]), *when]))
+        facts.append(F("site_family", [S(name), S(row["family"]), when]))
         if _yes_no(row["high_risk"], where):
-            facts.append(F("high_risk_site", [S(name), *when]))
+            facts.append(F("high_risk_site", [S(name), when]))
         if _yes_no(row["tissue_preservation"], where):
-            facts.append(F("preservation_site", [S(name), S(row["area"] or name), *when]))
+            facts.append(F("preservation_site", [S(name), S(row["area"] or name), when]))
 
     histology: dict[str, str] = {}
     for lineno, row in _read_csv(folder / "histology.csv", ("term", "characteristic")):
@@ -618,7 +664,7 @@ def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData
         when = dated(row, "data/histology.csv", lineno, term, unique="term")
         histology[term] = row["characteristic"]
         if row["characteristic"]:
-            facts.append(F("histology_term", [S(term), S(row["characteristic"]), *when]))
+            facts.append(F("histology_term", [S(term), S(row["characteristic"]), when]))
 
     for lineno, row in _read_csv(folder / "thresholds.csv", ("name", "value", "unit")):
         where = f"data/thresholds.csv:{lineno}"
@@ -637,7 +683,7 @@ def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData
         if um != um.to_integral_value() or um <= 0:
             raise PolicyError(f"{where}: {row['value']} {row['unit']} is not a positive whole number of micrometres")
         when = dated(row, "data/thresholds.csv", lineno, row["name"], unique="threshold")
-        facts.append(F(f"{row['name']}_um", [N(int(um)), *when]))
+        facts.append(F(f"{row['name']}_um", [N(int(um)), when]))
 
     facts.extend(F("period", [N(start), N(end)]) for start, end in dated.periods)
     return PolicyData(facts, tuple(sites), histology, ranges, labels, covered, dated.rows)

@@ -37,7 +37,9 @@ def case_schema(policy: Policy) -> dict:
     assert set(lesion_props) == set(LESION_FIELDS) and set(line_props) == set(LINE_FIELDS)
     case_props = {
         "id": text,
-        "date_of_service": {"type": "string", "format": "date"},
+        "date_of_service": {"type": "string", "format": "date",
+                            "description": "Decides which version of the policy, which data and which ICD-10-CM "
+                                           "release judge the claim; outside the policy's versions the case is invalid."},
         "patient": {"type": "object", "additionalProperties": False,
                     "properties": {name: flag for name in PATIENT_FIELDS}},
         "lesions": {"type": "array", "maxItems": MAX_LESIONS, "items": {
