@@ -12,10 +12,9 @@ from functools import lru_cache
 
 from . import __version__
 from .case import Case
-from .dates import OPEN_END, show_date
 from .engine import Atom, Solved
-from .errors import CaseInvalid, InputError, PolicyError
-from .policy import Policy, policy_span
+from .errors import CaseInvalid, PolicyError
+from .policy import Policy
 
 OUTCOMES = ("payable", "bundled", "denied", "not_addressed")
 DECISIONS = ("covered", "not_covered", "no_mms")  # the contract's
@@ -59,8 +58,6 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
     covered: set[str] = set()
     outcomes: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
     decisions: list[str] = []
-    versions: list[str] = []
-    out_of_force = False
     for atom in solved.derived:
         kind, n = atom[0], len(atom)
         if kind == "medically_necessary" and n == 3:
@@ -69,16 +66,6 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
             covered.add(name(atom[2], atom))
         elif kind == "decision" and n == 3:
             decisions.append(_text(atom[2]))
-        elif kind == "version_in_force" and n == 3:
-            versions.append(_version_name(policy, atom[2]))
-        elif kind == "out_of_force" and n == 2:
-            out_of_force = True
-    if out_of_force:  # the rules found no version in force on the date: not a case this policy decides
-        return _answer_invalid(case.id, [InputError("date_of_service", _outside(case, policy))], list(case.warnings),
-                               policy, None, case.icd10cm_release)
-    if len(versions) != 1:
-        raise PolicyError(f"the policy gives case {case.id!r} {len(versions)} versions in force ({', '.join(versions) or 'none'}) "
-                          f"on {case.date_of_service.isoformat()}; it must give one (do policy.toml's versions overlap?)")
 
     # line outcomes and indications, each with the rules that derived it (source order)
     order = _order(policy)
@@ -133,36 +120,19 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
         lines.append(entry)
     return {"case": case.id, "status": "ok", "decision": decisions[0], "lesions": lesions, "lines": lines,
             "warnings": [w.as_dict() for w in case.warnings],
-            "decision_record": decision_record(policy, versions[0], case.icd10cm_release)}
-
-
-def _version_name(policy: Policy, number) -> str:
-    """A version's number in the rules (policy_version/3) as its name in policy.toml."""
-    if isinstance(number, str) and number.isdigit() and 1 <= int(number) <= len(policy.versions):
-        return policy.versions[int(number) - 1].name
-    raise PolicyError(f"the policy derives version_in_force with {_text(number)}, which is no version's number")
+            "decision_record": decision_record(policy, case.policy_version, case.icd10cm_release)}
 
 
 def decision_record(policy: Policy, version: str | None, release: str | None) -> dict:
     """What decided an answer, for an appeal months later: the policy and the version in force on
-    the date of service (None when no version decided it), a digest of the policy's files, the
-    ICD-10-CM release the diagnoses were checked against (None when the date could not be read),
-    and this engine's version."""
+    the date of service (None when none is, or the date could not be read), a digest of the
+    policy's files, the ICD-10-CM release the diagnoses were checked against (None when the date
+    could not be read), and this engine's version."""
     return {"policy_id": policy.id, "policy_version": version, "policy_digest": policy.digest,
             "icd10cm_release": release, "engine_version": __version__}
 
 
-def _outside(case: Case, policy: Policy) -> str:
-    first, last = policy_span(policy.versions)
-    span = f"from {show_date(first)}" + (" (no end date)" if last == OPEN_END else f" to {show_date(last)}")
-    return f"the policy ({policy.id}) is not in force on {case.date_of_service.isoformat()}: it is in force {span}"
-
-
-def _answer_invalid(case_id: str | None, errors: list[InputError], warnings: list[InputError], policy: Policy,
-                    version: str | None, release: str | None) -> dict:
-    return {"case": case_id, "status": "invalid", "errors": [e.as_dict() for e in errors],
-            "warnings": [w.as_dict() for w in warnings], "decision_record": decision_record(policy, version, release)}
-
-
 def invalid_answer(error: CaseInvalid, policy: Policy) -> dict:
-    return _answer_invalid(error.case_id, error.errors, error.warnings, policy, None, error.icd10cm_release)
+    return {"case": error.case_id, "status": "invalid", "errors": [e.as_dict() for e in error.errors],
+            "warnings": [w.as_dict() for w in error.warnings],
+            "decision_record": decision_record(policy, error.policy_version, error.icd10cm_release)}

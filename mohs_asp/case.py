@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import icd10
+from .dates import date_number
 from .errors import CaseInvalid, InputError, UsageError
 from .policy import CODE_SHAPE, LESION_FLAGS, Policy
 
@@ -81,6 +82,7 @@ class Case:
     immunosuppressed: bool | None
     lesions: tuple[Lesion, ...]
     lines: tuple[Line, ...]
+    policy_version: str = ""  # the version of the policy in force on the date of service (policy.toml)
     icd10cm_release: str = ""  # the ICD-10-CM release the diagnoses were checked against
     warnings: tuple[InputError, ...] = ()  # the answer carries them (the case is still decided)
 
@@ -342,6 +344,7 @@ class _Checker:
         self.release = policy.icd10.latest  # until the date of service says which release is in force
         self.codes: icd10.CodeSet | None = None  # the release's code list, read when a diagnosis asks
         self.dated = False  # the date of service was read (and chose the release)
+        self.version: str | None = None  # the version of the policy in force on the date of service
 
     @property
     def count(self) -> int:
@@ -437,7 +440,14 @@ class _Checker:
         self.unknown_fields(doc, CASE_FIELDS, "")
         case_id = self.text(doc, "id", "id", required=True)
         date = self.date(doc)
-        if date is not None:  # the diagnoses are checked against the release in force that day
+        if date is not None:
+            # the policy's versions (policy.toml) say whether it is in force that day, and which
+            version = self.policy.version_on(date_number(date))
+            if version is None:
+                self.err("date_of_service", self.policy.outside(date.isoformat()))
+            else:
+                self.version = version.name
+            # the diagnoses are checked against the ICD-10-CM release in force that day
             self.release, warning = self.policy.icd10.on(date)
             self.dated = True
             if warning is not None:
@@ -454,7 +464,8 @@ class _Checker:
         lines = self.lines(doc.get("lines", []), declared)
         if self.errors or case_id is None or date is None:
             return None
-        return Case(case_id, date, immunosuppressed, tuple(lesions), tuple(lines), self.release.name, tuple(self.warnings))
+        return Case(case_id, date, immunosuppressed, tuple(lesions), tuple(lines), self.version, self.release.name,
+                    tuple(self.warnings))
 
     def date(self, doc: dict) -> dt.date | None:
         if "date_of_service" not in doc:
@@ -657,7 +668,7 @@ def parse_case(doc: Any, policy: Policy) -> Case:
         errors = checker.errors or [InputError("", "the case is not valid")]
         if checker.unlisted:
             errors.append(InputError("", f"{checker.unlisted} more problems are not listed (the first {MAX_ERRORS} are)"))
-        raise CaseInvalid(errors, case_id, checker.warnings, checker.release.name if checker.dated else None)
+        raise CaseInvalid(errors, case_id, checker.warnings, checker.release.name if checker.dated else None, checker.version)
     return case
 
 

@@ -911,8 +911,5 @@ def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     out = []
     for key, (case, s) in enumerate(zip(cases, solved)):
         answer = build_answer(case, s, policy)
-        if answer["status"] != "ok":  # outside the policy's dates: nothing was decided, nothing to explain
-            out.append(answer)
-            continue
         out.append(explain_answer(answer, Explainer(policy, clingo.Number(key), s.atoms, s.fired, run)))
     return out

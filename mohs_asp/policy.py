@@ -36,7 +36,7 @@ import clingo
 from clingo import ast
 
 from . import icd10
-from .dates import OPEN_END, date_number, parse_date, show_date
+from .dates import OPEN_END, date_number, next_day, parse_date, show_date
 from .errors import PolicyError, UsageError
 
 MAIN = "main.lp"
@@ -208,16 +208,28 @@ class Policy:
         self.icd10 = icd10.load_releases(self.data_dir / "icd10cm", _read_utf8)
         self._read = dict(_READ)  # the bytes it read, which the digest reuses
         _READ.clear()
-        # a version is named by its number in the rules (1 for the first): read back cheaper than text
-        self.data.facts.extend(clingo.Function("policy_version", [clingo.Number(n), clingo.Number(v.effective_from),
-                                                                  clingo.Number(v.effective_to)])
-                               for n, v in enumerate(self.versions, start=1))
 
     # -- metadata --------------------------------------------------------------------------
 
     @property
     def id(self) -> str:
         return self.metadata["id"]
+
+    def version_on(self, day: int) -> Version | None:
+        """The version of the policy in force on a day (YYYYMMDD); None outside the policy."""
+        for version in self.versions:  # a few, in date order (`lint` checks they do not overlap)
+            if version.effective_from <= day <= version.effective_to:
+                return version
+        return None
+
+    def outside(self, shown: str) -> str:
+        """The words for a date of service (as the case writes it) that no version covers."""
+        first, last = policy_span(self.versions)
+        span = f"from {show_date(first)}" + (" (no end date)" if last == OPEN_END else f" to {show_date(last)}")
+        gaps = any(after.effective_from > next_day(before.effective_to)
+                   for before, after in zip(self.versions, self.versions[1:]))
+        return f"the policy ({self.id}) is not in force on {shown}: it is in force {span}" + \
+            (", with gaps between its versions (mohs-asp lint names them)" if gaps else "")
 
     @cached_property
     def digest(self) -> str:

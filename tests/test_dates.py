@@ -223,6 +223,17 @@ def test_a_date_before_the_first_version_is_invalid_naming_the_policys_range(dat
     assert answer["decision_record"]["policy_version"] is None
 
 
+def test_a_date_outside_the_policy_is_reported_with_the_cases_other_problems(policy):
+    answer = check_document({**on("2015-09-20"), "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "bakc"}]}, policy)
+    assert [e["path"] for e in answer["errors"]] == ["date_of_service", "lesions[0].site"]
+    assert answer["decision_record"]["policy_version"] is None
+
+
+def test_an_invalid_case_of_a_day_of_the_policy_still_names_its_version(policy):
+    answer = check_document({**on("2018-07-22"), "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "bakc"}]}, policy)
+    assert answer["status"] == "invalid" and answer["decision_record"]["policy_version"] == "2015-09-21"
+
+
 def test_a_date_after_the_last_version_is_invalid_naming_the_policys_range(tmp_path):
     folder = copy_policy(tmp_path / "policy")
     edit(folder / "policy.toml", "effective_from = 2018-07-23\n", "effective_from = 2018-07-23\neffective_to = 2026-12-31\n")
