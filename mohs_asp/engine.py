@@ -81,6 +81,15 @@ def case_facts(k: clingo.Symbol, case: Case, out: list[Fact], sym: Symbols,
                 add(("code_num", (code, sym[int(line.code)])))
 
 
+def written_values(k: clingo.Symbol, case: Case) -> dict[tuple[str, tuple[clingo.Symbol, ...]], dict[int, tuple[str, str]]]:
+    """For explanations: the case facts whose values the case wrote in words of its own, by
+    predicate and arguments, with the words of each such argument: a lesion's size in its unit,
+    size_um(k, "A", 19990) -> {2: ("19.99", "mm")}. Lesions are named by their ids, as
+    `solve(..., everything=True)` names them."""
+    return {("size_um", (k, S(lesion.id), N(lesion.size_um))): {2: lesion.size_written}
+            for lesion in case.lesions if lesion.size_written is not None and lesion.size_um is not None}
+
+
 class _Backend:
     """Adds facts to a Control before grounding.
 

@@ -49,3 +49,24 @@ class PolicyError(MohsError):
     """The policy itself (logic/ or data/) is broken: a syntax error, bad data, no single answer."""
 
     exit_code = 3
+
+
+class OutputError(MohsError):
+    """The answers could not be written (a full disk, a file too large, an I/O error): bad
+    usage of the machine rather than of the case, so exit 2, as the contract has no other."""
+
+    exit_code = 2
+
+
+class OutputClosed(OutputError):
+    """Standard output's reader has gone (`mohs-asp batch ... | head -1`): the rest is not
+    wanted. Reported by exit status alone (128 + SIGPIPE, as a shell reports `yes | head -1`)."""
+
+    exit_code = 141
+
+
+class WorkerLost(MohsError):
+    """A batch worker process ended without answering: killed (the out-of-memory killer sends
+    SIGKILL) or crashed. The run stops; nothing in the input is to blame."""
+
+    exit_code = 4

@@ -4,8 +4,10 @@ Checks, in this order (each finding an error or a warning, with where it is):
 
 1. The logic parses and the data loads (syntax errors with logic/FILE.lp:LINE:COL, in the
    same words `check` prints when it exits 3).
-2. Every rule has a `% rule: ID` (unique) and a `% policy: "..."` sentence; a `% because:`
-   names only variables of its rule.
+2. Every rule has a `% rule: ID` (unique) and a `% policy: "..."` or `% reading: "..."` quote,
+   each a whole sentence of the text it names, word for word (mohs_asp/quotes.py); a size a
+   quote names agrees with the threshold the rule reads; a `% because:` names only variables
+   of its rule.
 3. One answer per case: no choice rule, disjunction or integrity constraint, and no loop
    through `not` or an aggregate in the predicate dependency graph (the rules on it named).
 4. Grounding the policy with its data and a sample case built from the data (plus the
@@ -46,10 +48,11 @@ from pathlib import Path
 import clingo
 from clingo import ast
 
-from . import icd10
+from . import icd10, quotes
 from .dates import OPEN_END, next_day, previous_day, show_date, span_words
 from .errors import CaseInvalid, PolicyError, UsageError
 from .explain import PLACEHOLDER
+from .render import shown
 from .policy import (CASE_FACT_PREDICATES, CODE_SHAPE, CONSTANT, LESION_FLAGS, METADATA, DatedRow, Policy, Rule,
                      _read_csv, default_root, load_data, load_policy, policy_span)
 
@@ -298,7 +301,7 @@ class Structure:
         booleans = {clingo.Function("true"), clingo.Function("false")}
         vocab = {("site", 3, 2): {clingo.String(s) for s in data.sites},
                  ("histology", 3, 2): {clingo.String(t) for t in data.histology},
-                 ("borders", 3, 2): {clingo.String(b) for b in ("well_defined", "ill_defined")},
+                 ("borders", 3, 2): {clingo.String(b) for b in data.borders},
                  ("immunosuppressed", 2, 1): booleans, ("pre_surgical", 3, 2): booleans,
                  **{(flag, 3, 2): booleans for flag in LESION_FLAGS}}
         for name in CASE_FACT_PREDICATES:
@@ -359,8 +362,9 @@ def check_annotations(policy: Policy, structure: Structure) -> list[Finding]:
         if not r.annotated:
             out.append(Finding("error", r.source, "this rule has no `% rule: ID` line above it (a stable id that tests "
                                                   "and explanations use)"))
-        elif not r.policy:
-            out.append(Finding("error", r.source, f"rule {r.id} quotes no policy sentence: add `% policy: \"...\"` above it"))
+        elif not (r.policy or r.reading):
+            out.append(Finding("error", r.source, f"rule {r.id} quotes no policy sentence: add `% policy: \"...\"` (the "
+                                                  f"payer's sentence) or `% reading: \"...\"` (the contract's) above it"))
         if r.annotated and not CONSTANT.fullmatch(r.id):
             out.append(Finding("warning", r.source, f"rule id {r.id!r} is not lower case letters, digits and _"))
         if r.annotated and r.id in seen:
@@ -370,6 +374,57 @@ def check_annotations(policy: Policy, structure: Structure) -> list[Finding]:
             if m.group(1) not in r.variables:
                 out.append(Finding("warning", r.source, f"rule {r.id}: `% because:` names {{{m.group(1)}}}, which is not a "
                                                         f"variable of the rule (explanations would show ?)"))
+    return out
+
+
+def check_quotes(policy: Policy, structure: Structure) -> list[Finding]:
+    """Each quote is a whole sentence of the text it names (`% policy:` the payer's, `% reading:`
+    the contract's, or policy.toml's own `reading` of the dates: mohs_asp/quotes.py), and a size it names agrees with the data the rule reads."""
+    sources = quotes.load_sources(policy.root)
+    if not sources:
+        return [Finding("warning", "", "no policy-source.txt found (docs/contract/ in the policy folder or the project): "
+                                       "the rules' quotes were not checked")]
+    out = []
+    own = " ".join(str(policy.metadata.get("reading") or "").split())  # the pack's reading of its dates (policy.toml)
+    for r in policy.rules:
+        for kind, quote in (("policy", r.policy), ("reading", r.reading)):
+            if not quote:
+                continue
+            if kind == "reading" and own and " ".join(quote.split()) == own:
+                continue
+            texts = sources.get(kind, [])
+            if any(s.find(quote) for s in texts):
+                continue
+            names = " or ".join(s.name for s in texts)
+            heading = next((s.name for s in texts if quotes.key(quote) in s.headings), None)
+            part = next((found for s in texts if (found := s.part_of(quote))), None)
+            if heading:
+                why = f"it is a heading (or a list of codes) of {heading}, not a sentence: quote the sentence the rule encodes"
+            elif part:
+                why = f"it is part of a sentence: quote the whole sentence, {shown(part)}"
+            else:
+                why = f"it is not a sentence of {names}, word for word"
+            out.append(Finding("error", r.source, f"rule {r.id}: `% {kind}:` {shown(quote)}: {why}"))
+        out.extend(_figures_against_data(policy, structure, r))
+    return out
+
+
+def _figures_against_data(policy: Policy, structure: Structure, r: Rule) -> list[Finding]:
+    """A size a quote names that no threshold the rule reads has: the quote and the data have
+    drifted apart (the data says 1.5 cm, the sentence "2.0 cm or greater")."""
+    said = [f for quote in (r.policy, r.reading) if quote for f in quotes.figures(quote)]
+    if not said:
+        return []
+    out = []
+    read = dict.fromkeys(u.key[0] for u in structure.uses[id(r)] if u.key[0] in policy.data.thresholds)
+    for name in read:
+        rows = policy.data.thresholds[name]
+        if all(um != t.um for _, _, um in said for t in rows):  # no row of it (on any date) says it
+            threshold = rows[-1]
+            figures = ", ".join(f'"{value} {unit}"' for value, unit, _ in said)
+            out.append(Finding("warning", r.source, f"rule {r.id} quotes {figures} but reads {name.removesuffix('_um')} = "
+                                                    f"{threshold.value} {threshold.unit} (data/thresholds.csv:"
+                                                    f"{threshold.line}): the quote and the data disagree"))
     return out
 
 
@@ -621,6 +676,7 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
     from .answer import build_answer
     from .case import parse_case
     from .engine import DECIDING, solve
+    from .limits import LimitExceeded, bounded
 
     out: list[Finding] = []
     cases = []
@@ -638,14 +694,27 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
                 cases.append(parse_case(read_test(path).doc, policy))
             except (CaseInvalid, PolicyError, UsageError):  # not a case, or unreadable: `mohs-asp test` reports it
                 continue
-    messages: list[str] = []
-    solved = None
+
+    def run() -> tuple[list[str], str, list[str]]:  # clingo's messages, why it failed, what no answer can be read from
+        messages: list[str] = []
+        try:
+            solved = solve(policy, cases, track=DECIDING, warnings=messages)
+        except PolicyError as e:
+            return messages, str(e), []
+        unread = []
+        for case, s in zip(cases, solved):
+            try:
+                build_answer(case, s, policy)
+            except PolicyError as e:
+                unread.append(str(e))
+        return messages, "", unread
+
     try:
-        solved = solve(policy, cases, track=DECIDING, warnings=messages)
-    except PolicyError as e:
-        failure = str(e)
-    else:
-        failure = ""
+        messages, failure, unread = bounded(run, len(cases))
+    except LimitExceeded as e:
+        messages, unread = [], []
+        failure = (f"the policy does not ground within {e.limit}: a rule that recurses without end, or a join "
+                   f"that grows past what cases need?")
     seen: set[str] = set()
     for message in messages:
         if "no atoms over signature occur in program" in message:
@@ -656,11 +725,8 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
                 out.append(finding)
     if failure and not any(f.severity == "error" for f in out) and not structure_failed:
         out.append(Finding("error", "", f"{failure} (solving a sample case and {len(cases) - 1} test cases)"))
-    for case, s in zip(cases, solved or []):
-        try:
-            build_answer(case, s, policy)
-        except PolicyError as e:
-            out.extend(_findings_from_message(str(e)))  # where, when it names logic/FILE.lp:LINE
+    for message in unread:
+        out.extend(_findings_from_message(message))  # where, when it names logic/FILE.lp:LINE
     return out, len(cases)
 
 
@@ -704,6 +770,7 @@ def lint_policy(root: str | Path | None = None) -> LintReport:
         report.findings.extend(_findings_from_message(message, "warning"))
     structure = Structure(policy)
     report.findings.extend(check_annotations(policy, structure))
+    report.findings.extend(check_quotes(policy, structure))
     answer_findings = check_one_answer(policy, structure)
     report.findings.extend(answer_findings)
     case_findings, report.cases = check_cases(policy, structure_failed=bool(answer_findings))

@@ -24,9 +24,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import os
 import re
+import stat
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
@@ -40,7 +44,11 @@ from .dates import OPEN_END, date_number, next_day, parse_date, show_date
 from .errors import PolicyError, UsageError
 
 MAIN = "main.lp"
-METADATA = "policy.toml"
+METADATA = "policy.toml"  # the pack's metadata (id, versions, ...), beside logic/ and data/
+# Loading limits (README, "Input limits and hostile input"): a policy past them is broken (exit 3).
+MAX_LOGIC_BYTES = 1024 * 1024  # all logic files together: parsing 1 MB of rules takes about 1.5 s
+MAX_DATA_ROWS = 100_000  # a data file (all of ICD-10-CM is about 74,000 codes): loads in about 1 s
+MAX_DATA_BYTES = 10 * 1024 * 1024
 CASE_FACT_PREDICATES = frozenset(
     {"case", "date_of_service", "lesion", "diagnosis", "site", "size_um", "borders", "histology", "recurrent",
      "incompletely_excised", "previously_irradiated", "rapid_growth", "high_risk_metastasis",
@@ -48,7 +56,7 @@ CASE_FACT_PREDICATES = frozenset(
 )
 LESION_FLAGS = ("recurrent", "incompletely_excised", "previously_irradiated", "rapid_growth",
                 "high_risk_metastasis", "deep_structures")
-ANNOTATION = re.compile(r"%\s*(rule|policy|because):\s*(.*?)\s*$")
+ANNOTATION = re.compile(r"%\s*(rule|policy|reading|because):\s*(.*?)\s*$")
 PRED_DOC = re.compile(r"%!\s*([a-z_][A-Za-z0-9_]*)\s*(?:\(([^)]*)\))?\s*$")
 PRED_TEXT = re.compile(r"%!\s+(holds|absent):\s*\"(.*)\"\s*$")
 CONSTANT = re.compile(r"[a-z][A-Za-z0-9_]*")
@@ -90,9 +98,15 @@ def default_root() -> Path:
 
 
 def _unquote(text: str) -> str:
+    """An annotation's quoted text: a JSON string (`"a \\"quoted\\" word"`), else what is
+    between its outer quotes."""
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] == '"':
-        return text[1:-1]
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text[1:-1]
+        return value if isinstance(value, str) else text[1:-1]
     return text
 
 
@@ -101,7 +115,7 @@ class Rule:
     """One rule of logic/, with the annotation above it."""
 
     id: str
-    policy: str | None
+    policy: str | None  # the payer's sentence (policy-source.txt) it encodes
     because: str | None
     file: str  # relative to the policy folder: logic/claims.lp
     line: int
@@ -109,10 +123,16 @@ class Rule:
     node: ast.AST = field(repr=False, compare=False)
     variables: tuple[str, ...] = ()  # the rule's global variables, in first-seen order
     annotated: bool = True
+    reading: str | None = None  # the contract's reading (policy.md, README.md) it follows
 
     @property
     def source(self) -> str:
         return f"{self.file}:{self.line}"
+
+    def listing(self) -> dict:
+        """The rule as `mohs-asp rules --format json` and serve's /rules list it."""
+        return {"id": self.id, "source": self.source, "policy": self.policy,
+                **({"reading": self.reading} if self.reading else {})}
 
 
 @dataclass(frozen=True)
@@ -160,6 +180,15 @@ class DatedRow:
         self.effective_from = effective_from  # YYYYMMDD, the policy's first day when the row leaves it blank
         self.effective_to = effective_to  # YYYYMMDD, the policy's last day (or OPEN_END) when blank
         self.dated = dated  # the row gives effective_from or effective_to itself
+@dataclass(frozen=True)
+class Threshold:
+    """A row of data/thresholds.csv: the value as written, its unit, and in micrometres."""
+
+    value: str  # "2.0"
+    unit: str  # "cm" or "mm"
+    um: int
+    line: int  # in data/thresholds.csv
+    when: clingo.Symbol  # the days it is in force, (From,To)
 
 
 @dataclass
@@ -173,6 +202,16 @@ class PolicyData:
     set_labels: dict[str, str]
     covered_diagnoses: list[tuple[str, int]]  # (code as listed, line in the file)
     rows: list[DatedRow] = field(default_factory=list)
+    borders: tuple[str, ...] = ()  # the borders vocabulary, as data/borders.csv lists it
+    # by the fact's name (large_lesion_min_um): its rows, one per period it is in force
+    thresholds: dict[str, list[Threshold]] = field(default_factory=dict)
+
+    @cached_property
+    def written(self) -> dict[tuple[str, tuple[clingo.Symbol, ...]], dict[int, tuple[str, str]]]:
+        """For explanations: each data fact whose value the data writes in other words (a
+        threshold in micrometres as "2.0" "cm"), by its predicate and arguments."""
+        return {(name, (clingo.Number(t.um), t.when)): {0: (t.value, t.unit)}
+                for name, rows in self.thresholds.items() for t in rows}
 
     def code_sets_of(self, code: str) -> list[str]:
         """Which code sets a code is in (for input validation: which lines must name a lesion)."""
@@ -205,7 +244,7 @@ class Policy:
         self.metadata, self.versions = read_metadata(root)
         self._parse(main)
         self.data = load_data(self.data_dir, policy_span(self.versions))
-        self.icd10 = icd10.load_releases(self.data_dir / "icd10cm", _read_utf8)
+        self.icd10 = icd10.load_releases(self.data_dir / "icd10cm", _read_data_file)
         self._read = dict(_READ)  # the bytes it read, which the digest reuses
         _READ.clear()
 
@@ -253,11 +292,12 @@ class Policy:
     # -- logic ---------------------------------------------------------------------------
 
     def _rel(self, filename: str) -> str:
-        """A logic file's name relative to the policy folder (logic/claims.lp)."""
+        """A logic file's name relative to the policy folder (logic/claims.lp). clingo names an
+        included file relative to logic/, the folder it parses in (see _parse)."""
         if filename not in self._names:
             try:
-                self._names[filename] = Path(filename).resolve().relative_to(self.root.resolve()).as_posix()
-            except ValueError:
+                self._names[filename] = (self.logic / filename).resolve().relative_to(self.root.resolve()).as_posix()
+            except (ValueError, OSError):
                 self._names[filename] = filename
         return self._names[filename]
 
@@ -268,28 +308,76 @@ class Policy:
         def logger(code: clingo.MessageCode, message: str) -> None:
             errors.append(self._clean_message(message))
 
-        for file in sorted(self.logic.rglob("*.lp")):  # clingo aborts on a message quoting bytes that are not UTF-8
-            if file.is_file():  # a folder named x.lp is no logic file (clingo says so if it is #included)
-                _read_utf8(file, self._rel(str(file)))
+        files = self._logic_files(main)
         try:
-            ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
+            with _working_folder(self.logic):  # clingo looks for an #include in the working folder first
+                ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
         except RuntimeError:
             raise PolicyError("the logic files do not parse:\n" + "\n".join(errors or ["(no message)"])) from None
         if errors:
             self.messages.extend(errors)
+        begins = [node.location.begin for node in nodes]  # looked up once: a location costs
+        read = {os.path.realpath(self.logic / name) for name in {begin.filename for begin in begins}}
+        if not read <= files:  # the scan below missed an #include that clingo followed: never trusted
+            raise PolicyError(f"the logic files read {', '.join(sorted(read - files))}, which no #include the "
+                              f"policy folder's files hold names")
         comments: dict[tuple[str, int], str] = {}
-        for node in nodes:
+        for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
-                loc = node.location
                 for offset, text in enumerate(str(node.value).splitlines()):
-                    comments[(self._rel(loc.begin.filename), loc.begin.line + offset)] = text.strip()
+                    comments[(self._rel(begin.filename), begin.line + offset)] = text.strip()
         self._read_predicate_docs(comments)
-        for node in nodes:
+        for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
                 continue
             self.statements.append(node)
             if node.ast_type == ast.ASTType.Rule:
-                self._add_rule(node, comments)
+                self._add_rule(node, begin, comments)
+
+    def _logic_files(self, main: Path) -> set[str]:
+        """Every file logic/main.lp includes, followed before clingo reads any (the real path of
+        each). Each must be a regular file inside the policy folder and UTF-8 text (clingo aborts on
+        a message quoting bytes that are not), all of them together at most MAX_LOGIC_BYTES; no
+        file may hold `#script` (mohs-asp runs no embedded Python or Lua). A FIFO or a device would
+        hang the parser or feed it without end; a file outside the folder is not the policy's."""
+        root = os.path.realpath(self.root)
+        seen: set[str] = set()
+        queue, total = [str(main)], 0
+        while queue:
+            path = queue.pop()
+            real = os.path.realpath(path)
+            if real in seen:
+                continue
+            seen.add(real)
+            name = self._rel(path)
+            text = _read_utf8(Path(path), name, MAX_LOGIC_BYTES - total,
+                              f"the logic files together are larger than {MAX_LOGIC_BYTES // (1024 * 1024)} MB "
+                              f"(the limit for a policy)")
+            total += len(text.encode("utf-8"))
+            for offset, directive, target in _directives(text):
+                where = f"{name}:{text.count(chr(10), 0, offset) + 1}"
+                if directive == "#script":
+                    raise PolicyError(f"{where}: #script is not allowed: mohs-asp runs no Python or Lua embedded in a "
+                                      f"policy (write the rule in ASP, or the value in data/)")
+                if target is None:
+                    continue  # not a file name: clingo reports the syntax error
+                if target.startswith("<") or target == "-":
+                    shown = target if target.startswith("<") else f'"{target}"'
+                    raise PolicyError(f"{where}: #include {shown} is not allowed: a policy includes only its own files "
+                                      f"(\"-\" would read standard input)")
+                candidates = [target] if os.path.isabs(target) else [str(self.logic / target), str(Path(path).parent / target)]
+                for candidate in dict.fromkeys(candidates):
+                    try:
+                        info = os.stat(candidate)
+                    except OSError:
+                        continue  # not there: clingo says the file cannot be opened (or tries the other place)
+                    if not stat.S_ISREG(info.st_mode):
+                        raise PolicyError(f"{where}: #include \"{target}\" is not a regular file (a FIFO, a device or a "
+                                          f"folder): refused")
+                    if os.path.commonpath([root, os.path.realpath(candidate)]) != root:
+                        raise PolicyError(f"{where}: #include \"{target}\" names a file outside the policy folder: refused")
+                    queue.append(candidate)
+        return seen
 
     def _clean_message(self, message: str) -> str:
         """clingo says '/abs/logic/x.lp:3:5-9: error: unsafe variables in:' and more lines; authors
@@ -341,9 +429,9 @@ class Policy:
             elif not text.startswith("%!"):
                 current = None
 
-    def _add_rule(self, node: ast.AST, comments: dict[tuple[str, int], str]) -> None:
-        file = self._rel(node.location.begin.filename)
-        line = node.location.begin.line
+    def _add_rule(self, node: ast.AST, begin: ast.Position, comments: dict[tuple[str, int], str]) -> None:
+        file = self._rel(begin.filename)
+        line = begin.line
         notes: dict[str, str] = {}
         above = line - 1
         while (file, above) in comments:
@@ -365,9 +453,10 @@ class Policy:
             node=node,
             variables=tuple(global_variables(node)),
             annotated="rule" in notes,
+            reading=notes.get("reading"),
         )
         self.rules.append(rule)
-        if not rule.annotated or not rule.policy:
+        if not rule.annotated or not (rule.policy or rule.reading):
             self.unannotated.append(rule)
 
     @cached_property
@@ -410,6 +499,70 @@ class Policy:
                     out.append(firing_rule(rule, index))
             ast.parse_string("#show __by/2." + (" #show __fired/3." if everything else ""), out.append)
         return out
+
+
+# -- reading logic files before clingo does ------------------------------------------------
+
+_CODE = re.compile(r'%\*|%[^\n]*|"(?:[^"\\\n]|\\.)*"|#include\b|#script\b')  # as clingo's lexer reads them
+_IN_COMMENT = re.compile(r"%\*|\*%")  # block comments nest
+_SPACE = re.compile(r"\s*")
+_FILE = re.compile(r'"((?:[^"\\\n]|\\.)*)"|(<[^>\n]*>)')
+
+
+def _skip_comment(text: str, pos: int) -> int:
+    """The end of the block comment opened just before `pos` (nested ones included)."""
+    depth = 1
+    while depth:
+        m = _IN_COMMENT.search(text, pos)
+        if m is None:
+            return len(text)
+        depth += 1 if m.group() == "%*" else -1
+        pos = m.end()
+    return pos
+
+
+def _directives(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """(offset, "#include" or "#script", the file named or None) for each directive of a logic
+    file outside comments and strings. An #include names a file in quotes (`"claims.lp"`, read
+    as clingo reads a string) or in angle brackets (`<incmode>`, kept with its brackets)."""
+    pos = 0
+    while (m := _CODE.search(text, pos)) is not None:
+        token, pos = m.group(), m.end()
+        if token == "%*":
+            pos = _skip_comment(text, pos)
+        elif token == "#script":
+            yield m.start(), token, None
+        elif token == "#include":
+            while True:  # comments may stand between #include and its file
+                pos = _SPACE.match(text, pos).end()
+                if text.startswith("%*", pos):
+                    pos = _skip_comment(text, pos + 2)
+                elif text.startswith("%", pos):
+                    end = text.find("\n", pos)
+                    pos = len(text) if end < 0 else end
+                else:
+                    break
+            quoted = _FILE.match(text, pos)
+            target = None
+            if quoted:
+                pos = quoted.end()
+                target = quoted.group(2) or re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1),
+                                                   quoted.group(1))
+            yield m.start(), token, target
+
+
+@contextmanager
+def _working_folder(folder: Path) -> Iterator[None]:
+    try:
+        before = os.getcwd()
+    except OSError:  # the working folder was removed: nothing to go back to
+        before = None
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        if before is not None:
+            os.chdir(before)
 
 
 # -- AST helpers ---------------------------------------------------------------------------
@@ -478,7 +631,8 @@ def read_metadata(root: Path) -> tuple[dict, list[Version]]:
     path = root / METADATA
     if not path.is_file():
         raise PolicyError(f"{root} holds no {METADATA} (the policy's id, title, source and versions): not a policy folder")
-    text = _read_utf8(path, METADATA)
+    text = _read_utf8(path, METADATA, MAX_DATA_BYTES,
+                      f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)")
     try:
         meta = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -530,8 +684,20 @@ def policy_span(versions: list[Version]) -> tuple[int, int]:
 _READ: dict[Path, bytes] = {}  # the bytes of each file read while a Policy loads (its digest reuses them)
 
 
-def _read_utf8(path: Path, name: str) -> str:
+def _read_data_file(path: Path, name: str) -> str:
+    """A data file's text, at most MAX_DATA_BYTES (an ICD-10-CM release too)."""
+    return _read_utf8(path, name, MAX_DATA_BYTES,
+                      f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)")
+
+
+def _read_utf8(path: Path, name: str, limit: int, too_large: str) -> str:
+    """A policy file's text: a regular file of at most `limit` bytes (else `too_large` says why), in UTF-8."""
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise PolicyError(f"{name}: is not a regular file (a FIFO, a device or a folder)")
+        if info.st_size > limit:
+            raise PolicyError(f"{name}: {too_large}")
         data = _READ[path] = path.read_bytes()
     except OSError as e:
         raise PolicyError(f"{name}: cannot be read: {e.strerror}") from None
@@ -543,13 +709,18 @@ def _read_utf8(path: Path, name: str) -> str:
 
 
 def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a data file with their line numbers; lines starting with # are comments."""
-    if not path.is_file():
+    """Rows of a data file with their line numbers; lines starting with # are comments. At most
+    MAX_DATA_ROWS rows and MAX_DATA_BYTES bytes: past them, the policy is broken."""
+    if not path.exists():
         raise PolicyError(f"data file {path.parent.name}/{path.name} is missing")
-    lines = _read_utf8(path, f"data/{path.name}").splitlines()
+    lines = _read_utf8(path, f"data/{path.name}", MAX_DATA_BYTES,
+                       f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)").splitlines()
     kept = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not kept:
         raise PolicyError(f"data/{path.name} is empty")
+    if len(kept) - 1 > MAX_DATA_ROWS:
+        raise PolicyError(f"data/{path.name}:{kept[MAX_DATA_ROWS + 1][0]}: more than {MAX_DATA_ROWS:,} rows "
+                          f"(the limit for a data file)")
     reader = csv.DictReader(io.StringIO("\n".join(line for _, line in kept)))
     missing = [c for c in columns if c not in (reader.fieldnames or [])]
     if missing:
@@ -670,6 +841,12 @@ def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData
         if _yes_no(row["tissue_preservation"], where):
             facts.append(F("preservation_site", [S(name), S(row["area"] or name), when]))
 
+    borders: list[str] = []
+    for lineno, row in _read_csv(folder / "borders.csv", ("term",)):
+        if row["term"] in borders:
+            raise PolicyError(f"data/borders.csv:{lineno}: term {row['term']} is listed twice")
+        borders.append(row["term"])
+
     histology: dict[str, str] = {}
     for lineno, row in _read_csv(folder / "histology.csv", ("term", "characteristic")):
         term = row["term"]
@@ -678,6 +855,7 @@ def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData
         if row["characteristic"]:
             facts.append(F("histology_term", [S(term), S(row["characteristic"]), when]))
 
+    thresholds: dict[str, Threshold] = {}
     for lineno, row in _read_csv(folder / "thresholds.csv", ("name", "value", "unit")):
         where = f"data/thresholds.csv:{lineno}"
         try:
@@ -696,9 +874,10 @@ def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData
             raise PolicyError(f"{where}: {row['value']} {row['unit']} is not a positive whole number of micrometres")
         when = dated(row, "data/thresholds.csv", lineno, row["name"], unique="threshold")
         facts.append(F(f"{row['name']}_um", [N(int(um)), when]))
+        thresholds.setdefault(f"{row['name']}_um", []).append(Threshold(row["value"], row["unit"], int(um), lineno, when))
 
     facts.extend(F("period", [N(start), N(end)]) for start, end in dated.periods)
-    return PolicyData(facts, tuple(sites), histology, ranges, labels, covered, dated.rows)
+    return PolicyData(facts, tuple(sites), histology, ranges, labels, covered, dated.rows, tuple(borders), thresholds)
 
 
 @lru_cache(maxsize=8)

@@ -160,7 +160,7 @@ def test_diff_needs_a_policy_or_dates_to_compare_and_real_dates(tmp_path):
     bad = run("diff", "--on", "2027-02-30", "--against-on", BEFORE, case)
     assert bad.returncode == 2 and "--on '2027-02-30': give a date written YYYY-MM-DD" in bad.stderr
     same = run("diff", "--on", BEFORE, "--against-on", BEFORE, case)
-    assert same.returncode == 0 and same.stdout.splitlines()[-1].startswith("0 of 1 cases changed")
+    assert same.returncode == 0 and same.stdout.splitlines()[-1].startswith("0 of 1 case changed")
 
 
 # -- the decision record ------------------------------------------------------------------------
