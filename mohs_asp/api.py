@@ -26,7 +26,7 @@ def answer_cases(cases: list[Case], policy: Policy, explain: bool = False) -> li
         return []
     prepare(policy, explain)
     return within_limits(cases, policy, lambda some: answer_run(some, policy, explain),
-                         lambda case, limit: refused(case, limit, "explain" if explain else "decide"), explain)
+                         lambda case, limit: refused(case, limit, policy, "explain" if explain else "decide"), explain)
 
 
 def answer_run(cases: list[Case], policy: Policy, explain: bool) -> list[dict]:
@@ -64,11 +64,13 @@ def within_limits(cases: list[Case], policy: Policy, run: Callable[[list[Case]],
         return [refuse(cases[0], e.limit)]
 
 
-def refused(case: Case, limit: str, verb: str = "decide") -> dict:
-    """The answer for a case whose work passed a limit: invalid, naming the limit."""
+def refused(case: Case, limit: str, policy: Policy, verb: str = "decide") -> dict:
+    """The answer for a case whose work passed a limit: invalid, naming the limit (with the
+    case's warnings and decision record: its date was read)."""
     message = (f"the case is too large to {verb}: it takes more than {limit}, the limit for one case "
                f"(README, Input limits)")
-    return invalid_answer(CaseInvalid([InputError("", message)], case.id))
+    return invalid_answer(CaseInvalid([InputError("", message)], case.id, list(case.warnings),
+                                      case.icd10cm_release or None, case.policy_version or None), policy)
 
 
 _SAMPLED: WeakKeyDictionary[Policy, set[bool]] = WeakKeyDictionary()
@@ -110,7 +112,7 @@ def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500,
                 cases.append(parse_case(doc, policy))
                 answers.append(None)
             except CaseInvalid as e:
-                answers.append(invalid_answer(e))
+                answers.append(invalid_answer(e, policy))
         solved = iter(answer_cases(cases, policy, explain)) if cases else iter(())
         for answer in answers:
             yield answer if answer is not None else next(solved)
@@ -121,7 +123,7 @@ def check_document(doc: Any, policy: Policy) -> dict:
     try:
         case = parse_case(doc, policy)
     except CaseInvalid as e:
-        return invalid_answer(e)
+        return invalid_answer(e, policy)
     return answer_cases([case], policy)[0]
 
 
@@ -131,7 +133,7 @@ def check_source(source: str, policy: Policy, explain: bool = False) -> dict:
     try:
         case = load_case(source, policy)
     except CaseInvalid as e:
-        return invalid_answer(e)
+        return invalid_answer(e, policy)
     return answer_cases([case], policy, explain)[0]
 
 

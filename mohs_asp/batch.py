@@ -32,7 +32,6 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import IO, Any
 
-from . import icd10
 from .api import answer_documents
 from .case import MAX_FILE_BYTES, open_source, parse_text
 from .engine import DECIDING, EVERYTHING
@@ -545,7 +544,8 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
     `explain`, every answer carries its explanation (as `explain --format json` gives it)."""
     workers = worker_count(workers)
     policy.program(EVERYTHING if explain else DECIDING)  # parsed once here: forked workers start with it
-    icd10.code_set()
+    for release in policy.icd10.all:  # the ICD-10-CM code lists, read once here: forked workers start with them
+        release.codes()
     start = time.perf_counter()
     counts: Counter = Counter()
     with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as stream, _output(out, stream) as sink:

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import IO, Any
 
 from . import icd10
+from .dates import date_number
 from .errors import CaseInvalid, InputError, UsageError
 from .policy import CODE_SHAPE, LESION_FLAGS, Policy
 
@@ -86,6 +87,9 @@ class Case:
     immunosuppressed: bool | None
     lesions: tuple[Lesion, ...]
     lines: tuple[Line, ...]
+    policy_version: str = ""  # the version of the policy in force on the date of service (policy.toml)
+    icd10cm_release: str = ""  # the ICD-10-CM release the diagnoses were checked against
+    warnings: tuple[InputError, ...] = ()  # the answer carries them (the case is still decided)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -413,6 +417,11 @@ class _Checker:
         self.policy = policy
         self.errors: list[InputError] = []
         self.unlisted = 0  # errors past MAX_ERRORS, counted only
+        self.warnings: list[InputError] = []
+        self.release = policy.icd10.latest  # until the date of service says which release is in force
+        self.codes: icd10.CodeSet | None = None  # the release's code list, read when a diagnosis asks
+        self.dated = False  # the date of service was read (and chose the release)
+        self.version: str | None = None  # the version of the policy in force on the date of service
 
     @property
     def count(self) -> int:
@@ -508,6 +517,18 @@ class _Checker:
         self.unknown_fields(doc, CASE_FIELDS, "")
         case_id = self.text(doc, "id", "id", required=True)
         date = self.date(doc)
+        if date is not None:
+            # the policy's versions (policy.toml) say whether it is in force that day, and which
+            version = self.policy.version_on(date_number(date))
+            if version is None:
+                self.err("date_of_service", self.policy.outside(date.isoformat()))
+            else:
+                self.version = version.name
+            # the diagnoses are checked against the ICD-10-CM release in force that day
+            self.release, warning = self.policy.icd10.on(date)
+            self.dated = True
+            if warning is not None:
+                self.warnings.append(warning)
         immunosuppressed = None
         if "patient" in doc:
             patient = doc["patient"]
@@ -520,7 +541,8 @@ class _Checker:
         lines = self.lines(doc.get("lines", []), declared)
         if self.errors or case_id is None or date is None:
             return None
-        return Case(case_id, date, immunosuppressed, tuple(lesions), tuple(lines))
+        return Case(case_id, date, immunosuppressed, tuple(lesions), tuple(lines), self.version, self.release.name,
+                    tuple(self.warnings))
 
     def date(self, doc: dict) -> dt.date | None:
         if "date_of_service" not in doc:
@@ -606,7 +628,7 @@ class _Checker:
         if value is None:
             return None
         code = icd10.normalize(value)
-        codes = icd10.code_set()
+        codes = self.codes = self.codes or self.release.codes()
         kind = codes.kind(code)
         if kind is None:
             self.err(path, f'"{value}" is not an ICD-10-CM code (release {codes.release})')
@@ -733,7 +755,7 @@ def parse_case(doc: Any, policy: Policy) -> Case:
         errors = checker.errors or [InputError("", "the case is not valid")]
         if checker.unlisted:
             errors.append(InputError("", f"{checker.unlisted} more problems are not listed (the first {MAX_ERRORS} are)"))
-        raise CaseInvalid(errors, case_id)
+        raise CaseInvalid(errors, case_id, checker.warnings, checker.release.name if checker.dated else None, checker.version)
     return case
 
 

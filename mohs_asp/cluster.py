@@ -3,7 +3,7 @@ OUT --dask ADDRESS` (a dask.distributed cluster, `run`) and Spark's mapPartition
 (`spark_answers`). Both call batch's own per-chunk function (batch.answer_chunk) on batch's
 own chunks (batch.read_lines, batch.chunked), so the answers are the bytes a local run writes.
 
-The policy travels with the run: its files (logic/, data/ and any policy.yaml, ~100 KB) go to
+The policy travels with the run: its files (logic/, data/ and policy.toml) go to
 each worker (dask: a WorkerPlugin named by the policy's digest, so a worker that joins later
 gets it too; Spark: a broadcast variable), and each worker process writes them once into a
 folder of its own and parses them once (`policy_for`, keyed by the digest). The workers need
@@ -49,7 +49,7 @@ _policies: dict[str, Policy] = {}  # by digest: the policies this process has lo
 
 
 def policy_files(policy: Policy) -> dict[str, bytes]:
-    """The files that make `policy` (the ones its digest covers, and policy.yaml), by their
+    """The files that make `policy` (the ones its digest covers: logic/, data/ and policy.toml), by their
     path relative to its folder."""
     root = policy.root
     paths = [p for part in (policy.logic, policy.data_dir) for p in part.rglob("*")

@@ -109,6 +109,16 @@ def _heading(answer: dict, said: str) -> str:
 
 def _decision(answer: dict) -> str:
     return safe(answer["decision"]).upper().replace("_", " ")
+def _footer(answer: dict) -> list[str]:
+    """The answer's warnings, and what decided it (decision_record), after a blank line."""
+    out = [_wrap(f"warning: {safe(w['path'] or '(file)')}: {safe(w['message'])}", 0) for w in answer.get("warnings", [])]
+    record = answer.get("decision_record")
+    if record:
+        version = f"version {record['policy_version']}" if record["policy_version"] else "no version in force"
+        release = f"ICD-10-CM {record['icd10cm_release']}" if record["icd10cm_release"] else "no ICD-10-CM release"
+        out.append(_wrap(f"decision record: policy {safe(record['policy_id'])} {safe(version)} (digest "
+                         f"{record['policy_digest'][:12]}), {safe(release)}, mohs-asp {record['engine_version']}", 0))
+    return [""] + out if out else []
 
 
 def render_invalid(answer: dict) -> str:
@@ -116,7 +126,7 @@ def render_invalid(answer: dict) -> str:
     out = [_heading(answer, f"INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}")]
     for e in errors:
         out.append(_wrap(f"{safe(e['path'] or '(file)')}: {safe(e['message'])}", 2))
-    return fit("\n".join(out))
+    return fit("\n".join(out + _footer(answer)))
 
 
 def render_check(answer: dict) -> str:
@@ -139,7 +149,7 @@ def render_check(answer: dict) -> str:
     else:
         out.append("")
         out.append("No claim lines.")
-    return fit("\n".join(out))
+    return fit("\n".join(out + _footer(answer)))
 
 
 def _tree(lines: list[str], items: list[str], first: str, rest: str) -> None:
@@ -178,7 +188,7 @@ def render_explain(answer: dict) -> str:
             out.append("  Would qualify with any one of:")
             for option in lesion["would_qualify"]:
                 _tree(out, [" and ".join(option["needs"]) + f"  ({option['indication']})"], "    - ", "      ")
-    return fit("\n".join(out))
+    return fit("\n".join(out + _footer(answer)))
 
 
 def _quotes(entry: dict, indent: int) -> list[str]:

@@ -2,9 +2,10 @@
 
 Matching (the same for `mohs-asp test` and the project's pytest suite): every key given must
 match; `lesions` are matched by `id` and `lines` by `line`, comparing only the fields given;
-each entry of `errors` must match some actual error on the fields given; `fired` lists rule
-ids that must have fired; any other list compares exactly. A key no answer has (`decison`)
-and a value no answer can hold (`outcome: payed`) fail the test, saying so.
+each entry of `errors` (or `warnings`) must match some actual error (warning) on the fields
+given, and an empty list expects none; `fired` lists rule ids that must have fired; any other
+list compares exactly. A key no answer has (`decison`) and a value no answer can hold
+(`outcome: payed`) fail the test, saying so.
 
 A file may hold several tests: a list of cases, each with a `name:` (reported FILE::NAME).
 A contract example pair (`X.case.json` with `X.expected.json` beside it) is a test too: the
@@ -93,7 +94,9 @@ def compare(expect: Any, actual: Any, path: str = "", vocabulary: Vocabulary | N
                            Difference(where, want, _MISSING))
             elif key in KEYED and isinstance(want, list) and isinstance(actual[key], list):
                 out.extend(_compare_keyed(want, actual[key], KEYED[key], where, vocabulary))
-            elif key == "errors" and isinstance(want, list) and isinstance(actual[key], list):
+            elif key in ("errors", "warnings") and isinstance(want, list) and isinstance(actual[key], list):
+                if not want and actual[key]:  # `warnings: []`: none expected
+                    out.append(Difference(where, want, actual[key]))
                 for i, err in enumerate(want):
                     if vocabulary and isinstance(err, dict) and (typo := _unknown_in_errors(f"{where}[{i}]", err, actual[key])):
                         out.append(typo)
@@ -621,7 +624,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
             try:
                 case = parse_case(test.doc, policy)
             except CaseInvalid as e:
-                _judge(result, test, invalid_answer(e), set(), policy, values)
+                _judge(result, test, invalid_answer(e, policy), set(), policy, values)
         entries.append((result, test, case))
     ran: list[TestResult] = []
     fired: set[str] = set()
@@ -636,7 +639,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
         runnable = [(result, test, case) for result, test, case in chunk if case is not None]
         if runnable:
             done = within_limits([case for _, _, case in runnable], policy, run,
-                                 lambda case, limit: (refused(case, limit), []))
+                                 lambda case, limit: (refused(case, limit, policy), []))
             for (result, test, case), (answer, ids) in zip(runnable, done):
                 result.fired = set(ids)  # every rule, with track=EVERYTHING
                 _judge(result, test, answer, result.fired, policy, values)

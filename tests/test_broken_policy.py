@@ -81,7 +81,7 @@ def test_an_unsafe_variable_names_its_file_and_line(copy):
 
 def test_a_misspelt_body_predicate_stops_check_instead_of_answering_wrongly(copy, policy):
     assert check_document(LARGE_ON_BACK, policy)["decision"] == "covered"  # through large_lesion
-    line = replace(copy / "logic" / "indications.lp", "large_lesion_min_um(T), S >= T", "large_lesion_min_umm(T), S >= T")
+    line = replace(copy / "logic" / "indications.lp", "large_lesion_min_um(T,When)", "large_lesion_min_umm(T,When)")
     message = policy_error(copy, LARGE_ON_BACK)  # without the check: not_covered, silently
     assert f"logic/indications.lp:{line}:" in message and "large_lesion_min_umm" in message
 
@@ -173,7 +173,7 @@ def test_check_exits_3_naming_the_file_and_line(copy, where, text, says):
 
 @needs_exe
 def test_check_exits_3_on_a_misspelt_predicate(copy):
-    line = replace(copy / "logic" / "indications.lp", "large_lesion_min_um(T), S >= T", "large_lesion_min_umm(T), S >= T")
+    line = replace(copy / "logic" / "indications.lp", "large_lesion_min_um(T,When)", "large_lesion_min_umm(T,When)")
     result = run("check", EXAMPLE, "--policy", copy)
     assert result.returncode == 3 and result.stdout == ""
     assert f"logic/indications.lp:{line}:" in result.stderr
