@@ -571,8 +571,10 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
                             bar.advance(sizes[written], sum(tally.values()))
                         del sizes[written]
                         written += 1
-                    if not sizes:  # (then nothing is ahead either: an idle worker would have taken it)
-                        break
+                    if not sizes:  # nothing in flight: the end, or chunks held back by IN_FLIGHT (a slow worker
+                        if ahead is None:  # held the first while others answered the rest), all now written
+                            break
+                        continue  # then the loop above gives what is ahead
                     answered.update(pool.replies())
                 if ahead is not None or stream.read(1):  # never a short answer file that looks whole
                     raise RuntimeError(f"the run stopped after {written:,} chunks with input left unanswered"

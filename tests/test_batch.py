@@ -148,6 +148,29 @@ def test_answers_stay_in_order_across_chunks_and_fresh_workers(tmp_path, monkeyp
     assert summary.counts == {"covered": 20, "invalid": 1}
 
 
+def _slow_first_chunk(answer_chunk):
+    def answer(first, lines, explain=False):
+        if first == 1:
+            time.sleep(1.5)  # the first worker is held (as a loaded machine deschedules it) while the other answers
+        return answer_chunk(first, lines, explain)
+    return answer
+
+
+def test_a_slow_worker_holding_back_the_written_chunks_does_not_end_the_run_early(tmp_path, monkeypatch, policy):
+    # One worker slow on chunk 1 while the other answers chunks 2-6: IN_FLIGHT * 2 chunks are then
+    # read and unwritten, so none more is given; once chunk 1 comes, all six are written at once
+    # and nothing is in flight, with input still ahead. The run once ended there (exit 0 with
+    # 3,000 of 120,000 answers, seen under load), then was stopped by the guard (exit 4).
+    monkeypatch.setattr(batch, "CHUNK_LINES", 1)
+    monkeypatch.setattr(batch, "answer_chunk", _slow_first_chunk(batch.answer_chunk))  # forked workers inherit it
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(jsonl({**NOSE, "id": f"case-{n}"} for n in range(20)))
+    out = tmp_path / "answers.jsonl"
+    summary = batch.run(str(cases), out, policy, workers=2)
+    assert [a["case"] for a in answers(out.read_bytes())] == [f"case-{n}" for n in range(20)]
+    assert summary.counts == {"covered": 20}
+
+
 def test_out_is_written_whole_and_replaces_the_old_file(tmp_path):
     cases = tmp_path / "cases.jsonl"
     cases.write_bytes(jsonl([NOSE, {**NOSE, "id": "second"}]))
