@@ -30,17 +30,16 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cached_property, lru_cache
 from weakref import WeakKeyDictionary
 
 import clingo
 from clingo import ast
 
-from .answer import build_answer
+from .answer import Reason, build_answer, in_unit, merge, reason_order
 from .case import Case
 from .engine import EVERYTHING, solve, written_values
-from .policy import CASE_FACT_PREDICATES, Policy, Rule
+from .policy import CASE_FACT_PREDICATES, PLACEHOLDER, Policy, Rule
 
 Binding = dict[str, clingo.Symbol]
 OP = ast.ComparisonOperator
@@ -56,7 +55,6 @@ ARITHMETIC = {ast.BinaryOperator.Plus: lambda x, y: x + y, ast.BinaryOperator.Mi
               ast.BinaryOperator.Multiplication: lambda x, y: x * y,
               ast.BinaryOperator.Division: lambda x, y: x // y if y else None,
               ast.BinaryOperator.Modulo: lambda x, y: x % y if y else None}
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_']*)(?::(\w+))?\}")
 MAX_DEPTH = 4
 _MARK = "__explain_"  # the stand-in lesion's values (see would_qualify)
 _STAND_IN = clingo.Function(_MARK + "case"), clingo.Function(_MARK + "lesion")
@@ -69,15 +67,8 @@ class _Unknown(Exception):
 # -- values and words ------------------------------------------------------------------------
 
 
-UM_PER = {"cm": 10000, "mm": 1000}
 Written = dict[tuple[str, tuple[clingo.Symbol, ...]], dict[int, tuple[str, str]]]  # see engine.written_values
 Words = tuple[str, str, bool]  # a value as written: its text, its unit, and whether the case wrote it
-
-
-def in_unit(um: int, unit: str) -> str:
-    """Micrometres in cm or mm: "2.0 cm", "20 mm"."""
-    text = format((Decimal(um) / UM_PER[unit]).normalize(), "f")
-    return f"{text}.0 cm" if unit == "cm" and "." not in text else f"{text} {unit}"
 
 
 def show_measure(value: clingo.Symbol, words: Words | None, unit: str | None) -> str:
@@ -397,46 +388,6 @@ class _Run:
 
 
 # -- the explainer -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reason:
-    """One sentence of an explanation, kept in parts so that similar reasons can be merged."""
-
-    template: str
-    values: tuple[tuple[str, str], ...]  # placeholder -> shown value, in template order
-
-    def text(self) -> str:
-        return fill(self.template, dict(self.values))
-
-
-def merge(reasons: list[Reason]) -> list[str]:
-    """Sentences, with reasons that differ only in their last placeholder merged into one
-    ("histology nodular has none of the aggressive features: sclerotic, morpheaform, ...")."""
-    groups: dict[tuple, list[str]] = {}
-    order: list[tuple] = []
-    for r in reasons:
-        if not r.values:
-            key = (r.template, (), None)
-            last = None
-        else:
-            key = (r.template, r.values[:-1], r.values[-1][0])
-            last = r.values[-1][1]
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        if last is not None and last not in groups[key]:
-            groups[key].append(last)
-    out = []
-    for key in order:
-        template, fixed, name = key
-        values = dict(fixed)
-        if name is not None:
-            values[name] = ", ".join(groups[key])
-        text = fill(template, values)
-        if text not in out:
-            out.append(text)
-    return out
 
 
 class Explainer:
@@ -871,6 +822,7 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
     """Add `explanation` to every lesion and line of an answer (and `would_qualify` to a
     lesion that meets no indication)."""
     key, view = ex.key, ex.view
+    order = {r.id: i for i, r in enumerate(ex.policy.rules)}
     for lesion in answer["lesions"]:
         lid = clingo.String(lesion["id"])
         entries = []
@@ -900,6 +852,9 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
             line["explanation"] = {"rule": None, "source": None, "policy": None, "because": []}
             continue
         line["explanation"] = {**_cite(fired[0][0]), "because": merge([ex.because(r, b) for r, b in fired])}
+        # check's reasons (answer.py): the same words, in the rules' order
+        worded = sorted(((r, ex.because(r, b)) for r, b in fired), key=lambda x: reason_order(order, x[0].id, x[1]))
+        line["reasons"] = merge([reason for _, reason in worded])
         if len({r.id for r, _ in fired}) > 1:  # several rules agree (every denial reason): cite each
             line["explanation"]["rules"] = [_cite(r) for r in dict.fromkeys(r for r, _ in fired)]
     return answer

@@ -44,26 +44,58 @@ def render_invalid(answer: dict) -> str:
     return "\n".join(out)
 
 
+def headline(answer: dict) -> str:
+    """The decision, as the first line of a text answer. A case without MMS lines (a
+    prior-authorization question) says so, with the indications each lesion meets."""
+    decision = answer["decision"]
+    if decision != "no_mms":
+        return f"{safe(answer['case'])}: {decision.upper().replace('_', ' ')}"
+    lesions = answer["lesions"]
+    met = [(safe(lesion["id"]), ", ".join(lesion["indications"]) or "none") for lesion in lesions]
+    said = met[0][1] if len(met) == 1 else "; ".join(f"{lid}: {m}" for lid, m in met)
+    return f"{safe(answer['case'])}: NO MMS LINES" + (f": indications met: {said}" if met else "")
+
+
+def _lesions_of(line: dict) -> str:
+    if "lesion" in line:
+        return f"lesion {safe(line['lesion'])}"
+    if line.get("lesions"):
+        return "lesions " + ", ".join(map(safe, line["lesions"]))
+    return "no lesion"
+
+
+def _said(line: dict) -> str:
+    """A line's outcome and, unless it is payable, its reasons: "denied: lesion A meets none
+    of the nine indications"."""
+    outcome = f"bundled into line {line['into']}" if line["outcome"] == "bundled" else line["outcome"].replace("_", " ")
+    reasons = line.get("reasons") or []
+    if line["outcome"] == "payable" or not reasons:
+        return outcome
+    return f"{outcome}: {'; '.join(map(safe, reasons))}"
+
+
 def render_check(answer: dict) -> str:
+    """Decision first; one line per claim line (its lesion, outcome and reasons); then each
+    lesion's indications met and whether its diagnosis is covered."""
     if answer["status"] != "ok":
         return render_invalid(answer)
-    out = [f"{safe(answer['case'])}: {answer['decision'].upper().replace('_', ' ')}", ""]
-    for lesion in answer["lesions"]:
-        out.append(f"Lesion {safe(lesion['id'])}  {lesion['site']}, {lesion['diagnosis']}")
-        met = ", ".join(lesion["indications"]) or "meets none of the indications"
-        out.append(_wrap(f"medically necessary: {'yes' if lesion['medically_necessary'] else 'no'} ({met})", 2))
-        out.append(f"  diagnosis covered:   {'yes' if lesion['diagnosis_covered'] else 'no'}")
+    out = [headline(answer), ""]
     if answer["lines"]:
-        if answer["lesions"]:
-            out.append("")
-        out.append(f"{'Line':>5}  {'Code':<6} {'Outcome':<17} Rule")
+        out.append("Lines")
         for line in answer["lines"]:
-            rules = ", ".join(line.get("rules", []))
-            row = f"{line['line']:>5}  {line['code']:<6} {_outcome(line):<17} "
-            out.append(row + textwrap.shorten(rules, WIDTH - len(row), placeholder=" ...") if rules else row.rstrip())
+            row = f"{line['line']:>4}  {line['code']:<6} {_lesions_of(line):<9} "
+            wrapped = textwrap.wrap(_said(line), WIDTH - len(row)) or [""]
+            out.append(row + wrapped[0])
+            out.extend(" " * len(row) + w for w in wrapped[1:])
     else:
-        out.append("")
         out.append("No claim lines.")
+    if answer["lesions"]:
+        out.append("")
+        out.append("Lesions")
+        for lesion in answer["lesions"]:
+            met = ", ".join(lesion["indications"]) or "meets no indication"
+            covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
+            out.append(_wrap(f"{safe(lesion['id'])}  {lesion['site']}, {lesion['diagnosis']}: {met}; {covered}", 2))
     return "\n".join(out)
 
 
@@ -78,7 +110,7 @@ def render_explain(answer: dict) -> str:
     """The explained answer as a tree: the decision, each line and why, each lesion and why."""
     if answer["status"] != "ok":
         return render_invalid(answer)
-    out = [f"{safe(answer['case'])}: {answer['decision'].upper().replace('_', ' ')}"]
+    out = [headline(answer)]
     for line in answer["lines"]:
         ex = line["explanation"]
         out.append("")

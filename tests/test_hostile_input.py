@@ -427,6 +427,10 @@ def test_an_id_that_looks_like_asp_changes_nothing_but_itself(hostile, base, pol
     answer = check_document(_renamed(doc, hostile, hostile), policy)
     assert answer["case"] == hostile and answer["lesions"][0]["id"] == hostile
     answer["case"], answer["lesions"][0]["id"] = plain["case"], plain["lesions"][0]["id"]
+    for line, was in zip(answer["lines"], plain["lines"]):
+        assert line["lesion"] == hostile
+        assert [r.replace(f"lesion {hostile}", "lesion A") for r in line["reasons"]] == was["reasons"]
+        line["lesion"], line["reasons"] = was["lesion"], was["reasons"]
     assert answer == plain
     assert plain["decision"] == ("covered" if base == "covered" else "not_covered")
 
