@@ -8,7 +8,7 @@ broken (PolicyError), never a guessed answer.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 
@@ -72,6 +72,7 @@ class Reason:
 
     template: str
     values: tuple[tuple[str, str], ...]  # placeholder -> shown value, in template order
+    reads: str = field(default="", compare=False)  # what would qualify: the case fact it asks for
 
     def text(self) -> str:
         return _filled(self.template, dict(self.values))

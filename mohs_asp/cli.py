@@ -79,15 +79,17 @@ def _print_json(obj) -> None:
     _emit(json.dumps(obj, ensure_ascii=ascii_only, indent=2))
 
 
-def _decide(case: str, format: Format, policy: Optional[Path], explain: bool) -> None:
+def _decide(case: str, format: Format, policy: Optional[Path], explain: bool, full: bool = False) -> None:
     from .api import check_source, exit_code
-    from .render import render_check, render_explain
+    from . import render
 
     answer = check_source(case, _policy(policy), explain=explain)
     if format is Format.json:
         _print_json(answer)
+    elif explain:
+        _emit(render.render_explain_full(answer) if full else render.render_explain(answer))
     else:
-        _emit(render_explain(answer) if explain else render_check(answer))
+        _emit(render.render_check(answer))
     raise typer.Exit(exit_code(answer))
 
 
@@ -104,13 +106,18 @@ def check(case: str = CaseArgument, format: Format = FormatOption, policy: Optio
 
 
 @app.command()
-def explain(case: str = CaseArgument, format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
-    """Decide one case and say why: for each line the rule that gave its outcome, for each
-    lesion every indication met or not with the case's own values, and what would qualify.
+def explain(
+    case: str = CaseArgument,
+    full: bool = typer.Option(False, "--full", "--for-authors",
+                              help="The whole tree for policy authors: every rule's id and logic/FILE.lp:LINE."),
+    format: Format = FormatOption,
+    policy: Optional[Path] = PolicyOption,
+) -> None:
+    """Decide one case and say why: each denied line's reasons, each lesion's indications met and not met with the case's own values, and what documentation would qualify a lesion that meets none.
 
     Exit codes as for check.
     """
-    _decide(case, format, policy, explain=True)
+    _decide(case, format, policy, explain=True, full=full)
 
 
 @app.command()

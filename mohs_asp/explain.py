@@ -666,15 +666,15 @@ class Explainer:
             probes, answer = stand_in
             swap = dict(zip(_STAND_IN, (self.key, lid)))
             if self._answers_as(probes, swap):
-                return [{**entry, "needs": list(entry["needs"])} for entry in answer]
+                return [{**entry, "needs": list(entry["needs"]), "reads": list(entry["reads"])} for entry in answer]
         out = []
         for name, ind in self.view.indications.items():
             for r in self.view.rules_for("indication", 3):
                 start = self._head_binding(r, [self.key, lid, ind])
                 if start is None:
                     continue
-                for alternative in _merged_alternatives(self._rule_needs(r, start, 0)):
-                    out.append({"indication": name, "rule": r.rule.id, "needs": alternative})
+                for alternative, reads in _merged_alternatives(self._rule_needs(r, start, 0)):
+                    out.append({"indication": name, "rule": r.rule.id, "needs": alternative, "reads": reads})
         return out
 
     def _answers_as(self, probes: list, swap: dict) -> bool:
@@ -806,7 +806,7 @@ class Explainer:
                     value = None
                 values.append((arg_name, show(value, unit) if value is not None else "documented"))
         template = PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", pred.holds)
-        return Reason(template, tuple(values))
+        return Reason(template, tuple(values), name)
 
 
 # -- assembling the contract's explanation fields ---------------------------------------------
@@ -843,6 +843,7 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
         lesion["explanation"] = entries
         if not lesion["indications"]:
             lesion["would_qualify"] = ex.would_qualify(lid)
+            lesion["could_document"] = _could_document(ex, lid, lesion["would_qualify"])
     for line in answer["lines"]:
         n = clingo.Number(line["line"])
         name = line["outcome"]
@@ -860,27 +861,78 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
     return answer
 
 
-def _merged_alternatives(alternatives: list[list[Reason]]) -> list[list[str]]:
+def _documented(ex: Explainer, lid: clingo.Symbol, pred_name: str) -> bool:
+    """Whether the case has a fact of this input predicate for the lesion (or, for a predicate
+    of the case alone, such as immunosuppressed(C, B), for the case)."""
+    for (name, arity), pred in ex.policy.predicates.items():
+        if name == pred_name and name in CASE_FACT_PREDICATES:
+            positions = (0, pred.args.index("L")) if "L" in pred.args else (0,)
+            values = (ex.key, lid) if len(positions) == 2 else (ex.key,)
+            if ex.atoms.find((name, arity), positions, values):
+                return True
+    return False
+
+
+def _could_document(ex: Explainer, lid: clingo.Symbol, options: list[dict]) -> list[dict]:
+    """What would qualify, kept to what documentation could add: the options every one of
+    whose case facts the case left undocumented (a flag, borders; histology, a fact per term,
+    always); the lesion's own
+    site and measured size are facts, told in its indications, not options. Histology terms
+    are named by the characteristic they spell (data/histology.csv), each once."""
+    spelled = {args[0].string: args[1].string for args in ex.run.shared.find(("histology_term", 2), (), ())
+               if args[1].string}
+    out = []
+    for option in options:
+        # histology is one fact per term: a further term can always be documented
+        if not option["reads"] or any(p != "histology" and _documented(ex, lid, p) for p in option["reads"]):
+            continue
+        needs = list(option["needs"])
+        if option["reads"] == ["histology"]:
+            needs = [_respelled(n, spelled) for n in needs]
+        for entry in out:
+            if entry["indication"] == option["indication"]:
+                entry["needs"].extend(n for n in needs if n not in entry["needs"])
+                break
+        else:
+            out.append({"indication": option["indication"], "needs": needs})
+    return out
+
+
+def _respelled(need: str, spelled: dict[str, str]) -> str:
+    head, sep, terms = need.partition("one of: ")
+    if not sep:
+        return need
+    words = list(dict.fromkeys(spelled.get(t, t) for t in terms.split(", ")))
+    return head + sep + ", ".join(words)
+
+
+def _merged_alternatives(alternatives: list[list[Reason]]) -> list[tuple[list[str], list[str]]]:
     """Alternatives that are one condition each, of the same shape, become one condition
-    listing the choices ("histology one of: sclerotic, ..." rather than eight entries)."""
+    listing the choices ("histology one of: sclerotic, ..." rather than eight entries).
+    Each alternative comes with the case facts (input predicates) it asks for."""
     single = [a[0] for a in alternatives if len(a) == 1]
     rest = [a for a in alternatives if len(a) != 1]
     out = []
     if single:
         shapes: dict[tuple, list[str]] = {}
+        reads: dict[tuple, list[str]] = defaultdict(list)
         for r in single:
+            key = (r.template, r.values[:-1], r.values[-1][0]) if r.values else (r.template, (), None)
             if r.values:
                 choice = r.values[-1][1].removeprefix("one of: ")
-                shapes.setdefault((r.template, r.values[:-1], r.values[-1][0]), []).extend(choice.split(", "))
+                shapes.setdefault(key, []).extend(choice.split(", "))
             else:
-                shapes.setdefault((r.template, (), None), [])
-        for (template, fixed, last), choices in shapes.items():
+                shapes.setdefault(key, [])
+            if r.reads and r.reads not in reads[key]:
+                reads[key].append(r.reads)
+        for key, choices in shapes.items():
+            template, fixed, last = key
             values = dict(fixed)
             if last is not None:
                 uniq = list(dict.fromkeys(choices))
                 values[last] = uniq[0] if len(uniq) == 1 else "one of: " + ", ".join(uniq)
-            out.append([fill(template, values)])
-    out.extend([merge(a) for a in rest])
+            out.append(([fill(template, values)], reads[key]))
+    out.extend((merge(a), list(dict.fromkeys(r.reads for r in a if r.reads))) for a in rest)
     return out
 
 

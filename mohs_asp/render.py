@@ -53,7 +53,7 @@ def headline(answer: dict) -> str:
     lesions = answer["lesions"]
     met = [(safe(lesion["id"]), ", ".join(lesion["indications"]) or "none") for lesion in lesions]
     said = met[0][1] if len(met) == 1 else "; ".join(f"{lid}: {m}" for lid, m in met)
-    return f"{safe(answer['case'])}: NO MMS LINES" + (f": indications met: {said}" if met else "")
+    return _wrap(f"{safe(answer['case'])}: NO MMS LINES" + (f": indications met: {said}" if met else ""), 0)
 
 
 def _lesions_of(line: dict) -> str:
@@ -107,19 +107,58 @@ def _tree(lines: list[str], items: list[str], first: str, rest: str) -> None:
 
 
 def render_explain(answer: dict) -> str:
-    """The explained answer as a tree: the decision, each line and why, each lesion and why."""
+    """The explained answer for a surgeon's office: the decision; each line, with the reasons
+    of one that is not payable; each lesion's indications met and not, one row each (why, in
+    the case's values); and, for a lesion that meets none, what documentation would qualify
+    it (only what the case left undocumented: its site or measured size is told as a fact)."""
+    if answer["status"] != "ok":
+        return render_invalid(answer)
+    out = [headline(answer)]
+    if answer["lines"]:
+        out.append("")
+    for line in answer["lines"]:
+        row = f"Line {line['line']}  {line['code']}  {_lesions_of(line)}: "
+        outcome = f"bundled into line {line['into']}" if line["outcome"] == "bundled" else line["outcome"].replace("_", " ")
+        if line["outcome"] in ("payable", "bundled"):
+            out.append(row + outcome)
+            continue
+        out.append(row + outcome.upper())
+        _tree(out, [safe(r) for r in line.get("reasons", [])], "  - ", "    ")
+    for lesion in answer["lesions"]:
+        out.append("")
+        necessary = "medically necessary" if lesion["medically_necessary"] else "NOT medically necessary"
+        covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
+        out.append(_wrap(f"Lesion {safe(lesion['id'])}  {lesion['site']}, {lesion['diagnosis']}: {necessary}; {covered}", 0))
+        entries = lesion.get("explanation", [])
+        for entry in entries:
+            # a lesion that qualifies: why, for each indication met, and the rest in one list
+            if entry["met"] or not lesion["medically_necessary"]:
+                out.append(_row(f"  {'[x]' if entry['met'] else '[ ]'} {entry['indication']}: ", "; ".join(map(safe, entry["because"]))))
+        if lesion["medically_necessary"] and (unmet := [e["indication"] for e in entries if not e["met"]]):
+            out.append(_wrap("not met: " + ", ".join(unmet), 2))
+        if lesion.get("could_document"):
+            out.append("  Would qualify if the record documents any one of:")
+            for option in lesion["could_document"]:
+                _tree(out, [" or ".join(option["needs"]) + f"  ({option['indication']})"], "    - ", "      ")
+        elif not lesion["medically_necessary"]:
+            out.append("  No documentation the case leaves out would qualify it.")
+    return "\n".join(out)
+
+
+def render_explain_full(answer: dict) -> str:
+    """The explained answer for policy authors, as a tree: the decision, each line and the
+    rules (id, logic/FILE.lp:LINE) that gave its outcome, each lesion and why, what would qualify."""
     if answer["status"] != "ok":
         return render_invalid(answer)
     out = [headline(answer)]
     for line in answer["lines"]:
         ex = line["explanation"]
-        out.append("")
-        out.append(f"Line {line['line']}  {line['code']}  {_outcome(line).upper()}")
-        if ex.get("rules"):
-            out.append(_wrap("rules " + ", ".join(f"{r['rule']} ({r['source']})" for r in ex["rules"]), 2))
-        elif ex.get("rule"):
-            out.append(_wrap(f"rule {ex['rule']} ({ex['source']})", 2))
-            out.extend(_quotes(ex, 2))
+        if line is answer["lines"][0]:
+            out.append("")
+        cited = ", ".join(f"{r['rule']} {r['source']}" for r in ex["rules"]) if ex.get("rules") else \
+            f"{ex['rule']} {ex['source']}" if ex.get("rule") else ""
+        # the rule's sentence and reading: `mohs-asp rules ID`
+        out.append(_wrap(f"Line {line['line']}  {line['code']}  {_outcome(line).upper()}" + (f"  ({cited})" if cited else ""), 0))
         _tree(out, [safe(b) for b in ex.get("because", [])], "  - ", "    ")
     for lesion in answer["lesions"]:
         out.append("")
@@ -128,13 +167,24 @@ def render_explain(answer: dict) -> str:
         out.append(_wrap(f"Lesion {safe(lesion['id'])}  {lesion['site']}, {lesion['diagnosis']}: {necessary}; {covered}", 0))
         for entry in lesion.get("explanation", []):
             mark = "[x]" if entry["met"] else "[ ]"
-            out.append(f"  {mark} {entry['indication']}  ({entry['rule']}, {entry['source']})")
-            _tree(out, [safe(b) for b in entry["because"]], "      ", "        ")
+            row = f"  {mark} {entry['indication']}  ({entry['rule']}, {entry['source']})"
+            because = [safe(b) for b in entry["because"]]
+            if len(because) == 1 and len(row) + 2 + len(because[0]) <= WIDTH:  # one row when it fits
+                out.append(f"{row}: {because[0]}")
+                continue
+            out.append(row)
+            joined = "; ".join(because)
+            out.extend([_row("      ", joined)] if len(joined) <= WIDTH - 6 else (_row("      ", b) for b in because))
         if lesion.get("would_qualify"):
             out.append("  Would qualify with any one of:")
             for option in lesion["would_qualify"]:
-                _tree(out, [" and ".join(option["needs"]) + f"  ({option['indication']})"], "    - ", "      ")
+                out.append(_row(f"    - ({option['indication']}) ", " and ".join(option["needs"])))
     return "\n".join(out)
+
+
+def _row(lead: str, text: str) -> str:
+    """One row of at most 80 columns: `text` cut at a word, with " ..." (the JSON form has it whole)."""
+    return lead + textwrap.shorten(text, WIDTH - len(lead), placeholder=" ...")
 
 
 def _quotes(entry: dict, indent: int) -> list[str]:
