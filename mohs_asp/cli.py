@@ -24,6 +24,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help that wraps to the terminal, and plain usage errors (main())
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Coverage engine for Mohs Micrographic Surgery: the payer's policy as ASP rules.",
 )
 
@@ -287,7 +289,18 @@ def main() -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
-        app()
+        status = app(standalone_mode=False)  # typer's usage errors come here, to be said as ours are
+    except typer.TyperException as e:  # a usage error (no such option, a bad value...): one plain line
+        if type(e).__name__ == "NoArgsIsHelpError":  # `mohs-asp` alone: the help
+            e.show()
+        else:
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see {ctx.command_path} -h)" if ctx is not None else ""
+            sys.stderr.write(f"mohs-asp: {' '.join(e.format_message().split())}{hint}\n")
+        sys.exit(getattr(e, "exit_code", 2))
+    except typer.Abort:
+        sys.stderr.write("mohs-asp: interrupted\n")
+        sys.exit(130)
     except MohsError as e:
         if isinstance(e, OutputError):
             _stdout_to_devnull()
@@ -300,6 +313,7 @@ def main() -> None:
     except Exception as e:  # a bug: say so in one line, no traceback  # noqa: BLE001
         sys.stderr.write(f"mohs-asp: internal error: {type(e).__name__}: {' '.join(str(e).split())}\n")
         sys.exit(INTERNAL_ERROR)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

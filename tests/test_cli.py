@@ -203,3 +203,19 @@ def test_output_the_terminal_cannot_encode_is_escaped_not_a_crash(tmp_path):
     js = subprocess.run([EXE, "check", str(path), "--format", "json"], capture_output=True, text=True,
                         env={**os.environ, "PYTHONIOENCODING": "ascii"})
     assert json.loads(js.stdout)["case"] == "café-ü"
+
+
+def test_every_usage_mistake_is_one_plain_line_in_the_house_style():
+    for args, said in ((["check"], "Missing argument 'CASE'"), (["check", "--bogus", "x"], "No such option: --bogus"),
+                       (["check", str(EXAMPLES / "nose-bcc-covered.case.json"), "--format", "xml"], "'xml' is not one of"),
+                       (["chek"], "Did you mean 'check'")):
+        result = run(*args)
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("mohs-asp: ") and said in result.stderr, result.stderr
+        assert len(result.stderr.splitlines()) == 1 and "╭" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dash_h_is_help_as_well_as_double_dash_help():
+    short, long = run("check", "-h"), run("check", "--help")
+    assert short.returncode == long.returncode == 0
+    assert short.stdout == long.stdout and "-h, --help" in short.stdout and "<str>" not in short.stdout
