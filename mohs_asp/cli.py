@@ -123,11 +123,25 @@ def explain(
 
 
 @app.command()
-def rules(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
-    """List every rule: its id, where it is written (logic/FILE.lp:LINE), the payer's sentence it encodes and the contract's reading it follows."""
+def rules(
+    rule_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Show only this rule, with the words it gives."),
+    format: Format = FormatOption,
+    policy: Optional[Path] = PolicyOption,
+) -> None:
+    """List every rule: its id, where it is written (logic/FILE.lp:LINE), the payer's sentence it encodes and the contract's reading it follows. With an ID, that rule alone, with the words it gives (its % because: line)."""
     from .render import render_rules
 
-    listed = [r.listing() for r in _policy(policy).rules]
+    loaded = _policy(policy)
+    if rule_id is not None:
+        rule = loaded.rules_by_id.get(rule_id)
+        if rule is None:
+            import difflib
+
+            near = difflib.get_close_matches(rule_id, list(loaded.rules_by_id), n=1)
+            raise UsageError(f"no rule {rule_id!r}" + (f" (did you mean `{near[0]}`?)" if near else "") + "; mohs-asp rules lists them")
+        listed = [{**rule.listing(), **({"because": rule.because} if rule.because else {})}]
+    else:
+        listed = [r.listing() for r in loaded.rules]
     if format is Format.json:
         _print_json(listed)
     else:

@@ -189,7 +189,7 @@ def _row(lead: str, text: str) -> str:
 
 def _quotes(entry: dict, indent: int) -> list[str]:
     """The payer's sentence and the contract's reading a rule cites, each labelled."""
-    return [_wrap(f"{kind}: {shown(safe(entry[kind]))}", indent) for kind in ("policy", "reading") if entry.get(kind)]
+    return [_wrap(f"{kind}: {shown(safe(entry[kind]))}", indent) for kind in ("policy", "reading", "because") if entry.get(kind)]
 
 
 def render_rules(rules: list[dict]) -> str:

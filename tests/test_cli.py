@@ -219,3 +219,12 @@ def test_dash_h_is_help_as_well_as_double_dash_help():
     short, long = run("check", "-h"), run("check", "--help")
     assert short.returncode == long.returncode == 0
     assert short.stdout == long.stdout and "-h, --help" in short.stdout and "<str>" not in short.stdout
+
+
+def test_rules_id_shows_one_rule_and_an_unknown_id_says_what_was_meant():
+    one = run("rules", "mms_wrong_family")
+    assert one.returncode == 0 and one.stdout.startswith("mms_wrong_family  logic/claims.lp:")
+    assert 'reading: "A line whose code does not fit its lesion' in one.stdout and "because: " in one.stdout
+    assert len([t for t in one.stdout.splitlines() if not t.startswith(" ")]) == 1
+    typo = run("rules", "mms_wrong_famly")
+    assert typo.returncode == 2 and "did you mean `mms_wrong_family`?" in typo.stderr
