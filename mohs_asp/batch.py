@@ -32,7 +32,6 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import IO, Any
 
-from . import icd10
 from .api import answer_documents
 from .case import MAX_FILE_BYTES, open_source, parse_text
 from .engine import DECIDING, EVERYTHING
@@ -116,18 +115,26 @@ def _serve(conn: Connection, root: str, parent: int) -> None:
         pass
 
 
-def _document(raw: bytes | None, number: int):
-    """A line as answer_documents takes it: the parsed JSON, or the CaseInvalid saying why not."""
+def use_policy(policy: Policy) -> None:
+    """The policy answer_chunk answers with in this process (a worker forked by `run` starts
+    with it; a dask worker or Spark executor is handed the one it loaded: mohs_asp.cluster)."""
+    global _policy
+    _policy = policy
+
+
+def _document(raw: bytes | None):
+    """A line as answer_documents takes it: the parsed document, or the CaseInvalid saying why not.
+    It is read as `check` reads a file of the same bytes (a byte-order mark skipped, on any line)."""
     if raw is None:
         return CaseInvalid([InputError("", f"the line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB")])
     try:
-        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         return CaseInvalid([InputError("", f"the line is not UTF-8 text (byte {e.start})")])
     if not text.strip():
         return CaseInvalid([InputError("", "the line is empty: each line must hold one case")])
     try:
-        return parse_text(text, ".json")
+        return parse_text(text, "the line")
     except CaseInvalid as e:
         return e
 
@@ -135,7 +142,7 @@ def _document(raw: bytes | None, number: int):
 def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False) -> tuple[bytes, Counter]:
     """The answers to lines numbered from `first`, one JSON object a line (UTF-8, as JSON Lines
     always is), and their tally; with `explain`, each with its explanation."""
-    docs = [_document(raw, number) for number, raw in enumerate(lines, start=first)]
+    docs = [_document(raw) for raw in lines]
     out: list[str] = []
     counts: Counter = Counter()
     for number, answer in enumerate(answer_documents(docs, _policy, len(docs), explain), start=first):
@@ -150,10 +157,11 @@ def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False) -
 # -- in the parent -----------------------------------------------------------------------------
 
 
-def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:
-    """Each line of the input; None for one longer than MAX_LINE_BYTES (skipped, never held)."""
-    while raw := stream.readline(MAX_LINE_BYTES + 1):
-        if len(raw) > MAX_LINE_BYTES:
+def read_lines(stream: IO[bytes]) -> Iterator[bytes | None]:
+    """Each line of the input; None for one longer than MAX_LINE_BYTES (skipped, never held).
+    The line ending (\\n or \\r\\n) is not part of the case: a line holds 10 MB as a file does."""
+    while raw := stream.readline(MAX_LINE_BYTES + 2):
+        if len(raw.removesuffix(b"\n").removesuffix(b"\r")) > MAX_LINE_BYTES:
             while raw and not raw.endswith(b"\n"):
                 raw = stream.readline(MAX_LINE_BYTES)
             yield None
@@ -161,7 +169,7 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:
             yield raw
 
 
-def _chunks(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | None], int]]:
+def chunked(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | None], int]]:
     """(number of the first line, the lines, their size in bytes), CHUNK_LINES at a time."""
     first, chunk, size = 1, [], 0
     for raw in lines:
@@ -176,11 +184,11 @@ def _chunks(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | N
 
 def read_json_lines(source: str) -> Iterator[tuple[int, Any]]:
     """(line number, document) for each line of a JSON Lines file (or `-`), read exactly as
-    batch reads it (`_lines`, `_document`): a blank, non-UTF-8, non-JSON or too long line is a
+    batch reads it (`read_lines`, `_document`): a blank, non-UTF-8, non-JSON or too long line is a
     CaseInvalid in its place, never skipped. `mohs-asp diff` reads its .jsonl files with this."""
     with open_source(source, "a file of cases") as stream:
-        for number, raw in enumerate(_lines(stream), start=1):
-            yield number, _document(raw, number)
+        for number, raw in enumerate(read_lines(stream), start=1):
+            yield number, _document(raw)
 
 
 def _identity(stream: Any) -> os.stat_result | None:
@@ -536,14 +544,15 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
     `explain`, every answer carries its explanation (as `explain --format json` gives it)."""
     workers = worker_count(workers)
     policy.program(EVERYTHING if explain else DECIDING)  # parsed once here: forked workers start with it
-    icd10.code_set()
+    for release in policy.icd10.all:  # the ICD-10-CM code lists, read once here: forked workers start with them
+        release.codes()
     start = time.perf_counter()
     counts: Counter = Counter()
     with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as stream, _output(out, stream) as sink:
         bar = _Progress(_size(stream)) if progress else None
         try:
             with _Workers(workers, policy.root) as pool:
-                chunks = _chunks(_lines(stream))
+                chunks = chunked(read_lines(stream))
                 sizes: dict[int, int] = {}  # chunks given, by sequence number, not yet written
                 answered: dict[int, tuple[bytes, Counter]] = {}  # those answered, waiting for the ones before
                 given = written = 0
@@ -565,6 +574,9 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
                     if not sizes:  # (then nothing is ahead either: an idle worker would have taken it)
                         break
                     answered.update(pool.replies())
+                if ahead is not None or stream.read(1):  # never a short answer file that looks whole
+                    raise RuntimeError(f"the run stopped after {written:,} chunks with input left unanswered"
+                                       f"{f'; {out} left as it was' if sink.whole else ''}")
         except WorkerLost as e:
             raise WorkerLost(f"{e}{f'; {out} left as it was' if sink.whole else ''}") from None
         finally:

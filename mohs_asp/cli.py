@@ -32,6 +32,20 @@ app = typer.Typer(
 INTERNAL_ERROR = 4
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"mohs-asp {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the engine's version and exit.")) -> None:
+    """Coverage engine for Mohs Micrographic Surgery: the payer's policy as ASP rules."""
+
+
 class Format(str, Enum):
     text = "text"
     json = "json"
@@ -217,8 +231,13 @@ def test_command(
 @app.command("diff")
 def diff_command(
     cases: list[str] = typer.Argument(..., metavar="CASES...", help="Case files, folders, or JSON Lines files."),
-    against: Path = typer.Option(..., "--against", metavar="OLD_POLICY", file_okay=False,
-                                 help="The policy folder to compare with (before the edit)."),
+    against: Optional[Path] = typer.Option(None, "--against", metavar="OLD_POLICY", file_okay=False,
+                                           help="The policy folder to compare with (before the edit; "
+                                                "default: the --policy one, to compare two dates)."),
+    on: Optional[str] = typer.Option(None, "--on", metavar="DATE",
+                                     help="Give every case this date of service (YYYY-MM-DD) under --policy."),
+    against_on: Optional[str] = typer.Option(None, "--against-on", metavar="DATE",
+                                             help="Give every case this date of service under --against."),
     only: Optional[list[str]] = typer.Option(
         None, "--only", metavar="FIELDS", help="Keep only changes of these fields: decision, indications, lines, "
                                                "or any field diff compares (repeat it, or separate with commas)."),
@@ -226,15 +245,23 @@ def diff_command(
     format: Format = FormatOption,
     policy: Optional[Path] = PolicyOption,
 ) -> None:
-    """List every case whose answer changes between two policies, field by field, then a
-    count of the changes by field and by rule.
+    """List every case whose answer changes between two policies, or one policy on two dates
+    (--on, --against-on), field by field, then a count of the changes by field and by rule.
 
     Exit 0 (with --exit-code: 1 when an answer changed), 2 bad usage, 3 broken policy.
     """
     from .diff import diff_policies, fields_to_keep
+    from .errors import UsageError
 
+    if against is None and on is None and against_on is None:
+        raise UsageError("give --against OLD_POLICY, or --on DATE and --against-on DATE to compare two dates")
+    for option, value in (("--on", on), ("--against-on", against_on)):
+        if value is not None:
+            _iso_date(option, value)
     keep = fields_to_keep(only) if only else None
-    report = diff_policies(cases, _policy(against), _policy(policy), only=keep)
+    new = _policy(policy)
+    report = diff_policies(cases, _policy(against) if against is not None else new, new,
+                           old_on=against_on, new_on=on, only=keep)
     if format is Format.json:
         _print_json(report.as_dict())
     else:
@@ -242,15 +269,33 @@ def diff_command(
     raise typer.Exit(1 if exit_code and report.changed else 0)
 
 
+def _iso_date(option: str, value: str) -> None:
+    """A date option must be a real date written YYYY-MM-DD (bad usage otherwise)."""
+    import datetime as dt
+
+    from .errors import UsageError
+
+    try:
+        if len(value) == 10:
+            dt.date.fromisoformat(value)
+            return
+    except ValueError:
+        pass
+    raise UsageError(f"{option} {value!r}: give a date written YYYY-MM-DD")
+
+
 @app.command()
 def batch(
     input: str = typer.Argument(..., metavar="INPUT", help="A JSON Lines file (one case a line), or - for standard input."),
-    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", dir_okay=False,
-                                       help="Write the answers to FILE (all of them or, on failure, none) instead of standard output."),
+    out: Optional[str] = typer.Option(None, "--out", metavar="FILE",
+                                      help="Write the answers to FILE (all of them or, on failure, none) instead of standard output."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N",
                                           help="Worker processes (default: one per core; at most 4 per core)."),
     explain: bool = typer.Option(False, "--explain", help="Add each answer's explanation, as `explain --format json` gives it."),
     policy: Optional[Path] = PolicyOption,
+    dask: Optional[str] = typer.Option(None, "--dask", metavar="ADDRESS",
+                                       help="Answer on the dask.distributed cluster whose scheduler is at ADDRESS (tcp://HOST:PORT; "
+                                            "the mohs-asp[dask] extra); INPUT and --out may then be fsspec URLs."),
 ) -> None:
     """Decide a file of cases: one answer a line, in input order, each as `check --format json`
     prints it. A line that is not a valid case gets an invalid answer with its input_line, and
@@ -263,7 +308,12 @@ def batch(
 
     progress = sys.stderr.isatty() and not (out is None and sys.stdout.isatty())  # not over answers on screen
     try:
-        summary = run(input, out, _policy(policy), workers, progress, explain)
+        if dask is not None:
+            from .cluster import run_on_cluster
+
+            summary = run_on_cluster(input, out, dask, _policy(policy), workers, progress, explain)
+        else:
+            summary = run(input, Path(out) if out is not None else None, _policy(policy), workers, progress, explain)
     except KeyboardInterrupt as e:  # Ctrl-C (130), or SIGTERM (batch.Terminated, 143)
         terminated = isinstance(e, Terminated)
         sys.stderr.write(f"mohs-asp: {'terminated' if terminated else 'interrupted'}{f'; {out} left as it was' if out else ''}\n")

@@ -48,6 +48,8 @@ def case_facts(k: clingo.Symbol, case: Case, out: list[Fact], sym: Symbols,
     names, and numbers come back from the solver cheaper than strings); else by its id."""
     add = out.append
     add(("case", (k,)))
+    day = case.date_of_service
+    add(("date_of_service", (k, sym[day.year * 10000 + day.month * 100 + day.day])))
     if case.immunosuppressed is not None:
         add(("immunosuppressed", (k, TRUE if case.immunosuppressed else FALSE)))
     names = {lesion.id: sym[i] if by_index else sym[lesion.id] for i, lesion in enumerate(case.lesions)}

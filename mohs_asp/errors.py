@@ -27,9 +27,15 @@ class CaseInvalid(MohsError):
 
     exit_code = 2
 
-    def __init__(self, errors: list[InputError], case_id: str | None = None):
+    def __init__(self, errors: list[InputError], case_id: str | None = None, warnings: list[InputError] = (),
+                 icd10cm_release: str | None = None, policy_version: str | None = None):
         self.errors = list(errors)
         self.case_id = case_id
+        self.warnings = list(warnings)
+        # for its decision record: the ICD-10-CM release its diagnoses were checked against and the
+        # version of the policy in force on its date of service, when the date could be read
+        self.icd10cm_release = icd10cm_release
+        self.policy_version = policy_version
         super().__init__("; ".join(f"{e.path}: {e.message}" if e.path else e.message for e in self.errors))
 
 

@@ -38,6 +38,7 @@ from clingo import ast
 
 from .answer import Reason, build_answer, in_unit, merge, reason_order
 from .case import Case
+from .dates import show_date, span_words
 from .engine import EVERYTHING, solve, written_values
 from .policy import CASE_FACT_PREDICATES, PLACEHOLDER, Policy, Rule
 
@@ -83,9 +84,18 @@ def show_measure(value: clingo.Symbol, words: Words | None, unit: str | None) ->
 
 
 def show(value: clingo.Symbol, unit: str | None = None) -> str:
-    """A value in an explanation: strings bare, true/false as yes/no, micrometres as cm."""
-    if unit == "um" and value.type == clingo.SymbolType.Number:
-        return in_unit(value.number, "cm")
+    """A value in an explanation: strings bare, true/false as yes/no, micrometres as cm
+    (`{X:um}`), a day as 2026-03-14 (`{X:date}`), the days a data row is in force,
+    (From,To), as "from 2015-09-21" or "from 2015-09-21 to 2026-12-31" (`{X:period}`)."""
+    if value.type == clingo.SymbolType.Number and unit is not None:
+        if unit == "um":
+            return in_unit(value.number, "cm")
+        if unit == "date":
+            return show_date(value.number)
+    if unit == "period" and value.type == clingo.SymbolType.Function and not value.name and len(value.arguments) == 2 \
+            and all(a.type == clingo.SymbolType.Number for a in value.arguments):
+        start, end = (a.number for a in value.arguments)
+        return span_words(start, end)
     if value.type == clingo.SymbolType.String:
         return value.string
     if value.type == clingo.SymbolType.Function and not value.arguments:
@@ -279,9 +289,35 @@ class _View:
         for r in self.rules_for("indication", 3):
             name = str(r.head[2].value) if r.head[2].kind == "val" else str(r.head[2].node)
             self.indications.setdefault(name, clingo.Function(name))
+        self.given = self._given(policy)
+        # the given predicates the rules derive for a case (in_force...): what a stand-in lesion borrows
+        self.borrowed = tuple(sorted(k for k in self.given if k in self.by_head))
 
     def rules_for(self, name: str, arity: int) -> list[_Rule]:
         return self.by_head.get((name, arity), [])
+
+    def _given(self, policy: Policy) -> frozenset[tuple[str, int]]:
+        """What no documentation changes: the case itself and its date of service, and every
+        predicate the rules derive from those and the data alone (which rows are in force on
+        the date). What would qualify takes these as the case has them, never as open."""
+        given = {("case", 1), ("date_of_service", 2)}
+
+        def fixed(lit: Lit) -> bool:
+            if lit.kind in ("cmp", "bool"):
+                return True
+            if lit.kind not in ("pos", "neg") or lit.name is None:
+                return False
+            key = (lit.name, len(lit.args))
+            return key in given or (key not in policy.derived and lit.name not in CASE_FACT_PREDICATES)
+
+        changed = True
+        while changed:
+            changed = False
+            for key, rules in self.by_head.items():
+                if key not in given and all(fixed(lit) for r in rules for lit in r.body):
+                    given.add(key)
+                    changed = True
+        return frozenset(given)
 
 
 _VIEWS: WeakKeyDictionary[Policy, _View] = WeakKeyDictionary()
@@ -367,24 +403,28 @@ class _Atoms:
 
 
 class _Run:
-    """What the cases of one solver run share: the data's atoms, and what would qualify the
-    stand-in lesion (worked out when a lesion first asks)."""
+    """What the cases of one solver run share: the data's atoms, and what would qualify a
+    stand-in lesion (worked out when a lesion first asks), one stand-in for each set of given
+    atoms (the data rows in force on a date: cases in the same period share one)."""
 
     def __init__(self, policy: Policy, shared: list[clingo.Symbol]):
         self.policy, self.shared = policy, _Atoms(shared)
-        self._stand_in: tuple[list, list[dict]] | None | bool = False
+        self._stand_ins: dict[frozenset, tuple[list, list[dict]] | None] = {}
 
-    def stand_in(self) -> tuple[list, list[dict]] | None:
-        """The stand-in's probes and answer; None when its answer cannot stand for others'."""
-        if self._stand_in is False:
+    def stand_in(self, borrowed: tuple[tuple[str, tuple[clingo.Symbol, ...]], ...]) -> tuple[list, list[dict]] | None:
+        """The stand-in's probes and answer, the stand-in holding the given atoms `borrowed` (each
+        a name and its arguments after the case); None when its answer cannot stand for others'."""
+        key_set = frozenset(borrowed)
+        if key_set not in self._stand_ins:
             key, lid = _STAND_IN
-            ex = Explainer(self.policy, key, [clingo.Function("case", [key]), clingo.Function("lesion", [key, lid])],
-                           [], self)
+            atoms = [clingo.Function("case", [key]), clingo.Function("lesion", [key, lid])]
+            atoms.extend(clingo.Function(name, [key, *args]) for name, args in borrowed)
+            ex = Explainer(self.policy, key, atoms, [], self)
             ex.probes = []
             answer = ex.would_qualify(lid)
             shown = (text for entry in answer for text in entry["needs"])
-            self._stand_in = None if ex.unsure or any(_MARK in text for text in shown) else (ex.probes, answer)
-        return self._stand_in
+            self._stand_ins[key_set] = None if ex.unsure or any(_MARK in text for text in shown) else (ex.probes, answer)
+        return self._stand_ins[key_set]
 
 
 # -- the explainer -------------------------------------------------------------------------------
@@ -406,6 +446,11 @@ class Explainer:
                 self.fired[rule_id].append(dict(zip(rule.variables, values)))
         self.probes: list | None = None  # the stand-in's questions to its case (see _Run)
         self.unsure = False  # the stand-in met something its probes cannot vouch for
+
+    def _borrowed(self) -> tuple[tuple[str, tuple[clingo.Symbol, ...]], ...]:
+        """This case's given atoms that the rules derive (which rows are in force...), without the case."""
+        return tuple((name, tuple(args[1:])) for name, arity in self.view.borrowed
+                     for args in self.atoms.by_pred.get((name, arity), []))
 
     # -- firing (why) ------------------------------------------------------------------------
 
@@ -637,7 +682,12 @@ class Explainer:
                     for args in near]
         if pred is not None and pred.absent:
             known = {a: v for a, v in zip(pred.args, values) if v is not None}
-            return [Reason(pred.absent, _placeholders(pred.absent, known))]
+            reason = Reason(pred.absent, _placeholders(pred.absent, known))
+            if (name, len(terms)) in self.view.given:  # a row not in force: say which row (the one binding its dates)
+                for var in [t.name for t in reversed(terms) if t.kind == "var"]:
+                    if var in origin and (d := self.describe(origin[var][0], {**origin[var][1], **b})) is not None:
+                        return [Reason("{A}: {B}", (("A", d.text()), ("B", reason.text())))]
+            return [reason]
         if (name, len(terms)) in self.policy.derived and depth < MAX_DEPTH:
             inner = self.why_not(name, values, depth + 1)
             if inner:
@@ -662,7 +712,7 @@ class Explainer:
 
     def would_qualify(self, lid: clingo.Symbol) -> list[dict]:
         """For each indication: what documentation would meet it, one list per rule."""
-        if self.probes is None and (stand_in := self.run.stand_in()) is not None:
+        if self.probes is None and (stand_in := self.run.stand_in(self._borrowed())) is not None:
             probes, answer = stand_in
             swap = dict(zip(_STAND_IN, (self.key, lid)))
             if self._answers_as(probes, swap):
@@ -709,12 +759,14 @@ class Explainer:
         bindings, bound = [start], set(start)
         alternatives: list[list[Reason]] | None = None
         free: set[str] = set()
+        given = self.view.given
         origin: dict[str, tuple[Lit, Binding]] = {}  # the data literal that bound each variable
         try:
-            for lit in r.schedule(bound):
+            order = r.schedule(bound)
+            for i, lit in enumerate(order):
                 if lit.kind == "pos":
                     name, terms = lit.parts()
-                    if name in CASE_FACT_PREDICATES:
+                    if name in CASE_FACT_PREDICATES and (name, len(terms)) not in given:
                         # what the case documents is left open (only facts fixed by the head
                         # and already true, such as lesion(C,L), are taken as they are)
                         if not (lit.vars <= bound and self.matches(lit, start)):
@@ -722,9 +774,17 @@ class Explainer:
                             free |= lit.vars - bound
                         continue
                     if lit.vars & free:
-                        # data that constrains an open value: the values it allows
+                        # data that constrains an open value: the values it allows, of the rows
+                        # the later given literals keep (in_force: the rows in force on the date)
                         relaxed = [{k: v for k, v in b.items() if k not in free} for b in bindings]
                         allowed = [nb for b in relaxed for nb in self.matches(lit, b)]
+                        known = set(bindings[0]) | lit.vars
+                        for later in order[i + 1:]:
+                            if later.kind == "pos" and later.name is not None and \
+                                    (later.name, len(later.args)) in given and later.vars <= known and not later.vars & free:
+                                allowed = [nb for nb in allowed if self.matches(later, nb)]
+                        if not allowed:
+                            return []  # no row of the data is in force that could give it
                         for var in lit.vars & free:
                             vals = {show(nb[var]) for nb in allowed if var in nb}
                             options[var] = vals if var not in options else options[var] & vals
@@ -732,7 +792,8 @@ class Explainer:
                                     for nb in allowed[:1]] or bindings
                         continue
                     found = [nb for b in bindings for nb in self.matches(lit, b)]
-                    if not found and (name, len(terms)) in self.policy.derived and depth < MAX_DEPTH:
+                    if not found and (name, len(terms)) in self.policy.derived and (name, len(terms)) not in given \
+                            and depth < MAX_DEPTH:
                         values = [None if t.vars & free else _eval(t, bindings[0]) for t in terms]
                         inner = self.needs(name, values, depth + 1)
                         alternatives = inner if alternatives is None else \
@@ -879,7 +940,8 @@ def _could_document(ex: Explainer, lid: clingo.Symbol, options: list[dict]) -> l
     always); the lesion's own
     site and measured size are facts, told in its indications, not options. Histology terms
     are named by the characteristic they spell (data/histology.csv), each once."""
-    spelled = {args[0].string: args[1].string for args in ex.run.shared.find(("histology_term", 2), (), ())
+    # histology_term(Term, Characteristic, When): the spelling and what it names, whatever its dates
+    spelled = {args[0].string: args[1].string for args in ex.run.shared.find(("histology_term", 3), (), ())
                if args[1].string}
     out = []
     for option in options:

@@ -1,18 +1,85 @@
-"""Answers as text for people: readable in 80 columns, no colour codes."""
+"""Answers as text for people: readable in 80 columns, no colour codes.
+
+Nothing from a case or a policy can forge a line: every value is passed through `safe` (no
+control or format character reaches the terminal), an id in a heading through `label` (at most
+ID_COLUMNS wide, so the heading and its decision stay on one line), and every line of `check`,
+`explain` and `rules` is at most WIDTH columns (`fit`: a longer one goes on indented, so no
+terminal wraps a value to the left margin).
+"""
 
 from __future__ import annotations
 
 import re
 import textwrap
+import unicodedata
 
 WIDTH = 80
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# an id in a heading: wider ones are cut (JSON output keeps them whole), so that the heading with
+# its longest ending, ": INVALID, 101 problems", fits in WIDTH
+ID_COLUMNS = 56
+_PLAIN = re.compile(r"[ -~]*")  # printable ASCII: nothing to escape, one column each
+# escaped: controls (C0, C1), format characters (bidi embeddings, overrides, isolates and marks,
+# zero-width spaces and joiners, the word joiner, U+FEFF), line and paragraph separators, surrogates
+_ESCAPED = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def _escape(char: str) -> str:
+    return char.encode("unicode_escape").decode("ascii") if unicodedata.category(char) in _ESCAPED else char
 
 
 def safe(text) -> str:
-    """A value from the case, with control characters escaped: an id holding a newline must
-    not be able to print a line of its own (a forged "COVERED")."""
-    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), str(text))
+    """Text from a case or a policy, with every character that could steer a terminal written as
+    an escape (`\\n`, `\\u202e`): an id holding a newline cannot print a line of its own, one
+    holding U+202E cannot reverse the words after it, a zero-width space cannot hide in it."""
+    text = str(text)
+    if _PLAIN.fullmatch(text):
+        return text
+    return "".join(map(_escape, text))
+
+
+def _columns(char: str) -> int:
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
+
+
+def width(text: str) -> int:
+    """Columns a line takes on a terminal (wide East Asian characters take two)."""
+    return len(text) if text.isascii() else sum(map(_columns, text))
+
+
+def label(text) -> str:
+    """An id for a heading: `safe`, and cut to ID_COLUMNS with its length said (`claim-7...
+    (200 characters)`) when wider, so that no id, however padded, pushes words onto a line of
+    their own."""
+    shown = safe(text)
+    if width(shown) <= ID_COLUMNS:
+        return shown
+    cut, used = [], 0
+    for char in shown:
+        used += _columns(char)
+        if used > ID_COLUMNS - 20:
+            break
+        cut.append(char)
+    return f"{''.join(cut)}... ({len(str(text))} characters)"
+
+
+def fit(text: str) -> str:
+    """Every line at most WIDTH columns: a longer one is cut there and goes on, indented four
+    spaces more than it, so a terminal never wraps a value to the left margin."""
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= WIDTH // 2 or width(line) <= WIDTH:
+            out.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip(" ")) + 4)
+        piece, used = "", 0
+        for char in line:
+            if used + _columns(char) > WIDTH:
+                out.append(piece)
+                piece, used = indent, len(indent)
+            piece += char
+            used += _columns(char)
+        out.append(piece)
+    return "\n".join(out)
 
 
 def shown(text: str) -> str:
@@ -36,24 +103,42 @@ def _outcome(line: dict) -> str:
     return f"bundled into {line['into']}" if line["outcome"] == "bundled" else line["outcome"]
 
 
+def _heading(answer: dict, said: str) -> str:
+    return f"{label(answer.get('case') or '(no id)')}: {said}"
+
+
+def _decision(answer: dict) -> str:
+    return safe(answer["decision"]).upper().replace("_", " ")
+
+
+def _footer(answer: dict) -> list[str]:
+    """The answer's warnings, and what decided it (decision_record), after a blank line."""
+    out = [_wrap(f"warning: {safe(w['path'] or '(file)')}: {safe(w['message'])}", 0) for w in answer.get("warnings", [])]
+    record = answer.get("decision_record")
+    if record:
+        version = f"version {record['policy_version']}" if record["policy_version"] else "no version in force"
+        release = f"ICD-10-CM {record['icd10cm_release']}" if record["icd10cm_release"] else "no ICD-10-CM release"
+        out.append(_wrap(f"decision record: policy {safe(record['policy_id'])} {safe(version)} (digest "
+                         f"{record['policy_digest'][:12]}), {safe(release)}, mohs-asp {record['engine_version']}", 0))
+    return [""] + out if out else []
+
+
 def render_invalid(answer: dict) -> str:
     errors = answer["errors"]
-    out = [f"{safe(answer.get('case') or '(no id)')}: INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}"]
+    out = [_heading(answer, f"INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}")]
     for e in errors:
         out.append(_wrap(f"{safe(e['path'] or '(file)')}: {safe(e['message'])}", 2))
-    return "\n".join(out)
+    return fit("\n".join(out + _footer(answer)))
 
 
 def headline(answer: dict) -> str:
     """The decision, as the first line of a text answer. A case without MMS lines (a
     prior-authorization question) says so, with the indications each lesion meets."""
-    decision = answer["decision"]
-    if decision != "no_mms":
-        return f"{safe(answer['case'])}: {decision.upper().replace('_', ' ')}"
-    lesions = answer["lesions"]
-    met = [(safe(lesion["id"]), ", ".join(lesion["indications"]) or "none") for lesion in lesions]
+    if answer["decision"] != "no_mms":
+        return _heading(answer, _decision(answer))
+    met = [(safe(lesion["id"]), ", ".join(map(safe, lesion["indications"])) or "none") for lesion in answer["lesions"]]
     said = met[0][1] if len(met) == 1 else "; ".join(f"{lid}: {m}" for lid, m in met)
-    return _wrap(f"{safe(answer['case'])}: NO MMS LINES" + (f": indications met: {said}" if met else ""), 0)
+    return _wrap(_heading(answer, "NO MMS LINES") + (f": indications met: {said}" if met else ""), 0)
 
 
 def _lesions_of(line: dict) -> str:
@@ -70,20 +155,24 @@ def _said(line: dict) -> str:
     outcome = f"bundled into line {line['into']}" if line["outcome"] == "bundled" else line["outcome"].replace("_", " ")
     reasons = line.get("reasons") or []
     if line["outcome"] == "payable" or not reasons:
-        return outcome
-    return f"{outcome}: {'; '.join(map(safe, reasons))}"
+        return safe(outcome)
+    return safe(f"{outcome}: {'; '.join(reasons)}")
 
 
 def render_check(answer: dict) -> str:
     """Decision first; one line per claim line (its lesion, outcome and reasons); then each
-    lesion's indications met and whether its diagnosis is covered."""
+    lesion's indications met and whether its diagnosis is covered; then warnings and the
+    decision record."""
     if answer["status"] != "ok":
         return render_invalid(answer)
     out = [headline(answer), ""]
     if answer["lines"]:
         out.append("Lines")
         for line in answer["lines"]:
-            row = f"{line['line']:>4}  {line['code']:<6} {_lesions_of(line):<9} "
+            row = f"{line['line']:>4}  {safe(line['code']):<6} {_lesions_of(line):<9} "
+            if width(row) > WIDTH // 2:  # a long code or lesion id: the outcome goes on below it
+                out.append(row.rstrip())
+                row = " " * 23
             wrapped = textwrap.wrap(_said(line), WIDTH - len(row)) or [""]
             out.append(row + wrapped[0])
             out.extend(" " * len(row) + w for w in wrapped[1:])
@@ -93,17 +182,25 @@ def render_check(answer: dict) -> str:
         out.append("")
         out.append("Lesions")
         for lesion in answer["lesions"]:
-            met = ", ".join(lesion["indications"]) or "meets no indication"
+            met = ", ".join(map(safe, lesion["indications"])) or "meets no indication"
             covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
-            out.append(_wrap(f"{safe(lesion['id'])}  {lesion['site']}, {lesion['diagnosis']}: {met}; {covered}", 2))
-    return "\n".join(out)
+            out.append(_wrap(f"{label(lesion['id'])}  {safe(lesion['site'])}, {safe(lesion['diagnosis'])}: "
+                             f"{met}; {covered}", 2))
+    return fit("\n".join(out + _footer(answer)))
 
 
 def _tree(lines: list[str], items: list[str], first: str, rest: str) -> None:
     for item in items:
-        wrapped = textwrap.wrap(item, WIDTH - len(first)) or [""]
+        wrapped = textwrap.wrap(safe(item), WIDTH - len(first)) or [""]
         lines.append(first + wrapped[0])
         lines.extend(rest + w for w in wrapped[1:])
+
+
+def _lesion_heading(lesion: dict) -> str:
+    necessary = "medically necessary" if lesion["medically_necessary"] else "NOT medically necessary"
+    covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
+    return _wrap(f"Lesion {label(lesion['id'])}  {safe(lesion['site'])}, {safe(lesion['diagnosis'])}: "
+                 f"{necessary}; {covered}", 0)
 
 
 def render_explain(answer: dict) -> str:
@@ -117,24 +214,23 @@ def render_explain(answer: dict) -> str:
     if answer["lines"]:
         out.append("")
     for line in answer["lines"]:
-        row = f"Line {line['line']}  {line['code']}  {_lesions_of(line)}: "
+        row = f"Line {line['line']}  {safe(line['code'])}  {_lesions_of(line)}: "
         outcome = f"bundled into line {line['into']}" if line["outcome"] == "bundled" else line["outcome"].replace("_", " ")
         if line["outcome"] in ("payable", "bundled"):
-            out.append(row + outcome)
+            out.append(row + safe(outcome))
             continue
-        out.append(row + outcome.upper())
-        _tree(out, [safe(r) for r in line.get("reasons", [])], "  - ", "    ")
+        out.append(row + safe(outcome).upper())
+        _tree(out, line.get("reasons", []), "  - ", "    ")
     for lesion in answer["lesions"]:
         out.append("")
-        necessary = "medically necessary" if lesion["medically_necessary"] else "NOT medically necessary"
-        covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
-        out.append(_wrap(f"Lesion {safe(lesion['id'])}  {lesion['site']}, {lesion['diagnosis']}: {necessary}; {covered}", 0))
+        out.append(_lesion_heading(lesion))
         entries = lesion.get("explanation", [])
         for entry in entries:
             # a lesion that qualifies: why, for each indication met, and the rest in one list
             if entry["met"] or not lesion["medically_necessary"]:
-                out.append(_row(f"  {'[x]' if entry['met'] else '[ ]'} {entry['indication']}: ", "; ".join(map(safe, entry["because"]))))
-        if lesion["medically_necessary"] and (unmet := [e["indication"] for e in entries if not e["met"]]):
+                out.append(_row(f"  {'[x]' if entry['met'] else '[ ]'} {safe(entry['indication'])}: ",
+                                "; ".join(map(safe, entry["because"]))))
+        if lesion["medically_necessary"] and (unmet := [safe(e["indication"]) for e in entries if not e["met"]]):
             out.append(_wrap("not met: " + ", ".join(unmet), 2))
         if lesion.get("could_document"):
             out.append("  Would qualify if the record documents any one of:")
@@ -142,7 +238,7 @@ def render_explain(answer: dict) -> str:
                 _tree(out, [" or ".join(option["needs"]) + f"  ({option['indication']})"], "    - ", "      ")
         elif not lesion["medically_necessary"]:
             out.append("  No documentation the case leaves out would qualify it.")
-    return "\n".join(out)
+    return fit("\n".join(out + _footer(answer)))
 
 
 def render_explain_full(answer: dict) -> str:
@@ -151,23 +247,22 @@ def render_explain_full(answer: dict) -> str:
     if answer["status"] != "ok":
         return render_invalid(answer)
     out = [headline(answer)]
+    if answer["lines"]:
+        out.append("")
     for line in answer["lines"]:
         ex = line["explanation"]
-        if line is answer["lines"][0]:
-            out.append("")
-        cited = ", ".join(f"{r['rule']} {r['source']}" for r in ex["rules"]) if ex.get("rules") else \
-            f"{ex['rule']} {ex['source']}" if ex.get("rule") else ""
+        cited = ", ".join(f"{safe(r['rule'])} {safe(r['source'])}" for r in ex["rules"]) if ex.get("rules") else \
+            f"{safe(ex['rule'])} {safe(ex['source'])}" if ex.get("rule") else ""
         # the rule's sentence and reading: `mohs-asp rules ID`
-        out.append(_wrap(f"Line {line['line']}  {line['code']}  {_outcome(line).upper()}" + (f"  ({cited})" if cited else ""), 0))
-        _tree(out, [safe(b) for b in ex.get("because", [])], "  - ", "    ")
+        out.append(_wrap(f"Line {line['line']}  {safe(line['code'])}  {safe(_outcome(line)).upper()}"
+                         + (f"  ({cited})" if cited else ""), 0))
+        _tree(out, ex.get("because", []), "  - ", "    ")
     for lesion in answer["lesions"]:
         out.append("")
-        necessary = "medically necessary" if lesion["medically_necessary"] else "NOT medically necessary"
-        covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
-        out.append(_wrap(f"Lesion {safe(lesion['id'])}  {lesion['site']}, {lesion['diagnosis']}: {necessary}; {covered}", 0))
+        out.append(_lesion_heading(lesion))
         for entry in lesion.get("explanation", []):
             mark = "[x]" if entry["met"] else "[ ]"
-            row = f"  {mark} {entry['indication']}  ({entry['rule']}, {entry['source']})"
+            row = f"  {mark} {safe(entry['indication'])}  ({safe(entry['rule'])}, {safe(entry['source'])})"
             because = [safe(b) for b in entry["because"]]
             if len(because) == 1 and len(row) + 2 + len(because[0]) <= WIDTH:  # one row when it fits
                 out.append(f"{row}: {because[0]}")
@@ -178,13 +273,13 @@ def render_explain_full(answer: dict) -> str:
         if lesion.get("would_qualify"):
             out.append("  Would qualify with any one of:")
             for option in lesion["would_qualify"]:
-                out.append(_row(f"    - ({option['indication']}) ", " and ".join(option["needs"])))
-    return "\n".join(out)
+                out.append(_row(f"    - ({safe(option['indication'])}) ", " and ".join(map(safe, option["needs"]))))
+    return fit("\n".join(out + _footer(answer)))
 
 
 def _row(lead: str, text: str) -> str:
     """One row of at most 80 columns: `text` cut at a word, with " ..." (the JSON form has it whole)."""
-    return lead + textwrap.shorten(text, WIDTH - len(lead), placeholder=" ...")
+    return lead + textwrap.shorten(text, max(WIDTH - len(lead), 20), placeholder=" ...")
 
 
 def _quotes(entry: dict, indent: int) -> list[str]:
@@ -195,6 +290,6 @@ def _quotes(entry: dict, indent: int) -> list[str]:
 def render_rules(rules: list[dict]) -> str:
     out = []
     for r in rules:
-        out.append(f"{safe(r['id'])}  {r['source']}")
+        out.append(f"{safe(r['id'])}  {safe(r['source'])}")
         out.extend(_quotes(r, 2))
-    return "\n".join(out)
+    return fit("\n".join(out))

@@ -50,7 +50,9 @@ def case_schema(policy: Policy) -> dict:
     assert set(lesion_props) == set(LESION_FIELDS) and set(line_props) == set(LINE_FIELDS)
     case_props = {
         "id": text,
-        "date_of_service": {"type": "string", "format": "date"},
+        "date_of_service": {"type": "string", "format": "date",
+                            "description": "Decides which version of the policy, which data and which ICD-10-CM "
+                                           "release judge the claim; outside the policy's versions the case is invalid."},
         "patient": {"type": ["object", "null"], "additionalProperties": False,  # null: no patient facts
                     "properties": {name: flag for name in PATIENT_FIELDS}},
         "lesions": {"type": "array", "maxItems": MAX_LESIONS, "items": {

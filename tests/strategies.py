@@ -110,28 +110,28 @@ JUNK = st.one_of(
     st.decimals(allow_nan=True, allow_infinity=True), st.floats(),
     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
-OUT_OF_RANGE = {"size_cm": [Decimal(0), Decimal(-1), Decimal("100.01"), Decimal("1e-9"), Decimal("-0.0")],
-                "size_mm": [0, -5, 1001, Decimal("0.0001")], "units": [0, 100, -1, 10**40],
-                "line": [0, -1, 10**9], "date_of_service": ["2026-02-30", "2026-13-01", "26-1-1", ""]}
+OUT_OF_RANGE = {"size_cm": [Decimal(0), Decimal(-1), Decimal("100.01"), Decimal("-0.0")],
+                "size_mm": [0, -5, 1001], "units": [0, 100, -1, 10**40],
+                "line": [0, -1, 2**31], "date_of_service": ["2026-02-30", "2026-13-01", "26-1-1", ""]}
 
 
-def _places(doc, path=()):
+def places(doc, path=()):
     """Every (container, key, path) in a document."""
     if isinstance(doc, dict):
         for key, value in doc.items():
             yield doc, key, (*path, key)
-            yield from _places(value, (*path, key))
+            yield from places(value, (*path, key))
     elif isinstance(doc, list):
         for i, value in enumerate(doc):
             yield doc, i, (*path, i)
-            yield from _places(value, (*path, i))
+            yield from places(value, (*path, i))
 
 
 @st.composite
 def mutated(draw) -> dict:
     doc = draw(cases())
-    places = list(_places(doc))
-    container, key, _ = draw(st.sampled_from(places))
+    spots = list(places(doc))
+    container, key, _ = draw(st.sampled_from(spots))
     how = draw(st.sampled_from(["drop", "retype", "rename", "range", "unknown", "same_id"]))
     if how == "drop":
         del container[key]
@@ -150,3 +150,47 @@ def mutated(draw) -> dict:
 
 
 documents = st.one_of(cases(), mutated())
+
+
+# -- scalars as a file writes them: numbers past Decimal's reach, YAML tags ---------------------
+
+
+@st.composite
+def huge_exponents(draw) -> str:
+    """A number's text whose exponent is past what Decimal holds (beyond 10**18 either way),
+    as JSON and YAML both write it: `1e99999999999999999999`, `-0.0E+1000000000000000000000`."""
+    sign = draw(st.sampled_from(["", "-"]))
+    whole = draw(st.sampled_from(["0", "1", "2", "19", "100"]))
+    point = draw(st.sampled_from(["", ".0", ".5", ".999"]))
+    exponent = draw(st.integers(10**18, 10**40))
+    return f"{sign}{whole}{point}{draw(st.sampled_from('eE'))}{draw(st.sampled_from(['', '+', '-']))}{exponent}"
+
+
+YAML_TAGS = ["!!float", "!!int", "!!bool", "!!timestamp", "!!str", "!!null", "!!binary", "!!set", "!!omap", "!!pairs",
+             "!!seq", "!!map", "!!merge", "!!value", "!!python/none", "!local"]
+TAG_VALUES = ["", "x", "1", "1.5", "2e0", ".nan", "-.inf", "2026-02-30", "2026-03-01", "2026-03-01 25:00:00", "yes",
+              "[]", "{}", "[a]", "{a: 1}", "aGVsbG8=", "1e99999999999999999999"]
+
+
+@st.composite
+def yaml_tagged(draw) -> str:
+    """A YAML value with an explicit tag, any tag with any value or none (`!!float`, `!!timestamp x`)."""
+    tag, value = draw(st.sampled_from(YAML_TAGS)), draw(st.sampled_from(TAG_VALUES))
+    return f"{tag} {value}".rstrip()
+
+
+def as_text(doc, form: str, raw: dict[str, str]) -> str:
+    """A document as JSON or YAML text (flow style, after `---` so that it is read as YAML), the
+    strings of `raw` written as the bare text they map to (a number, a tagged value)."""
+    import json
+
+    numbers: dict[str, str] = {}
+
+    def decimal(value):
+        numbers[f"\0{len(numbers)}"] = str(value)
+        return f"\0{len(numbers) - 1}"
+
+    text = json.dumps(doc, default=decimal, ensure_ascii=False)
+    for placeholder, bare in {**numbers, **raw}.items():
+        text = text.replace(json.dumps(placeholder), bare)
+    return text if form == "json" else f"--- {text}\n"

@@ -1,7 +1,8 @@
 """Every rule quotes the policy: its `% policy:` line is a whole sentence of the payer's text, its
 `% reading:` line a whole sentence of the contract's readings (docs/contract/, a snapshot of
-../shared/contract), word for word. `mohs-asp lint` checks this (mohs_asp/quotes.py); this test
-holds the shipped policy to it, and `mohs-asp rules` to printing each quote once, labelled."""
+../shared/contract) or the pack's own reading of its dates (policy.toml's `reading`), word for
+word. `mohs-asp lint` checks this (mohs_asp/quotes.py); this test holds the shipped policy to
+it, and `mohs-asp rules` to printing each quote once, labelled."""
 
 import json
 import subprocess
@@ -21,6 +22,7 @@ def test_every_rule_has_an_id_and_quotes_a_whole_sentence_word_for_word():
     policy = load_policy()
     assert not policy.unannotated, [r.source for r in policy.unannotated]
     assert quotes.contract_folder(policy.root) == CONTRACT
+    assert policy.rules_by_id["in_force"].reading == policy.metadata["reading"]
     assert check_quotes(policy, Structure(policy)) == []
     ids = [r.id for r in policy.rules]
     assert len(ids) == len(set(ids))

@@ -74,7 +74,7 @@ def paste(browser, text: str) -> None:
 
 def test_a_pasted_json_case_shows_the_decision_each_line_and_why(browser, server):
     load(browser, server)
-    assert "Policy mohs-asp" in browser.find_element(By.ID, "policy").text
+    assert "Policy mohs-micrographic-surgery 2018-07-23" in browser.find_element(By.ID, "policy").text
     paste(browser, (TESTS / "examples/nose-bcc-covered.case.json").read_text())
     decided(browser, "COVERED")
     got = rows(browser)

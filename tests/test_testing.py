@@ -285,7 +285,7 @@ def test_a_typo_in_an_expect_key_is_a_failure_with_did_you_mean(tmp_path):
         "  decison: not a field of the answer (did you mean `decision`?)",
         "  lines[line=2].outcom: not a field of a line in the answer (did you mean `outcome`?)",
         "  lesions[id=A].indication: not a field of a lesion in the answer (did you mean `indications` or `indication_rules`?)",
-        "  flavour: not a field of the answer; its fields are case, status, decision, lesions, lines, errors",
+        "  flavour: not a field of the answer; its fields are case, status, decision, lesions, lines, errors, warnings, decision_record",
     ]
 
 

@@ -85,7 +85,7 @@ def _case_document(body: bytes, hint: str) -> Any:
     except UnicodeDecodeError as e:
         return CaseInvalid([InputError("", f"the body is not UTF-8 text (byte {e.start})")])
     try:
-        return parse_text(text, hint)
+        return parse_text(text, "the body")  # the content decides JSON or YAML, as for a file (the media type sets the size limit)
     except CaseInvalid as e:
         return e
 
@@ -358,7 +358,7 @@ class BatchEndpoint:
 
     @staticmethod
     def _answer(policy: Policy, first: int, lines: list[bytes | None], explain: bool) -> bytes:
-        docs = [line_document(raw, n) for n, raw in enumerate(lines, start=first)]
+        docs = [line_document(raw) for raw in lines]
         out = []
         for n, answer in enumerate(answer_documents(docs, policy, len(docs), explain), start=first):
             if answer["status"] != "ok":
@@ -470,7 +470,6 @@ def create_app(policy: Policy, time_limit: float = DEFAULT_TIME_LIMIT) -> Starle
             app.state.batch_pool.shutdown(wait=False, cancel_futures=True)
             app.state.hook_pool.shutdown(wait=False, cancel_futures=True)
 
-    metadata = policy.metadata
     routes = [
         Route("/", page, methods=["GET"]),
         Route("/check", check, methods=["POST"]),
@@ -493,9 +492,8 @@ def create_app(policy: Policy, time_limit: float = DEFAULT_TIME_LIMIT) -> Starle
     app.state.health = {
         "status": "ok",
         "engine_version": __version__,
-        "policy": {"id": str(metadata.get("id") or metadata.get("name") or
-                             ("mohs-asp" if policy.root == default_root() else policy.root.name)),
-                   "version": _version(metadata),
+        "policy": {"id": policy.id,  # policy.toml's
+                   "version": _version(policy),
                    "digest": policy.digest,
                    "rules": len(policy.rules)},
     }
@@ -503,16 +501,14 @@ def create_app(policy: Policy, time_limit: float = DEFAULT_TIME_LIMIT) -> Starle
     return app
 
 
-def _version(metadata: dict) -> str | None:
-    """The pack's version: `version`, else the last of its `versions` (by name or id)."""
-    if metadata.get("version") is not None:
-        return str(metadata["version"])
-    versions = metadata.get("versions")
-    if isinstance(versions, list) and versions and isinstance(versions[-1], dict):
-        last = versions[-1]
-        found = last.get("name") or last.get("id") or last.get("version")
-        return str(found) if found is not None else None
-    return None
+def _version(policy) -> str | None:
+    """The version of the policy in force today (policy.toml), else its latest."""
+    import datetime as dt
+
+    from ..dates import date_number
+
+    found = policy.version_on(date_number(dt.date.today())) or (policy.versions[-1] if policy.versions else None)
+    return found.name if found is not None else None
 
 
 def from_environment() -> Starlette:
