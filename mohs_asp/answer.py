@@ -8,13 +8,17 @@ broken (PolicyError), never a guessed answer.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 
 from . import __version__
 from .case import Case
 from .engine import Atom, Solved
 from .errors import CaseInvalid, PolicyError
-from .policy import Policy
+from .policy import PLACEHOLDER, Policy
+
+UM_PER = {"cm": 10000, "mm": 1000}
 
 OUTCOMES = ("payable", "bundled", "denied", "not_addressed")
 DECISIONS = ("covered", "not_covered", "no_mms")  # the contract's
@@ -24,6 +28,97 @@ DECISIONS = ("covered", "not_covered", "no_mms")  # the contract's
 def _order(policy: Policy) -> dict[str, int]:
     """Each rule's place in the source, to list rule ids in source order."""
     return {r.id: i for i, r in enumerate(policy.rules)}
+
+
+@lru_cache(maxsize=8)
+def _lesion_variables(policy: Policy) -> dict[str, frozenset[str]]:
+    """For each rule, the variables of its body that stand for a lesion: those in a position
+    its predicate's `%!` signature names L (`mms_line(C, N, L, K)`). With lesions numbered
+    (engine.case_facts) their values are positions, named back by id in the words."""
+    out = {}
+    for rule in policy.rules:
+        found = set()
+        for lit in rule.node.body:
+            atom = getattr(lit, "atom", None)
+            symbol = getattr(atom, "symbol", None)
+            args = getattr(symbol, "arguments", None)
+            pred = policy.predicates.get((symbol.name, len(args))) if args else None
+            if pred is not None:
+                found.update(a.name for a, name in zip(args, pred.args) if name == "L" and a.ast_type.name == "Variable")
+        out[rule.id] = frozenset(found)
+    return out
+
+
+def in_unit(um: int, unit: str) -> str:
+    """Micrometres in cm or mm: "2.0 cm", "20 mm"."""
+    text = format((Decimal(um) / UM_PER[unit]).normalize(), "f")
+    return f"{text}.0 cm" if unit == "cm" and "." not in text else f"{text} {unit}"
+
+
+def _shown(text: str, unit: str | None) -> str:
+    """A value of a firing (as text) in words: yes/no for true/false, micrometres in cm."""
+    if unit == "um" and text.lstrip("-").isdigit():
+        return in_unit(int(text), "cm")
+    return {"true": "yes", "false": "no"}.get(text, text)
+
+
+def _filled(template: str, values: dict[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), "?"), template)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One sentence of a rule's `% because:` words, kept in parts so that similar reasons can
+    be merged (explanations word theirs the same way: explain.py)."""
+
+    template: str
+    values: tuple[tuple[str, str], ...]  # placeholder -> shown value, in template order
+    reads: str = field(default="", compare=False)  # what would qualify: the case fact it asks for
+
+    def text(self) -> str:
+        return _filled(self.template, dict(self.values))
+
+
+def reason_order(order: dict[str, int], rule_id: str, reason: Reason) -> tuple:
+    """Reasons in the rules' source order, then by their values (numbers as numbers)."""
+    return order[rule_id], tuple((0, int(v), "") if v.isdigit() else (1, 0, v) for _, v in reason.values)
+
+
+def merge(reasons: list[Reason]) -> list[str]:
+    """Sentences, with reasons that differ only in their last placeholder merged into one
+    ("histology nodular has none of the aggressive features: sclerotic, morpheaform, ...")."""
+    groups: dict[tuple, list[str]] = {}
+    keys: list[tuple] = []
+    for r in reasons:
+        if not r.values:
+            key = (r.template, (), None)
+            last = None
+        else:
+            key = (r.template, r.values[:-1], r.values[-1][0])
+            last = r.values[-1][1]
+        if key not in groups:
+            groups[key] = []
+            keys.append(key)
+        if last is not None and last not in groups[key]:
+            groups[key].append(last)
+    out = []
+    for key in keys:
+        template, fixed, name = key
+        values = dict(fixed)
+        if name is not None:
+            values[name] = ", ".join(groups[key])
+        text = _filled(template, values)
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def rule_reason(rule, values: dict[str, str]) -> Reason:
+    """A firing of `rule` in its `% because:` words (values: each variable's value, shown)."""
+    if not rule.because:
+        return Reason(f"rule {rule.id} applies", ())
+    return Reason(rule.because, tuple((m.group(1), values.get(m.group(1), "?") if m.group(1) in values else "?")
+                                      for m in PLACEHOLDER.finditer(rule.because)))
 
 
 def _text(atom) -> str:
@@ -90,6 +185,25 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
         elif kind == "indication" and n == 4:
             indications[name(head[2], head, rule_id)].append(head[3])
 
+    # each line's reasons: the `% because:` words of the rules that gave its outcome
+    line_reasons: dict[int, list[tuple[tuple, Reason]]] = defaultdict(list)
+    lesion_vars = _lesion_variables(policy)
+    worded: set[tuple[str, int]] = set()
+    for rule_id, head, values in solved.said:
+        if head[0] in OUTCOMES and len(head) > 2:
+            rule, n = policy.rules_by_id[rule_id], number(head[2], head, rule_id)
+            units = {m.group(1): m.group(2) for m in PLACEHOLDER.finditer(rule.because or "")}
+            named = {v: name(t, head, rule_id) if v in lesion_vars[rule_id] else _shown(_text(t), units.get(v))
+                     for v, t in zip(rule.said_variables, values)}
+            reason = rule_reason(rule, named)
+            line_reasons[n].append((reason_order(order, rule_id, reason), reason))
+            worded.add((rule_id, n))
+    for n, ids_ in line_rules.items():  # rules whose words name no variable
+        for rule_id in ids_:
+            if (rule_id, n) not in worded:
+                reason = rule_reason(policy.rules_by_id[rule_id], {})
+                line_reasons[n].append((reason_order(order, rule_id, reason), reason))
+
     if len(decisions) != 1:
         raise PolicyError(f"the policy gives case {case.id!r} {len(decisions)} decisions ({', '.join(decisions) or 'none'}); it must give one")
     if decisions[0] not in DECISIONS:
@@ -113,10 +227,16 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
             said = ", ".join(o for o, _ in got) or "no outcome"
             raise PolicyError(f"the policy gives line {line.number} of case {case.id!r} {said}; it must give exactly one")
         outcome, into = got[0]
-        entry: dict = {"line": line.number, "code": line.code, "outcome": outcome}
+        entry: dict = {"line": line.number, "code": line.code}
+        if len(line.lesions) == 1:
+            entry["lesion"] = line.lesions[0]
+        elif line.lesions:
+            entry["lesions"] = list(line.lesions)
+        entry["outcome"] = outcome
         if into is not None:
             entry["into"] = into
         entry["rules"] = sorted(line_rules.get(line.number, ()), key=order.get)
+        entry["reasons"] = merge([r for _, r in sorted(line_reasons.get(line.number, ()), key=lambda x: x[0])])
         lines.append(entry)
     return {"case": case.id, "status": "ok", "decision": decisions[0], "lesions": lesions, "lines": lines,
             "warnings": [w.as_dict() for w in case.warnings],

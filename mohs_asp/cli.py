@@ -24,6 +24,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help that wraps to the terminal, and plain usage errors (main())
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Coverage engine for Mohs Micrographic Surgery: the payer's policy as ASP rules.",
 )
 
@@ -93,15 +95,17 @@ def _print_json(obj) -> None:
     _emit(json.dumps(obj, ensure_ascii=ascii_only, indent=2))
 
 
-def _decide(case: str, format: Format, policy: Optional[Path], explain: bool) -> None:
+def _decide(case: str, format: Format, policy: Optional[Path], explain: bool, full: bool = False) -> None:
     from .api import check_source, exit_code
-    from .render import render_check, render_explain
+    from . import render
 
     answer = check_source(case, _policy(policy), explain=explain)
     if format is Format.json:
         _print_json(answer)
+    elif explain:
+        _emit(render.render_explain_full(answer) if full else render.render_explain(answer))
     else:
-        _emit(render_explain(answer) if explain else render_check(answer))
+        _emit(render.render_check(answer))
     raise typer.Exit(exit_code(answer))
 
 
@@ -118,21 +122,40 @@ def check(case: str = CaseArgument, format: Format = FormatOption, policy: Optio
 
 
 @app.command()
-def explain(case: str = CaseArgument, format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
-    """Decide one case and say why: for each line the rule that gave its outcome, for each
-    lesion every indication met or not with the case's own values, and what would qualify.
+def explain(
+    case: str = CaseArgument,
+    full: bool = typer.Option(False, "--full", "--for-authors",
+                              help="The whole tree for policy authors: every rule's id and logic/FILE.lp:LINE."),
+    format: Format = FormatOption,
+    policy: Optional[Path] = PolicyOption,
+) -> None:
+    """Decide one case and say why: each denied line's reasons, each lesion's indications met and not met with the case's own values, and what documentation would qualify a lesion that meets none.
 
     Exit codes as for check.
     """
-    _decide(case, format, policy, explain=True)
+    _decide(case, format, policy, explain=True, full=full)
 
 
 @app.command()
-def rules(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
-    """List every rule: its id, where it is written (logic/FILE.lp:LINE), the payer's sentence it encodes and the contract's reading it follows."""
+def rules(
+    rule_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Show only this rule, with the words it gives."),
+    format: Format = FormatOption,
+    policy: Optional[Path] = PolicyOption,
+) -> None:
+    """List every rule: its id, where it is written (logic/FILE.lp:LINE), the payer's sentence it encodes and the contract's reading it follows. With an ID, that rule alone, with the words it gives (its % because: line)."""
     from .render import render_rules
 
-    listed = [r.listing() for r in _policy(policy).rules]
+    loaded = _policy(policy)
+    if rule_id is not None:
+        rule = loaded.rules_by_id.get(rule_id)
+        if rule is None:
+            import difflib
+
+            near = difflib.get_close_matches(rule_id, list(loaded.rules_by_id), n=1)
+            raise UsageError(f"no rule {rule_id!r}" + (f" (did you mean `{near[0]}`?)" if near else "") + "; mohs-asp rules lists them")
+        listed = [{**rule.listing(), **({"because": rule.because} if rule.because else {})}]
+    else:
+        listed = [r.listing() for r in loaded.rules]
     if format is Format.json:
         _print_json(listed)
     else:
@@ -330,7 +353,18 @@ def main() -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
-        app()
+        status = app(standalone_mode=False)  # typer's usage errors come here, to be said as ours are
+    except typer.TyperException as e:  # a usage error (no such option, a bad value...): one plain line
+        if type(e).__name__ == "NoArgsIsHelpError":  # `mohs-asp` alone: the help
+            e.show()
+        else:
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see {ctx.command_path} -h)" if ctx is not None else ""
+            sys.stderr.write(f"mohs-asp: {' '.join(e.format_message().split())}{hint}\n")
+        sys.exit(getattr(e, "exit_code", 2))
+    except typer.Abort:
+        sys.stderr.write("mohs-asp: interrupted\n")
+        sys.exit(130)
     except MohsError as e:
         if isinstance(e, OutputError):
             _stdout_to_devnull()
@@ -343,6 +377,7 @@ def main() -> None:
     except Exception as e:  # a bug: say so in one line, no traceback  # noqa: BLE001
         sys.stderr.write(f"mohs-asp: internal error: {type(e).__name__}: {' '.join(str(e).split())}\n")
         sys.exit(INTERNAL_ERROR)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,9 @@ class Solved:
     atoms: list[clingo.Symbol] = field(default_factory=list)
     fired: list[tuple[str, tuple[clingo.Symbol, ...]]] = field(default_factory=list)
     shared: list[clingo.Symbol] = field(default_factory=list)
+    # (rule id, head atom, values of the variables its `% because:` words name) for each tracked
+    # rule with such words (policy.said_by); `check` words each line's reasons with them
+    said: list[tuple[str, Atom, tuple]] = field(default_factory=list)
 
 
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?[0-9]+)|([A-Za-z_#][A-Za-z0-9_\']*)|([(),])')
@@ -280,7 +283,7 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
         if everything:
             if not _keep_symbol(item, out, policy):
                 shared.append(item)
-            if item.name not in shown and item.name != "__by":
+            if item.name not in shown and item.name not in ("__by", "__said"):
                 continue
             item = str(item)
         atom = parse_atom(item)
@@ -289,6 +292,12 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
             head = atom[2]
             solved = keys.get(head[1]) if len(head) > 1 else None
             (solved.by if solved is not None else unkeyed).append((ids[int(atom[1])], head))
+        elif name == "__said":
+            head, rule_id = atom[2], ids[int(atom[1])]
+            solved = keys.get(head[1]) if len(head) > 1 else None
+            (solved.by if solved is not None else unkeyed).append((rule_id, head))
+            if solved is not None:
+                solved.said.append((rule_id, head, atom[3][1:]))
         elif name == "__fired":  # track=EVERYTHING without `everything`: which rules fired (tests)
             if not everything:
                 solved, fired = keys.get(atom[1]), (ids[int(atom[2])], ())

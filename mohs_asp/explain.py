@@ -30,18 +30,17 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cached_property, lru_cache
 from weakref import WeakKeyDictionary
 
 import clingo
 from clingo import ast
 
-from .answer import build_answer
+from .answer import Reason, build_answer, in_unit, merge, reason_order
 from .case import Case
 from .dates import show_date, span_words
 from .engine import EVERYTHING, solve, written_values
-from .policy import CASE_FACT_PREDICATES, Policy, Rule
+from .policy import CASE_FACT_PREDICATES, PLACEHOLDER, Policy, Rule
 
 Binding = dict[str, clingo.Symbol]
 OP = ast.ComparisonOperator
@@ -57,7 +56,6 @@ ARITHMETIC = {ast.BinaryOperator.Plus: lambda x, y: x + y, ast.BinaryOperator.Mi
               ast.BinaryOperator.Multiplication: lambda x, y: x * y,
               ast.BinaryOperator.Division: lambda x, y: x // y if y else None,
               ast.BinaryOperator.Modulo: lambda x, y: x % y if y else None}
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_']*)(?::(\w+))?\}")
 MAX_DEPTH = 4
 _MARK = "__explain_"  # the stand-in lesion's values (see would_qualify)
 _STAND_IN = clingo.Function(_MARK + "case"), clingo.Function(_MARK + "lesion")
@@ -70,15 +68,8 @@ class _Unknown(Exception):
 # -- values and words ------------------------------------------------------------------------
 
 
-UM_PER = {"cm": 10000, "mm": 1000}
 Written = dict[tuple[str, tuple[clingo.Symbol, ...]], dict[int, tuple[str, str]]]  # see engine.written_values
 Words = tuple[str, str, bool]  # a value as written: its text, its unit, and whether the case wrote it
-
-
-def in_unit(um: int, unit: str) -> str:
-    """Micrometres in cm or mm: "2.0 cm", "20 mm"."""
-    text = format((Decimal(um) / UM_PER[unit]).normalize(), "f")
-    return f"{text}.0 cm" if unit == "cm" and "." not in text else f"{text} {unit}"
 
 
 def show_measure(value: clingo.Symbol, words: Words | None, unit: str | None) -> str:
@@ -439,46 +430,6 @@ class _Run:
 # -- the explainer -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Reason:
-    """One sentence of an explanation, kept in parts so that similar reasons can be merged."""
-
-    template: str
-    values: tuple[tuple[str, str], ...]  # placeholder -> shown value, in template order
-
-    def text(self) -> str:
-        return fill(self.template, dict(self.values))
-
-
-def merge(reasons: list[Reason]) -> list[str]:
-    """Sentences, with reasons that differ only in their last placeholder merged into one
-    ("histology nodular has none of the aggressive features: sclerotic, morpheaform, ...")."""
-    groups: dict[tuple, list[str]] = {}
-    order: list[tuple] = []
-    for r in reasons:
-        if not r.values:
-            key = (r.template, (), None)
-            last = None
-        else:
-            key = (r.template, r.values[:-1], r.values[-1][0])
-            last = r.values[-1][1]
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        if last is not None and last not in groups[key]:
-            groups[key].append(last)
-    out = []
-    for key in order:
-        template, fixed, name = key
-        values = dict(fixed)
-        if name is not None:
-            values[name] = ", ".join(groups[key])
-        text = fill(template, values)
-        if text not in out:
-            out.append(text)
-    return out
-
-
 class Explainer:
     """Explanations for one case, from its full answer set and the rules' firing records."""
 
@@ -765,15 +716,15 @@ class Explainer:
             probes, answer = stand_in
             swap = dict(zip(_STAND_IN, (self.key, lid)))
             if self._answers_as(probes, swap):
-                return [{**entry, "needs": list(entry["needs"])} for entry in answer]
+                return [{**entry, "needs": list(entry["needs"]), "reads": list(entry["reads"])} for entry in answer]
         out = []
         for name, ind in self.view.indications.items():
             for r in self.view.rules_for("indication", 3):
                 start = self._head_binding(r, [self.key, lid, ind])
                 if start is None:
                     continue
-                for alternative in _merged_alternatives(self._rule_needs(r, start, 0)):
-                    out.append({"indication": name, "rule": r.rule.id, "needs": alternative})
+                for alternative, reads in _merged_alternatives(self._rule_needs(r, start, 0)):
+                    out.append({"indication": name, "rule": r.rule.id, "needs": alternative, "reads": reads})
         return out
 
     def _answers_as(self, probes: list, swap: dict) -> bool:
@@ -916,7 +867,7 @@ class Explainer:
                     value = None
                 values.append((arg_name, show(value, unit) if value is not None else "documented"))
         template = PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", pred.holds)
-        return Reason(template, tuple(values))
+        return Reason(template, tuple(values), name)
 
 
 # -- assembling the contract's explanation fields ---------------------------------------------
@@ -932,6 +883,7 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
     """Add `explanation` to every lesion and line of an answer (and `would_qualify` to a
     lesion that meets no indication)."""
     key, view = ex.key, ex.view
+    order = {r.id: i for i, r in enumerate(ex.policy.rules)}
     for lesion in answer["lesions"]:
         lid = clingo.String(lesion["id"])
         entries = []
@@ -952,6 +904,7 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
         lesion["explanation"] = entries
         if not lesion["indications"]:
             lesion["would_qualify"] = ex.would_qualify(lid)
+            lesion["could_document"] = _could_document(ex, lid, lesion["would_qualify"])
     for line in answer["lines"]:
         n = clingo.Number(line["line"])
         name = line["outcome"]
@@ -961,32 +914,87 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
             line["explanation"] = {"rule": None, "source": None, "policy": None, "because": []}
             continue
         line["explanation"] = {**_cite(fired[0][0]), "because": merge([ex.because(r, b) for r, b in fired])}
+        # check's reasons (answer.py): the same words, in the rules' order
+        worded = sorted(((r, ex.because(r, b)) for r, b in fired), key=lambda x: reason_order(order, x[0].id, x[1]))
+        line["reasons"] = merge([reason for _, reason in worded])
         if len({r.id for r, _ in fired}) > 1:  # several rules agree (every denial reason): cite each
             line["explanation"]["rules"] = [_cite(r) for r in dict.fromkeys(r for r, _ in fired)]
     return answer
 
 
-def _merged_alternatives(alternatives: list[list[Reason]]) -> list[list[str]]:
+def _documented(ex: Explainer, lid: clingo.Symbol, pred_name: str) -> bool:
+    """Whether the case has a fact of this input predicate for the lesion (or, for a predicate
+    of the case alone, such as immunosuppressed(C, B), for the case)."""
+    for (name, arity), pred in ex.policy.predicates.items():
+        if name == pred_name and name in CASE_FACT_PREDICATES:
+            positions = (0, pred.args.index("L")) if "L" in pred.args else (0,)
+            values = (ex.key, lid) if len(positions) == 2 else (ex.key,)
+            if ex.atoms.find((name, arity), positions, values):
+                return True
+    return False
+
+
+def _could_document(ex: Explainer, lid: clingo.Symbol, options: list[dict]) -> list[dict]:
+    """What would qualify, kept to what documentation could add: the options every one of
+    whose case facts the case left undocumented (a flag, borders; histology, a fact per term,
+    always); the lesion's own
+    site and measured size are facts, told in its indications, not options. Histology terms
+    are named by the characteristic they spell (data/histology.csv), each once."""
+    # histology_term(Term, Characteristic, When): the spelling and what it names, whatever its dates
+    spelled = {args[0].string: args[1].string for args in ex.run.shared.find(("histology_term", 3), (), ())
+               if args[1].string}
+    out = []
+    for option in options:
+        # histology is one fact per term: a further term can always be documented
+        if not option["reads"] or any(p != "histology" and _documented(ex, lid, p) for p in option["reads"]):
+            continue
+        needs = list(option["needs"])
+        if option["reads"] == ["histology"]:
+            needs = [_respelled(n, spelled) for n in needs]
+        for entry in out:
+            if entry["indication"] == option["indication"]:
+                entry["needs"].extend(n for n in needs if n not in entry["needs"])
+                break
+        else:
+            out.append({"indication": option["indication"], "needs": needs})
+    return out
+
+
+def _respelled(need: str, spelled: dict[str, str]) -> str:
+    head, sep, terms = need.partition("one of: ")
+    if not sep:
+        return need
+    words = list(dict.fromkeys(spelled.get(t, t) for t in terms.split(", ")))
+    return head + sep + ", ".join(words)
+
+
+def _merged_alternatives(alternatives: list[list[Reason]]) -> list[tuple[list[str], list[str]]]:
     """Alternatives that are one condition each, of the same shape, become one condition
-    listing the choices ("histology one of: sclerotic, ..." rather than eight entries)."""
+    listing the choices ("histology one of: sclerotic, ..." rather than eight entries).
+    Each alternative comes with the case facts (input predicates) it asks for."""
     single = [a[0] for a in alternatives if len(a) == 1]
     rest = [a for a in alternatives if len(a) != 1]
     out = []
     if single:
         shapes: dict[tuple, list[str]] = {}
+        reads: dict[tuple, list[str]] = defaultdict(list)
         for r in single:
+            key = (r.template, r.values[:-1], r.values[-1][0]) if r.values else (r.template, (), None)
             if r.values:
                 choice = r.values[-1][1].removeprefix("one of: ")
-                shapes.setdefault((r.template, r.values[:-1], r.values[-1][0]), []).extend(choice.split(", "))
+                shapes.setdefault(key, []).extend(choice.split(", "))
             else:
-                shapes.setdefault((r.template, (), None), [])
-        for (template, fixed, last), choices in shapes.items():
+                shapes.setdefault(key, [])
+            if r.reads and r.reads not in reads[key]:
+                reads[key].append(r.reads)
+        for key, choices in shapes.items():
+            template, fixed, last = key
             values = dict(fixed)
             if last is not None:
                 uniq = list(dict.fromkeys(choices))
                 values[last] = uniq[0] if len(uniq) == 1 else "one of: " + ", ".join(uniq)
-            out.append([fill(template, values)])
-    out.extend([merge(a) for a in rest])
+            out.append(([fill(template, values)], reads[key]))
+    out.extend((merge(a), list(dict.fromkeys(r.reads for r in a if r.reads))) for a in rest)
     return out
 
 

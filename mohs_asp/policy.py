@@ -56,6 +56,8 @@ CASE_FACT_PREDICATES = frozenset(
 )
 LESION_FLAGS = ("recurrent", "incompletely_excised", "previously_irradiated", "rapid_growth",
                 "high_risk_metastasis", "deep_structures")
+# a placeholder of `% because:` and `%!` words: {X}, or {X:um} for a size in micrometres
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_']*)(?::(\w+))?\}")
 ANNOTATION = re.compile(r"%\s*(rule|policy|reading|because):\s*(.*?)\s*$")
 PRED_DOC = re.compile(r"%!\s*([a-z_][A-Za-z0-9_]*)\s*(?:\(([^)]*)\))?\s*$")
 PRED_TEXT = re.compile(r"%!\s+(holds|absent):\s*\"(.*)\"\s*$")
@@ -128,6 +130,12 @@ class Rule:
     @property
     def source(self) -> str:
         return f"{self.file}:{self.line}"
+
+    @property
+    def said_variables(self) -> tuple[str, ...]:
+        """The variables its `% because:` words name ({L}, {S:um}), in the rule's order."""
+        named = {m.group(1) for m in PLACEHOLDER.finditer(self.because or "")}
+        return tuple(v for v in self.variables if v in named)
 
     def listing(self) -> dict:
         """The rule as `mohs-asp rules --format json` and serve's /rules list it."""
@@ -494,10 +502,11 @@ class Policy:
         if track:
             for index, rule in enumerate(self.rules):
                 if rule.head and (everything or rule.head[0] in track):
-                    out.append(decided_by(rule, index))
+                    said = not everything and rule.said_variables
+                    out.append(said_by(rule, index) if said else decided_by(rule, index))
                 if rule.head and everything:
                     out.append(firing_rule(rule, index))
-            ast.parse_string("#show __by/2." + (" #show __fired/3." if everything else ""), out.append)
+            ast.parse_string("#show __by/2. #show __said/3." + (" #show __fired/3." if everything else ""), out.append)
         return out
 
 
@@ -613,6 +622,16 @@ def firing_rule(rule: Rule, index: int) -> ast.AST:
         ast.SymbolicTerm(loc, clingo.Number(0))
     values = ast.Function(loc, "", [ast.Variable(loc, v) for v in rule.variables], 0)
     atom = ast.SymbolicAtom(ast.Function(loc, "__fired", [case_term, ast.SymbolicTerm(loc, clingo.Number(index)), values], 0))
+    return ast.Rule(loc, ast.Literal(loc, ast.Sign.NoSign, atom), rule.node.body)
+
+
+def said_by(rule: Rule, index: int) -> ast.AST:
+    """`__said(I, Head, (V1,...,Vn)) :- Body.`: rule number I derived this head, with these
+    values of the variables its `% because:` words name (`check` words its reasons with them)."""
+    loc = rule.node.location
+    values = ast.Function(loc, "", [ast.Variable(loc, v) for v in rule.said_variables], 0)
+    atom = ast.SymbolicAtom(ast.Function(loc, "__said", [ast.SymbolicTerm(loc, clingo.Number(index)),
+                                                          rule.node.head.atom.symbol, values], 0))
     return ast.Rule(loc, ast.Literal(loc, ast.Sign.NoSign, atom), rule.node.body)
 
 

@@ -109,6 +109,8 @@ def _heading(answer: dict, said: str) -> str:
 
 def _decision(answer: dict) -> str:
     return safe(answer["decision"]).upper().replace("_", " ")
+
+
 def _footer(answer: dict) -> list[str]:
     """The answer's warnings, and what decided it (decision_record), after a blank line."""
     out = [_wrap(f"warning: {safe(w['path'] or '(file)')}: {safe(w['message'])}", 0) for w in answer.get("warnings", [])]
@@ -129,26 +131,61 @@ def render_invalid(answer: dict) -> str:
     return fit("\n".join(out + _footer(answer)))
 
 
+def headline(answer: dict) -> str:
+    """The decision, as the first line of a text answer. A case without MMS lines (a
+    prior-authorization question) says so, with the indications each lesion meets."""
+    if answer["decision"] != "no_mms":
+        return _heading(answer, _decision(answer))
+    met = [(safe(lesion["id"]), ", ".join(map(safe, lesion["indications"])) or "none") for lesion in answer["lesions"]]
+    said = met[0][1] if len(met) == 1 else "; ".join(f"{lid}: {m}" for lid, m in met)
+    return _wrap(_heading(answer, "NO MMS LINES") + (f": indications met: {said}" if met else ""), 0)
+
+
+def _lesions_of(line: dict) -> str:
+    if "lesion" in line:
+        return f"lesion {safe(line['lesion'])}"
+    if line.get("lesions"):
+        return "lesions " + ", ".join(map(safe, line["lesions"]))
+    return "no lesion"
+
+
+def _said(line: dict) -> str:
+    """A line's outcome and, unless it is payable, its reasons: "denied: lesion A meets none
+    of the nine indications"."""
+    outcome = f"bundled into line {line['into']}" if line["outcome"] == "bundled" else line["outcome"].replace("_", " ")
+    reasons = line.get("reasons") or []
+    if line["outcome"] == "payable" or not reasons:
+        return safe(outcome)
+    return safe(f"{outcome}: {'; '.join(reasons)}")
+
+
 def render_check(answer: dict) -> str:
+    """Decision first; one line per claim line (its lesion, outcome and reasons); then each
+    lesion's indications met and whether its diagnosis is covered; then warnings and the
+    decision record."""
     if answer["status"] != "ok":
         return render_invalid(answer)
-    out = [_heading(answer, _decision(answer)), ""]
-    for lesion in answer["lesions"]:
-        out.append(f"Lesion {label(lesion['id'])}  {safe(lesion['site'])}, {safe(lesion['diagnosis'])}")
-        met = ", ".join(map(safe, lesion["indications"])) or "meets none of the indications"
-        out.append(_wrap(f"medically necessary: {'yes' if lesion['medically_necessary'] else 'no'} ({met})", 2))
-        out.append(f"  diagnosis covered:   {'yes' if lesion['diagnosis_covered'] else 'no'}")
+    out = [headline(answer), ""]
     if answer["lines"]:
-        if answer["lesions"]:
-            out.append("")
-        out.append(f"{'Line':>5}  {'Code':<6} {'Outcome':<17} Rule")
+        out.append("Lines")
         for line in answer["lines"]:
-            rules = ", ".join(map(safe, line.get("rules", [])))
-            row = f"{line['line']:>5}  {safe(line['code']):<6} {safe(_outcome(line)):<17} "
-            out.append(row + textwrap.shorten(rules, WIDTH - len(row), placeholder=" ...") if rules else row.rstrip())
+            row = f"{line['line']:>4}  {safe(line['code']):<6} {_lesions_of(line):<9} "
+            if width(row) > WIDTH // 2:  # a long code or lesion id: the outcome goes on below it
+                out.append(row.rstrip())
+                row = " " * 23
+            wrapped = textwrap.wrap(_said(line), WIDTH - len(row)) or [""]
+            out.append(row + wrapped[0])
+            out.extend(" " * len(row) + w for w in wrapped[1:])
     else:
-        out.append("")
         out.append("No claim lines.")
+    if answer["lesions"]:
+        out.append("")
+        out.append("Lesions")
+        for lesion in answer["lesions"]:
+            met = ", ".join(map(safe, lesion["indications"])) or "meets no indication"
+            covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
+            out.append(_wrap(f"{label(lesion['id'])}  {safe(lesion['site'])}, {safe(lesion['diagnosis'])}: "
+                             f"{met}; {covered}", 2))
     return fit("\n".join(out + _footer(answer)))
 
 
@@ -159,41 +196,95 @@ def _tree(lines: list[str], items: list[str], first: str, rest: str) -> None:
         lines.extend(rest + w for w in wrapped[1:])
 
 
+def _lesion_heading(lesion: dict) -> str:
+    necessary = "medically necessary" if lesion["medically_necessary"] else "NOT medically necessary"
+    covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
+    return _wrap(f"Lesion {label(lesion['id'])}  {safe(lesion['site'])}, {safe(lesion['diagnosis'])}: "
+                 f"{necessary}; {covered}", 0)
+
+
 def render_explain(answer: dict) -> str:
-    """The explained answer as a tree: the decision, each line and why, each lesion and why."""
+    """The explained answer for a surgeon's office: the decision; each line, with the reasons
+    of one that is not payable; each lesion's indications met and not, one row each (why, in
+    the case's values); and, for a lesion that meets none, what documentation would qualify
+    it (only what the case left undocumented: its site or measured size is told as a fact)."""
     if answer["status"] != "ok":
         return render_invalid(answer)
-    out = [_heading(answer, _decision(answer))]
+    out = [headline(answer)]
+    if answer["lines"]:
+        out.append("")
+    for line in answer["lines"]:
+        row = f"Line {line['line']}  {safe(line['code'])}  {_lesions_of(line)}: "
+        outcome = f"bundled into line {line['into']}" if line["outcome"] == "bundled" else line["outcome"].replace("_", " ")
+        if line["outcome"] in ("payable", "bundled"):
+            out.append(row + safe(outcome))
+            continue
+        out.append(row + safe(outcome).upper())
+        _tree(out, line.get("reasons", []), "  - ", "    ")
+    for lesion in answer["lesions"]:
+        out.append("")
+        out.append(_lesion_heading(lesion))
+        entries = lesion.get("explanation", [])
+        for entry in entries:
+            # a lesion that qualifies: why, for each indication met, and the rest in one list
+            if entry["met"] or not lesion["medically_necessary"]:
+                out.append(_row(f"  {'[x]' if entry['met'] else '[ ]'} {safe(entry['indication'])}: ",
+                                "; ".join(map(safe, entry["because"]))))
+        if lesion["medically_necessary"] and (unmet := [safe(e["indication"]) for e in entries if not e["met"]]):
+            out.append(_wrap("not met: " + ", ".join(unmet), 2))
+        if lesion.get("could_document"):
+            out.append("  Would qualify if the record documents any one of:")
+            for option in lesion["could_document"]:
+                _tree(out, [" or ".join(option["needs"]) + f"  ({option['indication']})"], "    - ", "      ")
+        elif not lesion["medically_necessary"]:
+            out.append("  No documentation the case leaves out would qualify it.")
+    return fit("\n".join(out + _footer(answer)))
+
+
+def render_explain_full(answer: dict) -> str:
+    """The explained answer for policy authors, as a tree: the decision, each line and the
+    rules (id, logic/FILE.lp:LINE) that gave its outcome, each lesion and why, what would qualify."""
+    if answer["status"] != "ok":
+        return render_invalid(answer)
+    out = [headline(answer)]
+    if answer["lines"]:
+        out.append("")
     for line in answer["lines"]:
         ex = line["explanation"]
-        out.append("")
-        out.append(f"Line {line['line']}  {safe(line['code'])}  {safe(_outcome(line)).upper()}")
-        if ex.get("rules"):
-            out.append(_wrap("rules " + ", ".join(f"{safe(r['rule'])} ({safe(r['source'])})" for r in ex["rules"]), 2))
-        elif ex.get("rule"):
-            out.append(_wrap(f"rule {safe(ex['rule'])} ({safe(ex['source'])})", 2))
-            out.extend(_quotes(ex, 2))
+        cited = ", ".join(f"{safe(r['rule'])} {safe(r['source'])}" for r in ex["rules"]) if ex.get("rules") else \
+            f"{safe(ex['rule'])} {safe(ex['source'])}" if ex.get("rule") else ""
+        # the rule's sentence and reading: `mohs-asp rules ID`
+        out.append(_wrap(f"Line {line['line']}  {safe(line['code'])}  {safe(_outcome(line)).upper()}"
+                         + (f"  ({cited})" if cited else ""), 0))
         _tree(out, ex.get("because", []), "  - ", "    ")
     for lesion in answer["lesions"]:
         out.append("")
-        necessary = "medically necessary" if lesion["medically_necessary"] else "NOT medically necessary"
-        covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
-        out.append(_wrap(f"Lesion {label(lesion['id'])}  {safe(lesion['site'])}, {safe(lesion['diagnosis'])}: "
-                         f"{necessary}; {covered}", 0))
+        out.append(_lesion_heading(lesion))
         for entry in lesion.get("explanation", []):
             mark = "[x]" if entry["met"] else "[ ]"
-            out.append(f"  {mark} {safe(entry['indication'])}  ({safe(entry['rule'])}, {safe(entry['source'])})")
-            _tree(out, entry["because"], "      ", "        ")
+            row = f"  {mark} {safe(entry['indication'])}  ({safe(entry['rule'])}, {safe(entry['source'])})"
+            because = [safe(b) for b in entry["because"]]
+            if len(because) == 1 and len(row) + 2 + len(because[0]) <= WIDTH:  # one row when it fits
+                out.append(f"{row}: {because[0]}")
+                continue
+            out.append(row)
+            joined = "; ".join(because)
+            out.extend([_row("      ", joined)] if len(joined) <= WIDTH - 6 else (_row("      ", b) for b in because))
         if lesion.get("would_qualify"):
             out.append("  Would qualify with any one of:")
             for option in lesion["would_qualify"]:
-                _tree(out, [" and ".join(option["needs"]) + f"  ({option['indication']})"], "    - ", "      ")
+                out.append(_row(f"    - ({safe(option['indication'])}) ", " and ".join(map(safe, option["needs"]))))
     return fit("\n".join(out + _footer(answer)))
+
+
+def _row(lead: str, text: str) -> str:
+    """One row of at most 80 columns: `text` cut at a word, with " ..." (the JSON form has it whole)."""
+    return lead + textwrap.shorten(text, max(WIDTH - len(lead), 20), placeholder=" ...")
 
 
 def _quotes(entry: dict, indent: int) -> list[str]:
     """The payer's sentence and the contract's reading a rule cites, each labelled."""
-    return [_wrap(f"{kind}: {shown(safe(entry[kind]))}", indent) for kind in ("policy", "reading") if entry.get(kind)]
+    return [_wrap(f"{kind}: {shown(safe(entry[kind]))}", indent) for kind in ("policy", "reading", "because") if entry.get(kind)]
 
 
 def render_rules(rules: list[dict]) -> str:

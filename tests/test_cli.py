@@ -34,14 +34,42 @@ def test_check_json_matches_the_contract_example_and_exit_code(case, tmp_path):
         [(l["line"], l["outcome"], l.get("into")) for l in expected["lines"]]
 
 
-def test_check_text_fits_80_columns_and_names_the_rules():
+def test_check_text_puts_the_decision_first_and_each_line_with_its_lesion_and_reason():
     result = run("check", EXAMPLES / "trunk-small-nodular-denied.case.json")
     assert result.returncode == 1
-    assert "NOT COVERED" in result.stdout
-    assert "mms_not_medically_necessary" in result.stdout
-    assert "bundled into 1" in result.stdout
-    assert max(map(len, result.stdout.splitlines())) <= 80
+    lines = result.stdout.splitlines()
+    assert lines[0] == "trunk-small-nodular-denied: NOT COVERED"
+    line1 = next(t for t in lines if t.split()[:1] == ["1"])
+    assert "17313" in line1 and "lesion A" in line1 and "denied: lesion A meets none of the nine indications" in line1
+    assert "bundled into line 1" in result.stdout
+    assert "mms_not_medically_necessary" not in result.stdout  # rule ids are for authors (explain --full, JSON)
+    assert max(map(len, lines)) <= 80
     assert "\x1b[" not in result.stdout
+
+
+def test_check_says_which_line_is_for_which_lesion_of_a_two_lesion_denied_case(tmp_path):
+    case = tmp_path / "two.json"
+    case.write_text(json.dumps({
+        "id": "two", "date_of_service": "2026-03-01",
+        "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "chest"}, {"id": "B", "diagnosis": "L57.0", "site": "nose"}],
+        "lines": [{"line": 1, "code": "17313", "lesion": "A"}, {"line": 2, "code": "17311", "lesion": "B"},
+                  {"line": 3, "code": "17313", "lesion": "B"}]}))
+    result = run("check", case)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "two: NOT COVERED"
+    assert len(lines) <= 40 and max(map(len, lines)) <= 80
+    text = " ".join(" ".join(lines).split())
+    assert "1 17313 lesion A denied: lesion A meets none of the nine indications" in text
+    assert "2 17311 lesion B denied: diagnosis L57.0 is not on the covered list" in text
+    assert "3 17313 lesion B denied: diagnosis L57.0 is not on the covered list; 17313 does not fit site nose" in text
+    assert "A chest, C44.519: meets no indication; diagnosis covered" in text
+    assert "B nose, L57.0: high_risk_area, tissue_preservation; diagnosis NOT covered" in text
+    js = json.loads(run("check", case, "--format", "json").stdout)
+    assert [(l["lesion"], l["reasons"][:1]) for l in js["lines"]] == [
+        ("A", ["lesion A meets none of the nine indications"]), ("B", ["diagnosis L57.0 is not on the covered list"]),
+        ("B", ["diagnosis L57.0 is not on the covered list"])]
+    assert js["lines"][2]["rules"] == ["mms_diagnosis_not_covered", "mms_wrong_family"]
 
 
 def test_check_reads_standard_input():
@@ -175,3 +203,28 @@ def test_output_the_terminal_cannot_encode_is_escaped_not_a_crash(tmp_path):
     js = subprocess.run([EXE, "check", str(path), "--format", "json"], capture_output=True, text=True,
                         env={**os.environ, "PYTHONIOENCODING": "ascii"})
     assert json.loads(js.stdout)["case"] == "café-ü"
+
+
+def test_every_usage_mistake_is_one_plain_line_in_the_house_style():
+    for args, said in ((["check"], "Missing argument 'CASE'"), (["check", "--bogus", "x"], "No such option: --bogus"),
+                       (["check", str(EXAMPLES / "nose-bcc-covered.case.json"), "--format", "xml"], "'xml' is not one of"),
+                       (["chek"], "Did you mean 'check'")):
+        result = run(*args)
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("mohs-asp: ") and said in result.stderr, result.stderr
+        assert len(result.stderr.splitlines()) == 1 and "╭" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dash_h_is_help_as_well_as_double_dash_help():
+    short, long = run("check", "-h"), run("check", "--help")
+    assert short.returncode == long.returncode == 0
+    assert short.stdout == long.stdout and "-h, --help" in short.stdout and "<str>" not in short.stdout
+
+
+def test_rules_id_shows_one_rule_and_an_unknown_id_says_what_was_meant():
+    one = run("rules", "mms_wrong_family")
+    assert one.returncode == 0 and one.stdout.startswith("mms_wrong_family  logic/claims.lp:")
+    assert 'reading: "A line whose code does not fit its lesion' in one.stdout and "because: " in one.stdout
+    assert len([t for t in one.stdout.splitlines() if not t.startswith(" ")]) == 1
+    typo = run("rules", "mms_wrong_famly")
+    assert typo.returncode == 2 and "did you mean `mms_wrong_family`?" in typo.stderr

@@ -110,10 +110,14 @@ def test_explain_names_the_threshold_in_force_and_its_dates(dated, tmp_path):
         entry = next(e for e in answer["lesions"][0]["explanation"] if e["indication"] == "large_lesion")
         said[day] = entry["because"], answer["lesions"][0].get("would_qualify", [])
     assert said[BEFORE][0] == ["size 1.7 cm is below 2.0 cm (in force from 2015-09-21 to 2026-12-31)"]
-    assert {"indication": "large_lesion", "rule": "large_lesion", "needs": ["size at least 2.0 cm"]} in said[BEFORE][1]
+    assert {"indication": "large_lesion", "rule": "large_lesion", "needs": ["size at least 2.0 cm"],
+            "reads": ["size_um"]} in said[BEFORE][1]
     assert said[ON][0] == ["size 1.7 cm is at least 1.5 cm (the threshold in force from 2027-01-01)"]
     text = run("explain", tmp_path / f"{ON}.json", "--policy", dated).stdout
-    assert "the threshold in force from 2027-01-01" in text and "version 2027-01-01" in text
+    assert "[x] large_lesion: size 1.7 cm is at least 1.5 cm" in text and "version 2027-01-01" in text
+    # the default cuts a row at 80 columns; --full (like the JSON) has the reason whole
+    full = run("explain", "--full", tmp_path / f"{ON}.json", "--policy", dated).stdout
+    assert "the threshold in force from 2027-01-01" in full and "version 2027-01-01" in full
 
 
 @needs_exe

@@ -13,7 +13,7 @@ from mohs_asp.api import check_document, check_source
 from mohs_asp.case import parse_case
 from mohs_asp.explain import explain_cases
 from mohs_asp.policy import default_root, load_policy
-from mohs_asp.render import render_explain
+from mohs_asp.render import render_explain_full
 from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
@@ -56,6 +56,7 @@ def test_every_example_explains_with_citations(path, policy):
     for lesion in stripped["lesions"]:
         lesion.pop("explanation")
         lesion.pop("would_qualify", None)
+        lesion.pop("could_document", None)
     for line in stripped["lines"]:
         line.pop("explanation")
     assert stripped == plain
@@ -141,8 +142,8 @@ def test_a_rule_following_a_reading_is_cited_as_a_reading(policy):
     assert wrong["reading"].startswith("A line whose code does not fit its lesion")
     assert addon["rule"] == "mms_addon_without_primary" and addon["policy"] is None
     assert addon["because"] == ["add-on code 17315 has no payable line with its primary code on lesion A"]
-    text = render_explain(answer)
-    assert '  reading: "An add-on whose primary is missing or denied is denied' in text and '""' not in text
+    text = render_explain_full(answer)  # the sentence and reading themselves: `mohs-asp rules ID`
+    assert "Line 2  17315  DENIED  (mms_addon_without_primary logic/claims.lp:" in text and '""' not in text
 
 
 def test_a_deep_lesion_takes_17311_wherever_it_is(policy):
@@ -276,3 +277,78 @@ def test_an_indication_written_for_one_named_lesion_explains_the_others(tmp_path
     entry = next(e for e in answer["lesions"][1]["explanation"] if e["indication"] == "special")
     assert (entry["met"], entry["rule"]) == (False, "only_a")
     assert entry["because"] == ["no rule of this policy gives lesion B this indication"]
+
+
+ONE_LESION = [p for p in EXAMPLES if json.loads(p.read_text()).get("lesions", [None]).__len__() == 1]
+
+
+def above_footer(lines: list[str]) -> list[str]:
+    """The explanation's rows, without the warnings and decision record every text answer ends
+    with (after a blank row): what the 40 rows are for."""
+    for i, line in enumerate(lines):
+        if line.startswith(("warning: ", "decision record: ")) and i and not lines[i - 1]:
+            assert lines[-1].startswith(("decision record: ", "  ")), lines[-1]
+            return lines[:i - 1]
+    return lines
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["default", "full"])
+@pytest.mark.parametrize("path", ONE_LESION, ids=lambda p: p.name.removesuffix(".case.json"))
+def test_explain_of_a_one_lesion_case_fits_40_rows_of_80_columns(path, full):
+    result = subprocess.run([EXE, "explain", str(path), *(["--full"] if full else [])], capture_output=True, text=True)
+    lines = result.stdout.splitlines()
+    assert len(above_footer(lines)) <= 40 and max(map(len, lines)) <= 80, path.name
+
+
+def test_explain_tells_an_office_what_documentation_would_qualify_not_what_it_cannot_change():
+    path = next(p for p in EXAMPLES if p.name == "trunk-small-nodular-denied.case.json")
+    short = subprocess.run([EXE, "explain", str(path)], capture_output=True, text=True).stdout
+    assert short.splitlines()[0] == "trunk-small-nodular-denied: NOT COVERED"
+    assert "  - lesion A meets none of the nine indications" in short
+    assert "[ ] large_lesion: size 1.1 cm is below 2.0 cm" in short  # a measured size: a fact
+    assert "[ ] high_risk_area: site back is not a high-risk recurrence area" in short  # the site: a fact
+    would = short[short.index("Would qualify if the record documents any one of:"):]
+    assert "borders documented as ill_defined" in would and "documented as growing rapidly: yes" in would
+    assert "site one of" not in would and "size at least" not in would  # nothing documentation changes
+    # each histologic feature named once, in the policy's words, not every spelling
+    text = " ".join(would.split())
+    assert "metatypical/infiltrative/spiky" in text and "spikey_shaped" not in text
+    assert "logic/" not in short and "(mms_" not in short
+    full = subprocess.run([EXE, "explain", "--full", str(path)], capture_output=True, text=True).stdout
+    assert "(mms_not_medically_necessary logic/claims.lp:" in full and "site one of: ankle" in full
+
+
+def test_a_denied_two_lesion_case_reads_in_80_by_40(tmp_path):
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps({
+        "id": "two", "date_of_service": "2026-03-01",
+        "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "chest"}, {"id": "B", "diagnosis": "L57.0", "site": "nose"}],
+        "lines": [{"line": 1, "code": "17313", "lesion": "A"}, {"line": 2, "code": "17311", "lesion": "B"}]}))
+    result = subprocess.run([EXE, "explain", str(path)], capture_output=True, text=True)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1 and len(above_footer(lines)) <= 40 and max(map(len, lines)) <= 80
+    assert lines[0] == "two: NOT COVERED"
+    text = "\n".join(lines)
+    assert "Line 1  17313  lesion A: DENIED\n  - lesion A meets none of the nine indications" in text
+    assert "Line 2  17311  lesion B: DENIED\n  - diagnosis L57.0 is not on the covered list" in text
+    assert "Lesion A  chest, C44.519: NOT medically necessary; diagnosis covered" in text
+    assert "Lesion B  nose, L57.0: medically necessary; diagnosis NOT covered" in text
+    assert "[x] high_risk_area: site nose is a high-risk recurrence area" in text
+
+
+def test_the_readmes_denied_two_lesion_case_reads_in_80_by_40(tmp_path):
+    import yaml
+
+    doc = yaml.safe_load((TESTS / "policy" / "a-second-lesion-denied-for-three-reasons-makes-the-case-not-covered.yaml").read_text())
+    doc.pop("expect")
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps(doc, default=str))
+    lines = subprocess.run([EXE, "explain", str(path)], capture_output=True, text=True).stdout.splitlines()
+    assert len(above_footer(lines)) <= 40 and max(map(len, lines)) <= 80
+    text = "\n".join(lines)
+    assert "Line 3  17311  lesion B: DENIED\n  - lesion B meets none of the nine indications\n" \
+           "  - diagnosis L57.0 is not on the covered list\n" \
+           "  - 17311 does not fit site back: site back takes the 17313 family" in text
+    assert "  not met: recurrent_or_incomplete" in text  # lesion A qualifies: its unmet ones in one list
+    assert "    - documented as incompletely excised: yes  (recurrent_or_incomplete)" in text
+    assert "documented as recurrent: yes" not in text  # the case says recurrent: false, a fact

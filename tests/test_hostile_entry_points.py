@@ -612,12 +612,12 @@ def test_rule_ids_and_sentences_from_a_policy_reach_the_terminal_escaped(tmp_pat
     tests = tmp_path / "tests"
     tests.mkdir()
     (tests / "no-mms.yaml").write_text(NOSE_YAML.replace('code: "17311"', 'code: "99213"') + "expect: {decision: no_mms}\n")
-    for args in (["rules"], ["check", case], ["explain", case], ["test", tests, "--coverage"]):
+    for args in (["rules"], ["check", case], ["explain", case], ["explain", "--full", case], ["test", tests, "--coverage"]):
         result = run(*args, "--policy", copy)
         no_crash(result)
         out = result.stdout.decode("utf-8")
         assert _raw_steering(out) == [], args
-        if args[0] != "check":  # check's rule column shortens a long id
+        if args[0] not in ("check", "explain") or "--full" in args:  # check and explain's default name no rule ids
             assert "mms_payable\\x1b[2J\\x1b]0;pwned\\x07\\u202e\\u2066\\u200b\\ufeff\\x9b" in out, (args, out)
     listed = json.loads(run("rules", "--policy", copy, "--format", "json").stdout)
     assert f"mms_payable{STEER}" in [r["id"] for r in listed]  # JSON: as the policy wrote it

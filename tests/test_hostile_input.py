@@ -433,6 +433,10 @@ def test_an_id_that_looks_like_asp_changes_nothing_but_itself(hostile, base, pol
     answer = check_document(_renamed(doc, hostile, hostile), policy)
     assert answer["case"] == hostile and answer["lesions"][0]["id"] == hostile
     answer["case"], answer["lesions"][0]["id"] = plain["case"], plain["lesions"][0]["id"]
+    for line, was in zip(answer["lines"], plain["lines"]):
+        assert line["lesion"] == hostile
+        assert [r.replace(f"lesion {hostile}", "lesion A") for r in line["reasons"]] == was["reasons"]
+        line["lesion"], line["reasons"] = was["lesion"], was["reasons"]
     assert answer == plain
     assert plain["decision"] == ("covered" if base == "covered" else "not_covered")
 
@@ -681,7 +685,8 @@ def test_bidi_zero_width_and_escape_characters_in_ids_are_escaped_in_text(tmp_pa
     text = result.stdout.decode("utf-8")
     assert _raw_steering(text) == []
     assert text.splitlines()[0] == "\\u202eDERREVOC :7-mialc: NOT COVERED"
-    assert "Lesion A\\u202e\\u202a" in text
+    # explain heads a lesion "Lesion A..."; check names it in its lines and under Lesions
+    assert ("Lesion A\\u202e\\u202a" if command == "explain" else "lesion A\\u202e\\u202a") in text
     answer = json.loads(run(command, path, "--format", "json").stdout)
     assert answer["case"] == doc["id"] and answer["lesions"][0]["id"] == f"A{hostile}"  # JSON: byte for byte
 
@@ -704,7 +709,7 @@ def test_an_id_padded_with_spaces_cannot_push_a_fake_decision_onto_a_line_of_its
     margin = [line for line in lines[1:] if line[:1] not in ("", " ")]
     # (the footer's warning and decision record lines are the engine's own words, no id in them)
     assert all(line.startswith(("Lesion A    ", "Line ", "warning: date_of_service: ", "decision record: policy "))
-               for line in margin), margin
+               or line in ("Lines", "Lesions") for line in margin), margin
     assert [line for line in lines if "COVERED" in line.replace("ＣＯＶＥＲＥＤ", "COVERED")
             and not line.startswith(" ")] == [lines[0]]
     assert lines[0] == f"claim-7{' ' * 29}... ({len(padded)} characters): NOT COVERED"
