@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .case import _suggest, _type_name, read_document
+from .case import read_document, suggest, type_name
 from .errors import CaseInvalid, UsageError
 from .render import safe
 
@@ -130,7 +130,7 @@ def _unknown_field(where: str, key: Any, want: Any, actual: dict, level: str) ->
     known = list(dict.fromkeys([*FIELDS[level], *(k for k in actual if isinstance(k, str))]))
     if key in known:
         return Difference(where, want, _MISSING)
-    hint = _suggest(key, known) if isinstance(key, str) else ""
+    hint = suggest(key, known) if isinstance(key, str) else ""
     return Difference(where, want, _MISSING,
                       note=f"not a field of {WHAT[level]}{hint or '; its fields are ' + ', '.join(known)}")
 
@@ -139,7 +139,7 @@ def _unknown_in_errors(where: str, err: dict, actual: list) -> Difference | None
     known = list(dict.fromkeys([*FIELDS["errors"], *(k for e in actual if isinstance(e, dict) for k in e if isinstance(k, str))]))
     for key in err:
         if key not in known:
-            hint = _suggest(key, known) if isinstance(key, str) else ""
+            hint = suggest(key, known) if isinstance(key, str) else ""
             return Difference(f"{where}.{key}", err[key], _MISSING,
                               note=f"not a field of {WHAT['errors']}{hint or '; its fields are ' + ', '.join(known)}")
     return None
@@ -157,7 +157,7 @@ def _impossible(where: str, key: Any, want: Any, vocabulary: Vocabulary, level: 
     values, one, many = allowed
     for value in want if isinstance(want, list) else [want]:
         if isinstance(value, str) and value not in values:
-            return Difference(where, want, None, note=f'"{value}" is not a possible {one}{_suggest(value, values)}; '
+            return Difference(where, want, None, note=f'"{value}" is not a possible {one}{suggest(value, values)}; '
                                                       f"the {many} are {', '.join(values)}")
     return None
 
@@ -283,12 +283,12 @@ def _named_tests(path: Path, docs: list) -> list[PolicyTest]:
     for i, item in enumerate(docs):
         if not isinstance(item, dict):
             out.append(PolicyTest(path, item, None, name=f"[{i}]", problem=f"each entry of a list of tests is a case with "
-                                  f"a `name:` and an `expect:`; entry [{i}] is {_type_name(item)}"))
+                                  f"a `name:` and an `expect:`; entry [{i}] is {type_name(item)}"))
             continue
         item = copy.copy(item)  # still knowing the keys it gives twice
         name = item.pop("name", None)
         if not isinstance(name, str) or not name.strip():
-            got = "" if name is None else f", not {_type_name(name)}"
+            got = "" if name is None else f", not {type_name(name)}"
             out.append(PolicyTest(path, item, None, name=f"[{i}]",
                                   problem=f"entry [{i}] of the list has no `name:`{got}: each test of a file of several is named"))
             continue
@@ -312,7 +312,7 @@ def _expectation(path: Path, doc: Any, expect: Any, where: str, name: str | None
     """A `fired:` in `expect` is taken out of it (it is not part of the answer)."""
     if not isinstance(expect, dict):
         return PolicyTest(path, doc, None, name=name, problem=f"{where} must hold parts of the answer (status:, decision:, "
-                                                              f"lesions:, lines:, errors:, fired:), found {_type_name(expect)}")
+                                                              f"lesions:, lines:, errors:, fired:), found {type_name(expect)}")
     fired: tuple = ()
     if "fired" in expect:
         expect = dict(expect)
@@ -595,7 +595,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
     from .api import refused, within_limits
     from .case import parse_case
     from .engine import EVERYTHING, solve
-    from .lint import Structure
+    from .graph import RuleGraph
 
     started = time.perf_counter()
     matches = keyword_matcher(select) if select is not None else None
@@ -614,7 +614,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
     selected = [t for t in tests if matches(t.id)] if matches else tests
     if not selected:
         raise UsageError(f"-k {select!r} selects none of the {_count(len(tests), 'test')}")
-    structure = Structure(policy)
+    structure = RuleGraph(policy)
     values = answer_vocabulary(_constants(structure.domains.get((("indication", 3), 2))))
     entries: list[tuple[TestResult, PolicyTest, Any]] = []  # (result, test, Case or None once judged)
     for test in selected:
@@ -670,7 +670,7 @@ def _judge(result: TestResult, test: PolicyTest, answer: dict, fired: set[str], 
             result.differences.append(Difference("fired", rule_id, "not a rule id: `fired:` lists rule ids (text)"))
         elif rule_id not in policy.rules_by_id:
             result.differences.append(Difference("fired", rule_id, "no rule of this policy has that id"
-                                                 + _suggest(rule_id, list(policy.rules_by_id))))
+                                                 + suggest(rule_id, list(policy.rules_by_id))))
         elif rule_id not in fired:
             result.differences.append(Difference("fired", rule_id, "did not fire"))
     if result.differences and answer.get("status") == "invalid" and test.expect.get("status") != "invalid":
