@@ -43,6 +43,8 @@ class DatedRow:
         self.effective_from = effective_from  # YYYYMMDD, the policy's first day when the row leaves it blank
         self.effective_to = effective_to  # YYYYMMDD, the policy's last day (or OPEN_END) when blank
         self.dated = dated  # the row gives effective_from or effective_to itself
+
+
 @dataclass(frozen=True)
 class Threshold:
     """A row of data/thresholds.csv: the value as written, its unit, and in micrometres."""
@@ -88,12 +90,10 @@ class PolicyData:
         return {}
 
 
-
 def read_data_file(path: Path, name: str) -> str:
     """A data file's text, at most MAX_DATA_BYTES (an ICD-10-CM release too)."""
     return read_utf8(path, name, MAX_DATA_BYTES,
-                      f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)")
-
+                     f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)")
 
 
 def read_csv(path: Path, columns: tuple[str, ...]) -> Rows:
@@ -102,7 +102,7 @@ def read_csv(path: Path, columns: tuple[str, ...]) -> Rows:
     if not path.exists():
         raise PolicyError(f"data file {path.parent.name}/{path.name} is missing")
     lines = read_utf8(path, f"data/{path.name}", MAX_DATA_BYTES,
-                       f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)").splitlines()
+                      f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)").splitlines()
     kept = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not kept:
         raise PolicyError(f"data/{path.name} is empty")
@@ -174,9 +174,9 @@ def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData
     dated = _Dated(span)
     tables: dict[str, Rows] = {}
 
-    def table(name: str, columns: tuple[str, ...]) -> Rows:
-        rows = tables[name] = read_csv(folder / name, columns)
-        return rows
+    def table(name: str, columns: tuple[str, ...]) -> Rows:  # a file's rows, kept for lint
+        tables[name] = read_csv(folder / name, columns)
+        return tables[name]
 
     covered = []
     for lineno, row in table("covered_diagnoses.csv", ("code",)):

@@ -35,7 +35,7 @@ from .case import suggest
 from .errors import CaseInvalid, UsageError
 from .policy import Policy
 from .render import label, safe
-from .testing import TEST_SUFFIXES, cases_in, discover, test_id
+from .policy_tests import TEST_SUFFIXES, cases_in, discover, test_id
 
 CASE_SUFFIXES = (*TEST_SUFFIXES, ".jsonl")
 CASE_FIELDS = ("status", "decision", "errors")

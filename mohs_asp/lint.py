@@ -255,7 +255,7 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
                                           f"with the policy's test cases only"))
     tests = policy.root / "tests"
     if tests.is_dir():
-        from .testing import discover, read_test
+        from .policy_tests import discover, read_test
 
         for path in discover([str(tests)]):
             try:

@@ -150,7 +150,7 @@ class Rule:
         """Its global variables, in first-seen order (what a firing record binds)."""
         from .rule_ast import rule_variables
 
-        return rule_variables(self.node)
+        return rule_variables(self.node, self.head_terms, self.body)
 
     @cached_property
     def kind(self) -> str:

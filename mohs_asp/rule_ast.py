@@ -116,19 +116,41 @@ def variables_in(node: ast.AST) -> frozenset[str]:
     return frozenset(found)
 
 
-def rule_variables(node: ast.AST) -> tuple[str, ...]:
+def rule_variables(node: ast.AST, head: tuple[Term, ...], body: tuple[Lit, ...]) -> tuple[str, ...]:
     """A rule's global variables in first-seen order: those of its head and of its body's
-    literals and aggregate guards (a variable local to an aggregate element is left out)."""
+    literals and aggregate guards (a variable local to an aggregate element is left out).
+    Read off the rule's head terms and body literals (`head_terms`, `literal`: explanations
+    read them too), walking the AST again only for what they do not model."""
     found: dict[str, None] = {}
-    _collect(node.head, found)
-    for lit in node.body:
-        if lit.ast_type == T.Literal and lit.atom.ast_type == T.BodyAggregate:
-            for guard in (lit.atom.left_guard, lit.atom.right_guard):
+
+    def terms(ts: tuple[Term, ...]) -> None:
+        for t in ts:
+            if t.kind == "var":
+                found.setdefault(t.name)
+            elif t.kind in ("fn", "op"):
+                terms(t.args)
+            elif t.kind == "?":
+                _collect(t.node, found)
+
+    if head or _is_atom(node.head):
+        terms(head)
+    else:
+        _collect(node.head, found)
+    for lit in body:
+        if lit.kind in ("cmp",) or (lit.kind in ("pos", "neg") and lit.name is not None and
+                                    lit.node.atom.symbol.ast_type == T.Function):
+            terms(lit.args)
+        elif lit.node.ast_type == T.Literal and lit.node.atom.ast_type == T.BodyAggregate:
+            for guard in (lit.node.atom.left_guard, lit.node.atom.right_guard):
                 if guard is not None:
                     _collect(guard.term, found)
-        else:
-            _collect(lit, found)
+        elif lit.kind != "bool":
+            _collect(lit.node, found)
     return tuple(found)
+
+
+def _is_atom(head: ast.AST) -> bool:
+    return head.ast_type == T.Literal and head.atom.ast_type == T.SymbolicAtom
 
 
 # -- terms and literals ----------------------------------------------------------------------
