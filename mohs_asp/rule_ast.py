@@ -57,6 +57,7 @@ class Use:
     binds: bool  # a plain positive literal: it binds its variables
     negative: bool  # under `not`, in an aggregate or a condition (matters for one answer)
     location: ast.Location
+    negated: bool = False  # under `not` (its own, or that of the aggregate or conditional literal it is in)
 
 
 # -- variables -------------------------------------------------------------------------------
@@ -230,28 +231,29 @@ def constant(node: ast.AST) -> clingo.Symbol | None:
 def body_uses(node: ast.AST) -> tuple[Use, ...]:
     out: list[Use] = []
 
-    def read(lit: ast.AST, nested: bool) -> None:
+    def read(lit: ast.AST, nested: bool, negated: bool) -> None:
         if lit.ast_type == T.ConditionalLiteral:
-            read(lit.literal, True)
+            read(lit.literal, True, negated)
             for c in lit.condition:
-                read(c, True)
+                read(c, True, negated)
             return
         atom = lit.atom
+        plain = lit.sign == ast.Sign.NoSign
+        negated = negated or not plain
         if atom.ast_type == T.SymbolicAtom:
             found = atom_of(atom.symbol)
             if found:
-                plain = lit.sign == ast.Sign.NoSign
-                out.append(Use(found[0], found[1], plain and not nested, not plain or nested, lit.location))
+                out.append(Use(found[0], found[1], plain and not nested, not plain or nested, lit.location, negated))
         elif atom.ast_type == T.BodyAggregate:
             for element in atom.elements:
                 for c in element.condition:
-                    read(c, True)
+                    read(c, True, negated)
         elif atom.ast_type == T.Aggregate:
             for element in atom.elements:
-                read(element, True)
+                read(element, True, negated)
 
     for lit in node.body:
-        read(lit, False)
+        read(lit, False, False)
     return tuple(out)
 
 
