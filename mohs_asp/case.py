@@ -23,8 +23,8 @@ from typing import IO, Any
 from . import icd10
 from .dates import date_number
 from .errors import CaseInvalid, InputError, UsageError
-from .data import CODE_SHAPE
 from .policy import LESION_FLAGS, Policy
+from .policy_data import CODE_SHAPE
 
 # Input limits (README, "Limits"): past these a case is refused rather than read.
 MAX_FILE_BYTES = 10 * 1024 * 1024

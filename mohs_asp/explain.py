@@ -3,7 +3,7 @@
 Everything here is read off the rules, never restated beside them:
 
 - *why*: the solver records, for every rule that fired, its id and its variable bindings
-  (`policy.firing_rule` adds `__fired(C, I, (V1,...,Vn)) :- Body.` to rule number I); the
+  (`records.firing_rule` adds `__fired(C, I, (V1,...,Vn)) :- Body.` to rule number I); the
   rule's `% because:` words are filled with those bindings.
 - *why not*: for a conclusion that does not hold, each rule that could have derived it is
   walked literal by literal against the answer set, keeping every binding of the literals

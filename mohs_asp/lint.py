@@ -45,13 +45,13 @@ from pathlib import Path
 import clingo
 
 from . import icd10, quotes
-from .data import CONSTANT, load_data
 from .dates import show_date
 from .errors import CaseInvalid, PolicyError, UsageError
 from .finding import Finding, LintReport
 from .graph import OPEN, RuleGraph
 from .lint_data import check_data, check_dates, check_diagnoses
 from .policy import LESION_FLAGS, Policy, default_root, load_policy, policy_span
+from .policy_data import CONSTANT, load_data
 from .render import shown
 from .rule import Rule
 from .rule_ast import Key, constant

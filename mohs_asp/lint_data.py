@@ -10,10 +10,10 @@ import warnings
 from collections import defaultdict
 
 from . import icd10
-from .data import CODE_SHAPE, DatedRow
 from .dates import OPEN_END, next_day, previous_day, show_date, span_words
 from .finding import Finding
 from .policy import METADATA, Policy, policy_span
+from .policy_data import CODE_SHAPE, DatedRow
 
 
 def check_data(policy: Policy) -> list[Finding]:

@@ -1,5 +1,5 @@
 """A policy: its rules (the rule model, mohs_asp/rulebook.py), the facts of its data
-(mohs_asp/data.py) and the pack's metadata (`policy.toml`: id, title, source and dated versions).
+(mohs_asp/policy_data.py) and the pack's metadata (`policy.toml`: id, title, source and dated versions).
 
 A policy folder holds `policy.toml`, `logic/main.lp` (the umbrella file) and `data/*.csv`. The
 default is the project's own, shipped inside the package; `--policy DIR` points at an author's copy.
@@ -16,10 +16,10 @@ from pathlib import Path
 from clingo import ast
 
 from . import icd10
-from .data import MAX_DATA_BYTES, load_data, read_data_file
 from .dates import OPEN_END, date_number, next_day, parse_date, show_date
 from .errors import PolicyError, UsageError
 from .files import READ, read_utf8
+from .policy_data import MAX_DATA_BYTES, load_data, read_data_file
 from .rule import Predicate, Rule
 from .rulebook import Rulebook, main_file
 

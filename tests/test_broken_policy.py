@@ -280,7 +280,7 @@ def test_logic_files_together_past_1_mb_are_refused(copy):
 
 
 def test_a_data_file_past_100000_rows_is_refused_naming_the_first_row_past_it(copy):
-    from mohs_asp.data import MAX_DATA_ROWS
+    from mohs_asp.policy_data import MAX_DATA_ROWS
     from mohs_asp.policy import Policy
 
     path = copy / "data" / "covered_diagnoses.csv"

@@ -42,7 +42,7 @@ from fhirpathpy.models import models
 
 from .. import icd10
 from ..errors import PolicyError
-from ..data import read_csv
+from ..policy_data import read_csv
 from ..policy import Policy, default_root
 
 CPT = "http://www.ama-assn.org/go/cpt"
