@@ -17,9 +17,10 @@ Everything here is read off the rules, never restated beside them:
   ...", "size at least 2.0 cm").
 
 The rules come from the rule model in plain Python (each literal's kind, predicate, argument
-terms and variables: mohs_asp/rule_ast.py); `RuleIndex` holds them by head once per policy,
-with each rule's literal order for a set of bound variables (`RuleWalk`), and an answer set is indexed by predicate and by the values of the
-arguments a literal has bound (`_Atoms`). What would qualify hardly depends on the case: it
+terms and variables, and a rule's literal order for a set of bound variables:
+mohs_asp/rule_ast.py); `RuleIndex` holds them by head once per policy (`RuleWalk`), and an
+answer set is indexed by predicate and by the values of the arguments a literal has bound
+(`_Atoms`). What would qualify hardly depends on the case: it
 is worked out once per solver run for a stand-in lesion (`_STAND_IN`) whose walk records
 each question it asks that a lesion could answer differently (`probes`); a lesion that
 answers every probe as the stand-in did gets the stand-in's answer, any other is walked.
@@ -150,12 +151,11 @@ def _placeholders(template: str, b: dict[str, clingo.Symbol], written: dict[str,
 
 
 class RuleWalk:
-    """A rule as explanations walk it: its head and body from the rule model, and its body's
-    literal order for each set of bound variables."""
+    """A rule as explanations walk it: its head, body and safe orders from the rule model, and
+    which head positions are constants or open."""
 
     def __init__(self, rule: Rule):
         self.rule = rule
-        self.orders: dict[frozenset[str], list[Lit]] = {}
 
     @property
     def head(self) -> tuple[Term, ...]:
@@ -176,20 +176,8 @@ class RuleWalk:
                 not any(t.name in u.vars for j, u in enumerate(self.head) if j != i)}
 
     def schedule(self, bound) -> list[Lit]:
-        """Body literals in source order, except that a comparison or negative literal waits
-        until the positive literals before it have bound its variables."""
-        key = frozenset(bound)
-        if key not in self.orders:
-            pending, out, known = list(self.body), [], set(key)
-            while pending:
-                for i, lit in enumerate(pending):
-                    if lit.kind == "pos" or lit.vars <= known or all(p.kind != "pos" for p in pending):
-                        out.append(pending.pop(i))
-                        if lit.kind == "pos":
-                            known |= lit.vars
-                        break
-            self.orders[key] = out
-        return self.orders[key]
+        """Body literals in the rule's safe order for these bound variables (the rule model's)."""
+        return self.rule.safe_order(bound)
 
 
 class RuleIndex:

@@ -187,6 +187,20 @@ class Rule:
 
         return tuple(map(literal, self.node.body))
 
+    def safe_order(self, bound=()) -> list:
+        """Its body's literals in an order that binds each variable before a comparison or a
+        negative literal reads it, given variables already bound (rule_ast.safe_order)."""
+        from .rule_ast import safe_order
+
+        key = frozenset(bound)
+        if key not in self._orders:
+            self._orders[key] = safe_order(self.body, key)
+        return self._orders[key]
+
+    @cached_property
+    def _orders(self) -> dict:
+        return {}
+
 
 @dataclass(frozen=True)
 class Predicate:

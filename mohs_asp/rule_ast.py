@@ -206,6 +206,21 @@ def head_terms(node: ast.AST) -> tuple[Term, ...]:
     return tuple(map(term, symbol.arguments)) if symbol.ast_type == T.Function else ()
 
 
+def safe_order(body: tuple[Lit, ...], bound: frozenset[str]) -> list[Lit]:
+    """Body literals in source order, except that a comparison or negative literal waits
+    until the positive literals before it have bound its variables (those in `bound` are
+    bound from the start)."""
+    pending, out, known = list(body), [], set(bound)
+    while pending:
+        for i, lit in enumerate(pending):
+            if lit.kind == "pos" or lit.vars <= known or all(p.kind != "pos" for p in pending):
+                out.append(pending.pop(i))
+                if lit.kind == "pos":
+                    known |= lit.vars
+                break
+    return out
+
+
 # -- what a rule reads and derives -----------------------------------------------------------
 
 

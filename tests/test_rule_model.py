@@ -104,3 +104,16 @@ def test_check_reads_no_more_of_the_rules_than_their_heads():
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "mohs_asp.rulebook" in imported and "mohs_asp.rule" in imported
     assert not imported & {"mohs_asp.rule_ast", "mohs_asp.graph", "mohs_asp.lint", "mohs_asp.explain"}
+
+
+def test_a_rule_s_safe_order_binds_each_variable_before_a_comparison_or_not_reads_it(tmp_path):
+    copy = copy_policy(tmp_path / "p")
+    write_rules(copy, """
+% rule: ordered
+% policy: "Exceptionally large-sized lesions (2.0 cm or greater) in any anatomic region."
+big(C,L) :- S >= 30000, not recurrent(C,L,true), size_um(C,L,S), lesion(C,L).
+""")
+    rule = next(r for r in Rulebook(copy).rules if r.id == "ordered")
+    assert [lit.kind for lit in rule.body] == ["cmp", "neg", "pos", "pos"]
+    assert [lit.kind for lit in rule.safe_order()] == ["pos", "cmp", "neg", "pos"]
+    assert [lit.kind for lit in rule.safe_order({"C", "L", "S"})] == ["cmp", "neg", "pos", "pos"]
