@@ -16,7 +16,8 @@ from . import __version__
 from .case import Case
 from .engine import Atom, Solved
 from .errors import CaseInvalid, PolicyError
-from .policy import PLACEHOLDER, Policy
+from .policy import Policy
+from .rule import PLACEHOLDER
 
 UM_PER = {"cm": 10000, "mm": 1000}
 
@@ -35,18 +36,7 @@ def _lesion_variables(policy: Policy) -> dict[str, frozenset[str]]:
     """For each rule, the variables of its body that stand for a lesion: those in a position
     its predicate's `%!` signature names L (`mms_line(C, N, L, K)`). With lesions numbered
     (engine.case_facts) their values are positions, named back by id in the words."""
-    out = {}
-    for rule in policy.rules:
-        found = set()
-        for lit in rule.node.body:
-            atom = getattr(lit, "atom", None)
-            symbol = getattr(atom, "symbol", None)
-            args = getattr(symbol, "arguments", None)
-            pred = policy.predicates.get((symbol.name, len(args))) if args else None
-            if pred is not None:
-                found.update(a.name for a, name in zip(args, pred.args) if name == "L" and a.ast_type.name == "Variable")
-        out[rule.id] = frozenset(found)
-    return out
+    return {rule.id: rule.variables_named(policy.predicates, "L") for rule in policy.rules}
 
 
 def in_unit(um: int, unit: str) -> str:

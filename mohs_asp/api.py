@@ -44,9 +44,9 @@ def prepare(policy: Policy, explain: bool) -> None:
     forked child) starts with it rather than working it out again."""
     policy.program(EVERYTHING if explain else DECIDING)
     if explain:
-        from .explain import _view
+        from .explain import rule_index
 
-        _view(policy)
+        rule_index(policy)
 
 
 def within_limits(cases: list[Case], policy: Policy, run: Callable[[list[Case]], list[T]],

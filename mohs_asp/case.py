@@ -23,7 +23,8 @@ from typing import IO, Any
 from . import icd10
 from .dates import date_number
 from .errors import CaseInvalid, InputError, UsageError
-from .policy import CODE_SHAPE, LESION_FLAGS, Policy
+from .policy import LESION_FLAGS, Policy
+from .policy_data import CODE_SHAPE
 
 # Input limits (README, "Limits"): past these a case is refused rather than read.
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -306,7 +307,7 @@ def read_document(source: str) -> Any:
 # -- checking --------------------------------------------------------------------------------
 
 
-def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
+def suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     """The nearest known name, as " (did you mean `X`?)", or two that fit equally well
     (" (did you mean `X` or `Y`?)"), or "" when none is near. First choice: the names holding
     most of the word's parts, then those holding the word or held in it (`arm`: forearm or
@@ -393,10 +394,10 @@ def _not_text(value: Any) -> str:
     unquoted in YAML) is told how to write it."""
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
         return f'must be text: write it in quotes, "{_short(value)}"'
-    return f"must be text, found {_type_name(value)}"
+    return f"must be text, found {type_name(value)}"
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -434,8 +435,8 @@ class _Checker:
             self.unlisted += 1
 
     def suggest(self, word: str, known: list[str] | tuple[str, ...]) -> str:
-        """`_suggest`, skipped once the error list is full (a file of a million typos stays fast)."""
-        return "" if len(self.errors) >= MAX_ERRORS else _suggest(word, known)
+        """`suggest`, skipped once the error list is full (a file of a million typos stays fast)."""
+        return "" if len(self.errors) >= MAX_ERRORS else suggest(word, known)
 
     def unknown_fields(self, obj: dict, known: tuple[str, ...], prefix: str) -> None:
         for key in getattr(obj, "repeated", ()):
@@ -470,7 +471,7 @@ class _Checker:
             return None
         value = obj[key]
         if not isinstance(value, bool):
-            self.err(path, f"must be true or false, found {_type_name(value)}")
+            self.err(path, f"must be true or false, found {type_name(value)}")
             return None
         return value
 
@@ -479,7 +480,7 @@ class _Checker:
             return None
         value = obj[key]
         if isinstance(value, bool) or not isinstance(value, int):
-            self.err(path, f"must be a whole number, found {_type_name(value)}")
+            self.err(path, f"must be a whole number, found {type_name(value)}")
             return None
         if value < low or (high is not None and value > high):
             self.err(path, f"must be from {low} to {high}, found {_short(value)}" if high else f"must be {low} or more, found {_short(value)}")
@@ -492,7 +493,7 @@ class _Checker:
             return None
         value = obj[key]
         if not isinstance(value, list):
-            self.err(path, f"must be a list, found {_type_name(value)}")
+            self.err(path, f"must be a list, found {type_name(value)}")
             return None
         out = []
         for i, item in enumerate(value):
@@ -512,7 +513,7 @@ class _Checker:
 
     def case(self, doc: Any) -> Case | None:
         if not isinstance(doc, dict):
-            self.err("", f"a case must be an object (a mapping of fields), found {_type_name(doc)}")
+            self.err("", f"a case must be an object (a mapping of fields), found {type_name(doc)}")
             return None
         self.unknown_fields(doc, CASE_FIELDS, "")
         case_id = self.text(doc, "id", "id", required=True)
@@ -536,7 +537,7 @@ class _Checker:
                 self.unknown_fields(patient, PATIENT_FIELDS, "patient.")
                 immunosuppressed = self.boolean(patient, "immunosuppressed", "patient.immunosuppressed")
             elif patient is not None:
-                self.err("patient", f"must be an object, found {_type_name(patient)}")
+                self.err("patient", f"must be an object, found {type_name(patient)}")
         lesions, declared = self.lesions(doc.get("lesions", []))
         lines = self.lines(doc.get("lines", []), declared)
         if self.errors or case_id is None or date is None:
@@ -560,7 +561,7 @@ class _Checker:
             except ValueError:
                 self.err("date_of_service", f'"{value}" is not a real date')
                 return None
-        self.err("date_of_service", f"must be a date written YYYY-MM-DD, found {_type_name(value)}")
+        self.err("date_of_service", f"must be a date written YYYY-MM-DD, found {type_name(value)}")
         return None
 
     def lesions(self, value: Any) -> tuple[list[Lesion], set[str] | None]:
@@ -568,7 +569,7 @@ class _Checker:
         lines may name those without a second error. None for lesions not read at all (not a
         list, too many): the one error says so, and lines are not checked against them."""
         if not isinstance(value, list):
-            self.err("lesions", f"must be a list, found {_type_name(value)}")
+            self.err("lesions", f"must be a list, found {type_name(value)}")
             return [], None
         if len(value) > MAX_LESIONS:
             self.err("lesions", f"a case may have at most {MAX_LESIONS} lesions, found {len(value)}")
@@ -580,7 +581,7 @@ class _Checker:
     def lesion(self, obj: Any, index: int, seen: dict[str, int]) -> Lesion | None:
         path = f"lesions[{index}]"
         if not isinstance(obj, dict):
-            self.err(path, f"a lesion must be an object, found {_type_name(obj)}")
+            self.err(path, f"a lesion must be an object, found {type_name(obj)}")
             return None
         before = self.count
         self.unknown_fields(obj, LESION_FIELDS, f"{path}.")
@@ -651,7 +652,7 @@ class _Checker:
                 continue
             value = obj[key]
             if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-                self.err(f"{path}.{key}", f"must be a number, found {_type_name(value)}")
+                self.err(f"{path}.{key}", f"must be a number, found {type_name(value)}")
                 return None
             try:
                 exact = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
@@ -675,7 +676,7 @@ class _Checker:
 
     def lines(self, value: Any, lesion_ids: set[str] | None) -> list[Line]:
         if not isinstance(value, list):
-            self.err("lines", f"must be a list, found {_type_name(value)}")
+            self.err("lines", f"must be a list, found {type_name(value)}")
             return []
         if len(value) > MAX_LINES:
             self.err("lines", f"a case may have at most {MAX_LINES} lines, found {len(value)}")
@@ -686,7 +687,7 @@ class _Checker:
     def line(self, obj: Any, index: int, seen: dict[int, int], lesion_ids: set[str] | None) -> Line | None:
         path = f"lines[{index}]"
         if not isinstance(obj, dict):
-            self.err(path, f"a line must be an object, found {_type_name(obj)}")
+            self.err(path, f"a line must be an object, found {type_name(obj)}")
             return None
         before = self.count
         self.unknown_fields(obj, LINE_FIELDS, f"{path}.")

@@ -31,11 +31,11 @@ from typing import Any
 
 from .api import answer_documents
 from .batch import read_json_lines
-from .case import _suggest
+from .case import suggest
 from .errors import CaseInvalid, UsageError
 from .policy import Policy
 from .render import label, safe
-from .testing import TEST_SUFFIXES, cases_in, discover, test_id
+from .policy_tests import TEST_SUFFIXES, cases_in, discover, test_id
 
 CASE_SUFFIXES = (*TEST_SUFFIXES, ".jsonl")
 CASE_FIELDS = ("status", "decision", "errors")
@@ -176,7 +176,7 @@ def fields_to_keep(values: Iterable[str]) -> frozenset[str]:
         raise UsageError(f"--only needs a field: {', '.join(FIELD_NAMES)}")
     for name in names:
         if name not in FIELD_NAMES:
-            raise UsageError(f"--only {name!r} is not a field diff compares{_suggest(name, FIELD_NAMES)}; "
+            raise UsageError(f"--only {name!r} is not a field diff compares{suggest(name, FIELD_NAMES)}; "
                              f"the fields are {', '.join(FIELD_NAMES)}")
     return frozenset(names)
 

@@ -15,7 +15,8 @@ from clingo import ast
 
 from .case import Case
 from .errors import PolicyError
-from .policy import Policy, _head_signature
+from .policy import Policy
+from .rule import head_signature
 
 try:  # clingo's own cffi handle (clingo 5.5 to 5.8); see _Backend
     from clingo._internal import _ffi, _lib
@@ -199,20 +200,21 @@ def _not_one_answer(policy: Policy, ctl: clingo.Control, found: int) -> str:
     """Why a policy gave no answer or two, with the rules that can cause it (logic/FILE.lp:LINE):
     for none, its constraints; for two, its choices and disjunctions, or if it has none, the
     rules reaching through `not` to an atom on which the two answers differ (an even loop)."""
-    rules = [n for n in policy.statements if n.ast_type == ast.ASTType.Rule]
+    rules = policy.rules
     if found == 0:
         said, suspects = "has no answer for this case (its rules contradict each other)", \
-            [n for n in rules if n.head.ast_type == ast.ASTType.Literal and n.head.atom.ast_type == ast.ASTType.BooleanConstant]
+            [r for r in rules if r.node.head.ast_type == ast.ASTType.Literal and
+             r.node.head.atom.ast_type == ast.ASTType.BooleanConstant]
     else:
         answers: list[set[clingo.Symbol]] = []
         ctl.solve(on_model=lambda model: answers.append(set(model.symbols(atoms=True))))
         differ = {(sym.name, len(sym.arguments)) for sym in answers[0] ^ answers[1]} if len(answers) > 1 else set()
         said = "gives more than one answer for this case (a choice, or a loop through `not`)"
-        suspects = [n for n in rules if n.head.ast_type != ast.ASTType.Literal] or [  # a choice, a disjunction
-            n for n in rules if _head_signature(n.head) in differ and any(
-                lit.ast_type == ast.ASTType.Literal and lit.sign != ast.Sign.NoSign and _head_signature(lit) in differ
-                for lit in n.body)]
-    where = ", ".join(dict.fromkeys(f"{policy._rel(n.location.begin.filename)}:{n.location.begin.line}" for n in suspects))
+        suspects = [r for r in rules if r.node.head.ast_type != ast.ASTType.Literal] or [  # a choice, a disjunction
+            r for r in rules if r.head in differ and any(
+                lit.ast_type == ast.ASTType.Literal and lit.sign != ast.Sign.NoSign and head_signature(lit) in differ
+                for lit in r.node.body)]
+    where = ", ".join(dict.fromkeys(r.source for r in suspects))
     return f"the policy {said}" + (f"; look at {where}" if where else "")
 
 
@@ -231,7 +233,7 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
 
     def logger(code: clingo.MessageCode, message: str) -> None:
         if warnings is not None:
-            warnings.append(policy._clean_message(message))
+            warnings.append(policy.rulebook.clean_message(message))
         if code == clingo.MessageCode.AtomUndefined:
             if "does not occur in any rule head" in message:  # input predicates are #defined: a typo
                 undefined.append(message.strip())
@@ -255,10 +257,10 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
             backend.add_all(facts)
         ctl.ground([("base", [])])
     except RuntimeError as e:
-        detail = "\n".join(policy._clean_message(m) for m in messages) or str(e)
+        detail = "\n".join(policy.rulebook.clean_message(m) for m in messages) or str(e)
         raise PolicyError(f"the policy does not ground:\n{detail}") from None
     if undefined and warnings is None:  # a rule reading what nothing defines would answer wrongly; lint lists them
-        detail = "\n".join(policy._clean_message(m) for m in undefined)
+        detail = "\n".join(policy.rulebook.clean_message(m) for m in undefined)
         raise PolicyError(f"the policy reads atoms that no rule, data file or case defines (a typo?):\n{detail}")
 
     models: list[list] = []
@@ -276,7 +278,7 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
     out = [Solved(by_index=by_index) for _ in cases]
     ids = [rule.id for rule in policy.rules]
     keys = {str(i): solved for i, solved in enumerate(out)}  # a case's key as printed -> its answer
-    shown = policy.shown
+    shown = policy.shown_predicates
     unkeyed: list[tuple[str, Atom]] = []
     shared: list[clingo.Symbol] = []
     for item in models[0]:

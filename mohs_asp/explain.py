@@ -3,7 +3,7 @@
 Everything here is read off the rules, never restated beside them:
 
 - *why*: the solver records, for every rule that fired, its id and its variable bindings
-  (`policy.firing_rule` adds `__fired(C, I, (V1,...,Vn)) :- Body.` to rule number I); the
+  (`records.firing_rule` adds `__fired(C, I, (V1,...,Vn)) :- Body.` to rule number I); the
   rule's `% because:` words are filled with those bindings.
 - *why not*: for a conclusion that does not hold, each rule that could have derived it is
   walked literal by literal against the answer set, keeping every binding of the literals
@@ -16,10 +16,11 @@ Everything here is read off the rules, never restated beside them:
   rule needs documented, with the values the data allows ("site one of: temple, eyebrow,
   ...", "size at least 2.0 cm").
 
-The rules are read off clingo's AST once per policy into plain Python (`_View`: each
-literal's kind, predicate, argument terms and variables; each rule's literal order for a set
-of bound variables), and an answer set is indexed by predicate and by the values of the
-arguments a literal has bound (`_Atoms`). What would qualify hardly depends on the case: it
+The rules come from the rule model in plain Python (each literal's kind, predicate, argument
+terms and variables, and a rule's literal order for a set of bound variables:
+mohs_asp/rule_ast.py); `RuleIndex` holds them by head once per policy (`RuleWalk`), and an
+answer set is indexed by predicate and by the values of the arguments a literal has bound
+(`_Atoms`). What would qualify hardly depends on the case: it
 is worked out once per solver run for a stand-in lesion (`_STAND_IN`) whose walk records
 each question it asks that a lesion could answer differently (`probes`); a lesion that
 answers every probe as the stand-in did gets the stand-in's answer, any other is walked.
@@ -40,7 +41,9 @@ from .answer import Reason, build_answer, in_unit, merge, reason_order
 from .case import Case
 from .dates import show_date, span_words
 from .engine import EVERYTHING, solve, written_values
-from .policy import CASE_FACT_PREDICATES, PLACEHOLDER, Policy, Rule
+from .policy import CASE_FACT_PREDICATES, Policy
+from .rule import PLACEHOLDER, Rule
+from .rule_ast import Lit, Term, Unread
 
 Binding = dict[str, clingo.Symbol]
 OP = ast.ComparisonOperator
@@ -59,10 +62,6 @@ ARITHMETIC = {ast.BinaryOperator.Plus: lambda x, y: x + y, ast.BinaryOperator.Mi
 MAX_DEPTH = 4
 _MARK = "__explain_"  # the stand-in lesion's values (see would_qualify)
 _STAND_IN = clingo.Function(_MARK + "case"), clingo.Function(_MARK + "lesion")
-
-
-class _Unknown(Exception):
-    """A term or literal this explainer cannot evaluate (an aggregate, a pool...)."""
 
 
 # -- values and words ------------------------------------------------------------------------
@@ -140,113 +139,23 @@ def _placeholders(template: str, b: dict[str, clingo.Symbol], written: dict[str,
     return tuple(out)
 
 
-# -- the rules in plain Python, read off clingo's AST once per policy --------------------------
+# -- the rules as explanations walk them (from the rule model, once per policy) -----------------
 
 
-@dataclass(frozen=True, slots=True)
-class Term:
-    kind: str  # "var", "any" (_X), "val" (a constant), "fn" (a function or tuple), "op" (arithmetic), "?"
-    node: ast.AST  # quoted (str) when an explanation names the term itself
-    name: str = ""  # of a var, any or fn ("" for a tuple)
-    value: clingo.Symbol | None = None  # of a val
-    args: tuple[Term, ...] = ()  # of a fn; an op's two operands
-    op: object = None  # of an op: ARITHMETIC's function, None for another operator
-    vars: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class Lit:
-    kind: str  # "pos", "neg", "cmp" (one guard), "bool", "other" (an aggregate...)
-    node: ast.AST  # quoted (str) when an explanation names the literal itself
-    vars: frozenset[str]
-    name: str | None = None  # pos/neg: the predicate; None for an atom not read here (a pool)
-    args: tuple[Term, ...] = ()  # pos/neg: the atom's arguments; cmp: its two sides
-    op: object = None  # cmp: the comparison operator
-    value: bool = False  # bool
-
-    def parts(self) -> tuple[str, tuple[Term, ...]]:
-        if self.name is None:
-            raise _Unknown
-        return self.name, self.args
-
-
-def _term(node: ast.AST) -> Term:
-    t = node.ast_type
-    if t == ast.ASTType.Variable:
-        anonymous = node.name.startswith("_")
-        return Term("any" if anonymous else "var", node, node.name, vars=frozenset(() if anonymous else (node.name,)))
-    if t == ast.ASTType.SymbolicTerm:
-        return Term("val", node, value=node.symbol)
-    if t == ast.ASTType.Function:
-        args = tuple(map(_term, node.arguments))
-        return Term("fn", node, node.name, args=args, vars=_union(args))
-    if t == ast.ASTType.BinaryOperation:
-        args = (_term(node.left), _term(node.right))
-        return Term("op", node, args=args, op=ARITHMETIC.get(node.operator_type), vars=_union(args))
-    return Term("?", node, vars=_variables(node))
-
-
-def _union(terms) -> frozenset[str]:
-    return frozenset().union(*(t.vars for t in terms))
-
-
-def _variables(node: ast.AST) -> frozenset[str]:
-    found: set[str] = set()
-
-    def walk(t):
-        if t.ast_type == ast.ASTType.Variable:
-            if not t.name.startswith("_"):
-                found.add(t.name)
-        for key in ("arguments", "left", "right", "argument", "term", "symbol", "atom"):
-            child = getattr(t, key, None) if key in t.keys() else None
-            if isinstance(child, ast.AST):
-                walk(child)
-            elif isinstance(child, (list, tuple, ast.ASTSequence)):
-                for c in child:
-                    walk(c)
-        if t.ast_type == ast.ASTType.Comparison:
-            for g in t.guards:
-                walk(g.term)
-
-    walk(node)
-    return frozenset(found)
-
-
-def _lit(node: ast.AST) -> Lit:
-    if node.ast_type != ast.ASTType.Literal:
-        return Lit("other", node, _variables(node))
-    atom = node.atom
-    if atom.ast_type == ast.ASTType.SymbolicAtom:
-        sym, kind = atom.symbol, "pos" if node.sign == ast.Sign.NoSign else "neg"
-        if sym.ast_type == ast.ASTType.Function:
-            args = tuple(map(_term, sym.arguments))
-            return Lit(kind, node, _union(args), sym.name, args)
-        name = sym.symbol.name if sym.ast_type == ast.ASTType.SymbolicTerm and \
-            sym.symbol.type == clingo.SymbolType.Function else None
-        return Lit(kind, node, _variables(node), name)
-    if atom.ast_type == ast.ASTType.Comparison and node.sign == ast.Sign.NoSign and len(atom.guards) == 1:
-        args = (_term(atom.term), _term(atom.guards[0].term))
-        return Lit("cmp", node, _union(args), args=args, op=atom.guards[0].comparison)
-    if atom.ast_type == ast.ASTType.BooleanConstant:
-        return Lit("bool", node, frozenset(), value=bool(atom.value))
-    return Lit("other", node, _variables(node))
-
-
-class _Rule:
-    """A rule in plain Python, read off its AST when first asked for."""
+class RuleWalk:
+    """A rule as explanations walk it: its head, body and safe orders from the rule model, and
+    which head positions are constants or open."""
 
     def __init__(self, rule: Rule):
         self.rule = rule
-        self.orders: dict[frozenset[str], list[Lit]] = {}
 
-    @cached_property
+    @property
     def head(self) -> tuple[Term, ...]:
-        symbol = self.rule.node.head.atom.symbol
-        return tuple(map(_term, symbol.arguments)) if symbol.ast_type == ast.ASTType.Function else ()
+        return self.rule.head_terms
 
-    @cached_property
+    @property
     def body(self) -> tuple[Lit, ...]:
-        return tuple(map(_lit, self.rule.node.body))
+        return self.rule.body
 
     @cached_property
     def constants(self) -> tuple[tuple[int, clingo.Symbol], ...]:
@@ -259,31 +168,19 @@ class _Rule:
                 not any(t.name in u.vars for j, u in enumerate(self.head) if j != i)}
 
     def schedule(self, bound) -> list[Lit]:
-        """Body literals in source order, except that a comparison or negative literal waits
-        until the positive literals before it have bound its variables."""
-        key = frozenset(bound)
-        if key not in self.orders:
-            pending, out, known = list(self.body), [], set(key)
-            while pending:
-                for i, lit in enumerate(pending):
-                    if lit.kind == "pos" or lit.vars <= known or all(p.kind != "pos" for p in pending):
-                        out.append(pending.pop(i))
-                        if lit.kind == "pos":
-                            known |= lit.vars
-                        break
-            self.orders[key] = out
-        return self.orders[key]
+        """Body literals in the rule's safe order for these bound variables (the rule model's)."""
+        return self.rule.safe_order(bound)
 
 
-class _View:
+class RuleIndex:
     """What explanations read off a policy's rules, once per policy."""
 
     def __init__(self, policy: Policy):
-        self.by_head: dict[tuple[str, int], list[_Rule]] = defaultdict(list)
-        self.by_id: dict[str, _Rule] = {}
+        self.by_head: dict[tuple[str, int], list[RuleWalk]] = defaultdict(list)
+        self.by_id: dict[str, RuleWalk] = {}
         for rule in policy.rules:
             if rule.head:
-                self.by_head[rule.head].append(view := _Rule(rule))
+                self.by_head[rule.head].append(view := RuleWalk(rule))
                 self.by_id.setdefault(rule.id, view)
         self.indications: dict[str, clingo.Symbol] = {}  # name -> constant, in the order the rules state them
         for r in self.rules_for("indication", 3):
@@ -293,7 +190,7 @@ class _View:
         # the given predicates the rules derive for a case (in_force...): what a stand-in lesion borrows
         self.borrowed = tuple(sorted(k for k in self.given if k in self.by_head))
 
-    def rules_for(self, name: str, arity: int) -> list[_Rule]:
+    def rules_for(self, name: str, arity: int) -> list[RuleWalk]:
         return self.by_head.get((name, arity), [])
 
     def _given(self, policy: Policy) -> frozenset[tuple[str, int]]:
@@ -320,13 +217,13 @@ class _View:
         return frozenset(given)
 
 
-_VIEWS: WeakKeyDictionary[Policy, _View] = WeakKeyDictionary()
+_INDEXES: WeakKeyDictionary[Policy, RuleIndex] = WeakKeyDictionary()
 
 
-def _view(policy: Policy) -> _View:
-    if policy not in _VIEWS:
-        _VIEWS[policy] = _View(policy)
-    return _VIEWS[policy]
+def rule_index(policy: Policy) -> RuleIndex:
+    if policy not in _INDEXES:
+        _INDEXES[policy] = RuleIndex(policy)
+    return _INDEXES[policy]
 
 
 # -- evaluating the rules' terms against the answer set -----------------------------------
@@ -348,11 +245,12 @@ def _eval(term: Term, b: Binding) -> clingo.Symbol | None:
         left, right = _eval(term.args[0], b), _eval(term.args[1], b)
         if left is None or right is None:
             return None
-        if left.type != clingo.SymbolType.Number or right.type != clingo.SymbolType.Number or term.op is None or \
-                (value := term.op(left.number, right.number)) is None:
-            raise _Unknown
+        operation = ARITHMETIC.get(term.op)
+        if left.type != clingo.SymbolType.Number or right.type != clingo.SymbolType.Number or operation is None or \
+                (value := operation(left.number, right.number)) is None:
+            raise Unread
         return clingo.Number(value)
-    raise _Unknown
+    raise Unread
 
 
 def _match(term: Term, value: clingo.Symbol, b: Binding) -> Binding | None:
@@ -376,7 +274,7 @@ def _match(term: Term, value: clingo.Symbol, b: Binding) -> Binding | None:
         return b
     got = _eval(term, b)
     if got is None:
-        raise _Unknown
+        raise Unread
     return b if got == value else None
 
 
@@ -435,7 +333,7 @@ class Explainer:
 
     def __init__(self, policy: Policy, key: clingo.Symbol, atoms: list[clingo.Symbol],
                  fired: list[tuple[str, tuple[clingo.Symbol, ...]]], run: _Run, written: Written | None = None):
-        self.policy, self.view, self.key, self.run = policy, _view(policy), key, run
+        self.policy, self.view, self.key, self.run = policy, rule_index(policy), key, run
         self.atoms = _Atoms(atoms)
         self.written = written or {}  # the case's values in its own words (engine.written_values)
         self._heads: dict[tuple[str, int], tuple[list, dict]] = {}
@@ -468,8 +366,8 @@ class Explainer:
                     for t in r.head:
                         try:
                             values.append(_eval(t, b))
-                        except _Unknown:
-                            values.append(_Unknown)  # equals no value asked for
+                        except Unread:
+                            values.append(Unread)  # equals no value asked for
                     heads.append((tuple(values), r.rule, b))
                     by_head[tuple(values)].append((r.rule, b))
             self._heads[pred] = heads, by_head
@@ -504,7 +402,7 @@ class Explainer:
         position (or by `names`, the predicate's argument names)."""
         try:
             values = [_eval(t, b) for t in lit.args]
-        except _Unknown:
+        except Unread:
             return {}
         if any(v is None for v in values):
             return {}
@@ -555,7 +453,7 @@ class Explainer:
                 nb = _match(left, y, b)
                 out = [nb] if nb is not None else []
             elif x is None or y is None:
-                raise _Unknown
+                raise Unread
             else:
                 out = [b] if COMPARE[lit.op](x, y) else []
             if self.probes is not None and self._stand_in_values(lit, b):
@@ -563,7 +461,7 @@ class Explainer:
             return out
         if lit.kind == "bool":
             return [b] if lit.value else []
-        raise _Unknown
+        raise Unread
 
     def _stand_in_values(self, lit: Lit, b: Binding) -> bool:
         """Whether the literal reads a value of the stand-in lesion (so must be asked again of
@@ -586,7 +484,7 @@ class Explainer:
             reasons.extend(self.rule_fails(r, args, depth))
         return reasons
 
-    def _head_binding(self, r: _Rule, args: list[clingo.Symbol | None]) -> Binding | None:
+    def _head_binding(self, r: RuleWalk, args: list[clingo.Symbol | None]) -> Binding | None:
         b: Binding | None = {}
         if any(args[i] is not None and args[i] != value for i, value in r.constants):
             b = None  # another constant (the usual answer): no need to match the rest
@@ -596,7 +494,7 @@ class Explainer:
             if a is not None:
                 try:
                     b = _match(t, a, b)
-                except _Unknown:
+                except Unread:
                     b = None
         if self.probes is not None:
             marked = {i for i, a in enumerate(args) if a is not None and _MARK in str(a)}
@@ -605,7 +503,7 @@ class Explainer:
                 self.probes.append((Explainer._head_binding, r, args, b))
         return b
 
-    def rule_fails(self, r: _Rule, args: list[clingo.Symbol | None], depth: int) -> list[Reason]:
+    def rule_fails(self, r: RuleWalk, args: list[clingo.Symbol | None], depth: int) -> list[Reason]:
         start = self._head_binding(r, args)
         if start is None:
             return []  # the head cannot produce this atom (another constant)
@@ -625,7 +523,7 @@ class Explainer:
                     for var in lit.vars:
                         origin.setdefault(var, (lit, nxt[0]))
                 bindings = nxt
-        except _Unknown:
+        except Unread:
             return [Reason("the conditions of rule {R} do not hold", (("R", r.rule.id),))]
         return []  # it holds: nothing to explain
 
@@ -640,7 +538,7 @@ class Explainer:
         for arg_name, term in zip(pred.args, args):
             try:
                 value = _eval(term, b)
-            except _Unknown:
+            except Unread:
                 value = None
             if value is not None:
                 values[arg_name] = value
@@ -668,7 +566,7 @@ class Explainer:
         for t in terms:
             try:
                 values.append(_eval(t, b))
-            except _Unknown:
+            except Unread:
                 values.append(None)
         pred = self.policy.predicates.get((name, len(terms)))
         # the case documents this field with another value: show the case's own value
@@ -738,7 +636,7 @@ class Explainer:
 
         try:
             return all(ask(self, subject, swapped(given)) == swapped(answer) for ask, subject, given, answer in probes)
-        except _Unknown:
+        except Unread:
             return False
 
     def needs(self, name: str, args: list[clingo.Symbol | None], depth: int = 0) -> list[list[Reason]]:
@@ -752,7 +650,7 @@ class Explainer:
             out.extend(self._rule_needs(r, start, depth))
         return out
 
-    def _rule_needs(self, r: _Rule, start: Binding, depth: int) -> list[list[Reason]]:
+    def _rule_needs(self, r: RuleWalk, start: Binding, depth: int) -> list[list[Reason]]:
         open_lits: list[Lit] = []  # case facts the case would need
         options: dict[str, set[str]] = {}
         limits: dict[str, list[str]] = defaultdict(list)
@@ -811,7 +709,7 @@ class Explainer:
                     elif other.kind == "var" and other.name in free:
                         var, other, op = other.name, left, FLIP[op]
                     else:
-                        raise _Unknown
+                        raise Unread
                     value = _eval(other, bindings[0])
                     unit = self._unit_of(var, open_lits)
                     if unit == "um" and other.kind == "var" and other.name in origin and value is not None:
@@ -824,7 +722,7 @@ class Explainer:
                     if not nxt:
                         return []
                     bindings = nxt
-        except _Unknown:
+        except Unread:
             self.unsure = True
             return [[Reason("what rule {R} asks for", (("R", r.rule.id),))]]
         own: list[Reason] = []
@@ -863,7 +761,7 @@ class Explainer:
             else:
                 try:
                     value = _eval(term, b)
-                except _Unknown:
+                except Unread:
                     value = None
                 values.append((arg_name, show(value, unit) if value is not None else "documented"))
         template = PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", pred.holds)

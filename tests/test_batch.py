@@ -19,7 +19,7 @@ import pytest
 from mohs_asp import batch
 from mohs_asp.api import check_source
 from mohs_asp.errors import OutputError
-from mohs_asp.testing import split_test
+from mohs_asp.policy_tests import split_test
 from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent

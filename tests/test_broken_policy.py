@@ -272,7 +272,7 @@ def test_script_is_refused_by_mohs_asp_itself(copy, script):
 
 
 def test_logic_files_together_past_1_mb_are_refused(copy):
-    from mohs_asp.policy import MAX_LOGIC_BYTES
+    from mohs_asp.rulebook import MAX_LOGIC_BYTES
 
     (copy / "logic" / "big.lp").write_text("% padding\n" * (MAX_LOGIC_BYTES // 10))
     append(copy / "logic" / "main.lp", '#include "big.lp".\n')
@@ -280,7 +280,8 @@ def test_logic_files_together_past_1_mb_are_refused(copy):
 
 
 def test_a_data_file_past_100000_rows_is_refused_naming_the_first_row_past_it(copy):
-    from mohs_asp.policy import MAX_DATA_ROWS, Policy
+    from mohs_asp.policy_data import MAX_DATA_ROWS
+    from mohs_asp.policy import Policy
 
     path = copy / "data" / "covered_diagnoses.csv"
     text = path.read_text()

@@ -8,7 +8,7 @@ import pytest
 from mohs_asp import engine
 from mohs_asp.case import parse_case
 from mohs_asp.engine import parse_atom
-from mohs_asp.testing import split_test
+from mohs_asp.policy_tests import split_test
 
 TESTS = Path(__file__).resolve().parent
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp import batch, diff, explain, testing
+from mohs_asp import batch, diff, explain, policy_tests
 from mohs_asp.api import answer_documents, check_document, check_source
 from mohs_asp.case import parse_case
 from mohs_asp.diff import case_files, diff_policies, read_cases
@@ -342,14 +342,14 @@ def test_a_key_given_twice_in_a_test_file_fails_the_test(tmp_path, policy):
 def test_a_test_file_that_cannot_be_read_fails_alone(tmp_path, policy, monkeypatch):
     (tmp_path / "a.yaml").write_text(NOSE_YAML + "expect: {decision: covered}\n")
     (tmp_path / "b.yaml").write_text(NOSE_YAML + "expect: {decision: covered}\n")
-    real = testing.read_document
+    real = policy_tests.read_document
 
     def unreadable(source):
         if source.endswith("a.yaml"):
             raise UsageError(f"cannot read {source}: Permission denied")  # what read_document says for EACCES
         return real(source)
 
-    monkeypatch.setattr(testing, "read_document", unreadable)
+    monkeypatch.setattr(policy_tests, "read_document", unreadable)
     report = run_tests([str(tmp_path)], policy)
     assert [(r.path.name, r.passed) for r in report.results] == [("a.yaml", False), ("b.yaml", True)]
     assert "Permission denied" in report.results[0].problem
@@ -455,14 +455,14 @@ def test_lint_skips_a_test_case_it_cannot_read(copy, monkeypatch):
     (copy / "tests").mkdir()
     (copy / "tests" / "a.yaml").write_text(NOSE_YAML + "expect: {decision: covered}\n")
     (copy / "tests" / "b.yaml").write_text(NOSE_YAML + "expect: {decision: covered}\n")
-    real = testing.read_document
+    real = policy_tests.read_document
 
     def unreadable(source):
         if source.endswith("a.yaml"):
             raise UsageError(f"cannot read {source}: Permission denied")
         return real(source)
 
-    monkeypatch.setattr(testing, "read_document", unreadable)
+    monkeypatch.setattr(policy_tests, "read_document", unreadable)
     report = lint_policy(copy)
     assert report.ok and report.cases == 2  # the sample case and b.yaml; `mohs-asp test` reports a.yaml
 

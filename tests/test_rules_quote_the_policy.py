@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from mohs_asp import quotes
-from mohs_asp.lint import Structure, check_quotes
+from mohs_asp.graph import RuleGraph
+from mohs_asp.lint import check_quotes
 from mohs_asp.policy import load_policy
 from helpers import EXE
 
@@ -23,7 +24,7 @@ def test_every_rule_has_an_id_and_quotes_a_whole_sentence_word_for_word():
     assert not policy.unannotated, [r.source for r in policy.unannotated]
     assert quotes.contract_folder(policy.root) == CONTRACT
     assert policy.rules_by_id["in_force"].reading == policy.metadata["reading"]
-    assert check_quotes(policy, Structure(policy)) == []
+    assert check_quotes(policy, RuleGraph(policy)) == []
     ids = [r.id for r in policy.rules]
     assert len(ids) == len(set(ids))
 

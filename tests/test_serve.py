@@ -17,7 +17,7 @@ import pytest
 
 from mohs_asp.case import parse_text
 from mohs_asp.policy import load_policy
-from mohs_asp.testing import split_test
+from mohs_asp.policy_tests import split_test
 from helpers import EXE, copy_policy
 from serving import INTERNAL, TESTS, Server, free_port, strip_expect
 
@@ -70,7 +70,7 @@ def test_check_answers_every_policy_case_as_check_does(server, tmp_path):
     paths = []
     for path in POLICY_CASES:
         text = strip_expect(path.read_text())
-        assert parse_text(text, ".yaml") == split_test(path)[0], path.name  # what testing.py strips
+        assert parse_text(text, ".yaml") == split_test(path)[0], path.name  # what policy_tests.py strips
         copy = tmp_path / path.name
         copy.write_text(text)
         paths.append(copy)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mohs_asp.policy import load_policy
-from mohs_asp.testing import discover, read_test, run_tests, split_test
+from mohs_asp.policy_tests import discover, read_test, split_test
+from mohs_asp.testing import run_tests
 from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent

@@ -29,8 +29,6 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from clingo import ast
-
 from ..api import answer_documents
 from ..policy import CASE_FACT_PREDICATES, Policy
 from .fhir import CaseBuilder, Draft, Order, PrefetchMissing, orders_of
@@ -79,23 +77,7 @@ class HookError(Exception):
         self.status, self.code = status, code
 
 
-# -- what the rules read (clingo's AST, once per policy) -----------------------------------------
-
-
-def _body_atoms(node: Any, out: list[tuple[bool, str, int]], negated: bool = False) -> None:
-    """(negated, name, arity) of every atom in a rule body, aggregates and conditions included."""
-    if isinstance(node, ast.AST):
-        if node.ast_type == ast.ASTType.Literal:
-            negated = negated or node.sign != ast.Sign.NoSign
-            atom = node.atom
-            if atom.ast_type == ast.ASTType.SymbolicAtom and atom.symbol.ast_type == ast.ASTType.Function:
-                out.append((negated, atom.symbol.name, len(atom.symbol.arguments)))
-                return
-        for key in node.child_keys:
-            _body_atoms(getattr(node, key), out, negated)
-    elif not isinstance(node, (str, bytes)) and hasattr(node, "__iter__"):
-        for item in node:
-            _body_atoms(item, out, negated)
+# -- what the rules read (the rule model, once per policy) ----------------------------------------
 
 
 class RuleReading:
@@ -105,9 +87,8 @@ class RuleReading:
     def __init__(self, policy: Policy):
         self.policy = policy
         self.atoms: dict[str, list[tuple[bool, str, int]]] = {}
-        for rule in policy.rules:
-            found: list[tuple[bool, str, int]] = []
-            _body_atoms(rule.node.body, found)
+        for rule in policy.rules:  # each atom its body reads (the rule model's uses), and whether under `not`
+            found = [(use.negated, *use.key) for use in rule.uses]
             self.atoms[rule.id] = self.atoms.get(rule.id, []) + found
         self._pred: dict[tuple[str, int], frozenset[str]] = {}
 

@@ -42,7 +42,8 @@ from fhirpathpy.models import models
 
 from .. import icd10
 from ..errors import PolicyError
-from ..policy import Policy, _read_csv, default_root
+from ..policy_data import read_csv
+from ..policy import Policy, default_root
 
 CPT = "http://www.ama-assn.org/go/cpt"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -118,7 +119,7 @@ def tables(policy: Policy) -> Tables:
     """The two mapping tables, checked (a bad row is a broken policy: exit 3 at start-up)."""
     sites: dict[str, str] = {}
     path = _table(policy, SITES_FILE)
-    for lineno, row in _read_csv(path, ("snomed", "site", "source")):
+    for lineno, row in read_csv(path, ("snomed", "site", "source")):
         where = f"data/{SITES_FILE}:{lineno}"
         if not row["snomed"].isdigit():
             raise PolicyError(f"{where}: {row['snomed']!r} is not a SNOMED CT code (digits)")
@@ -129,7 +130,7 @@ def tables(policy: Policy) -> Tables:
         sites[row["snomed"]] = row["site"]
     documents: dict[str, str] = {}
     codes = icd10.code_set()
-    for lineno, row in _read_csv(_table(policy, CONDITIONS_FILE), ("code", "documents", "source")):
+    for lineno, row in read_csv(_table(policy, CONDITIONS_FILE), ("code", "documents", "source")):
         where = f"data/{CONDITIONS_FILE}:{lineno}"
         code = icd10.normalize(row["code"])
         if codes.kind(code) != "billable":
