@@ -39,7 +39,7 @@ from pathlib import Path
 import clingo
 from clingo import ast
 
-from . import icd10
+from . import case_format, icd10
 from .dates import OPEN_END, date_number, next_day, parse_date, show_date
 from .errors import PolicyError, UsageError
 
@@ -49,13 +49,8 @@ METADATA = "policy.toml"  # the pack's metadata (id, versions, ...), beside logi
 MAX_LOGIC_BYTES = 1024 * 1024  # all logic files together: parsing 1 MB of rules takes about 1.5 s
 MAX_DATA_ROWS = 100_000  # a data file (all of ICD-10-CM is about 74,000 codes): loads in about 1 s
 MAX_DATA_BYTES = 10 * 1024 * 1024
-CASE_FACT_PREDICATES = frozenset(
-    {"case", "date_of_service", "lesion", "diagnosis", "site", "size_um", "borders", "histology", "recurrent",
-     "incompletely_excised", "previously_irradiated", "rapid_growth", "high_risk_metastasis",
-     "deep_structures", "immunosuppressed", "line", "line_lesion", "units", "pre_surgical", "code_num"}
-)
-LESION_FLAGS = ("recurrent", "incompletely_excised", "previously_irradiated", "rapid_growth",
-                "high_risk_metastasis", "deep_structures")
+CASE_FACT_PREDICATES = frozenset(case_format.facts())  # the facts a case becomes (mohs_asp/case_format.py)
+LESION_FLAGS = case_format.lesion_flags()
 ANNOTATION = re.compile(r"%\s*(rule|policy|reading|because):\s*(.*?)\s*$")
 PRED_DOC = re.compile(r"%!\s*([a-z_][A-Za-z0-9_]*)\s*(?:\(([^)]*)\))?\s*$")
 PRED_TEXT = re.compile(r"%!\s+(holds|absent):\s*\"(.*)\"\s*$")
@@ -428,6 +423,11 @@ class Policy:
                 self.predicates[pred.key] = pred
             elif not text.startswith("%!"):
                 current = None
+        # the words for a case fact left out are the case format's (case_format.py), not input.lp's
+        for key, words in case_format.absent_words().items():
+            if key in self.predicates:
+                pred = self.predicates[key]
+                self.predicates[key] = Predicate(pred.name, pred.args, pred.holds, words, pred.source)
 
     def _add_rule(self, node: ast.AST, begin: ast.Position, comments: dict[tuple[str, int], str]) -> None:
         file = self._rel(begin.filename)

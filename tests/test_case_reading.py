@@ -197,9 +197,9 @@ def test_a_dot_in_the_wrong_place_is_not_a_code(spelling, policy):
 
 
 def test_case_checks_codes_with_the_policys_code_shape():
-    from mohs_asp import case as case_module, policy as policy_module
+    from mohs_asp import field_checks, policy as policy_module
 
-    assert case_module.CODE_SHAPE is policy_module.CODE_SHAPE
+    assert field_checks.CODE_SHAPE is policy_module.CODE_SHAPE
 
 
 # -- a number where text is expected: say to quote it --------------------------------------------
