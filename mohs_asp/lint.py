@@ -53,6 +53,7 @@ from .dates import OPEN_END, next_day, previous_day, show_date, span_words
 from .errors import CaseInvalid, PolicyError, UsageError
 from .explain import PLACEHOLDER
 from .render import shown
+from . import case_format
 from .policy import (CASE_FACT_PREDICATES, CODE_SHAPE, CONSTANT, LESION_FLAGS, METADATA, DatedRow, Policy, Rule,
                      _read_csv, default_root, load_data, load_policy, policy_span)
 
@@ -60,6 +61,7 @@ T = ast.ASTType
 Key = tuple[str, int]
 OPEN = None  # a position whose values come from the case (ids, codes, numbers): not checked
 LOCATED = re.compile(r"(\S+?):(\d+(?::\d+)?): (error|warning|note): (.*)")
+INPUT = "logic/input.lp"  # the input interface: every fact the engine asserts, documented once
 DATA_FILES = {
     "covered_diagnosis": "covered_diagnoses.csv", "code_range": "code_sets.csv",
     "code_set_label": "code_sets.csv", "first_stage_code": "mms_codes.csv", "addon_code": "mms_codes.csv",
@@ -299,11 +301,13 @@ class Structure:
             for i in range(key[1]):
                 dom[(key, i)] = {f.arguments[i] for f in facts}
         booleans = {clingo.Function("true"), clingo.Function("false")}
-        vocab = {("site", 3, 2): {clingo.String(s) for s in data.sites},
-                 ("histology", 3, 2): {clingo.String(t) for t in data.histology},
-                 ("borders", 3, 2): {clingo.String(b) for b in data.borders},
-                 ("immunosuppressed", 2, 1): booleans, ("pre_surgical", 3, 2): booleans,
-                 **{(flag, 3, 2): booleans for flag in LESION_FLAGS}}
+        vocab = {}  # the case's coded fields (case_format.py): a value of data/'s vocabulary, or true/false
+        arity = case_format.facts()
+        for fields in case_format.RECORDS.values():
+            for f in fields:
+                if f.fact is not None and (f.vocabulary or f.type == "flag"):
+                    values = booleans if f.type == "flag" else {clingo.String(t) for t in getattr(data, f.vocabulary[0])}
+                    vocab[(f.fact, arity[f.fact], arity[f.fact] - 1)] = values
         for name in CASE_FACT_PREDICATES:
             for (n, arity, i), values in vocab.items():
                 if n == name:
@@ -499,6 +503,26 @@ def check_vocabulary(policy: Policy, structure: Structure) -> list[Finding]:
         what = ", ".join(f"{k[0]}/{k[1]}" for k in missing)
         out.append(Finding("warning", by_id[rule_id].source,
                            f"rule {rule_id} cannot fire with this data: no data file and no rule gives {what}"))
+    return out
+
+
+def check_input_documentation(policy: Policy, structure: Structure) -> list[Finding]:
+    """logic/input.lp documents exactly the facts a case becomes (mohs_asp/case_format.py) and
+    the data's: each with its `%!` line and its `#defined`."""
+    out = []
+    documented = {key: p for key, p in policy.predicates.items() if p.source.startswith(f"{INPUT}:")}
+    given = set(case_format.facts().items()) | {(f.name, len(f.arguments)) for f in policy.data.facts}
+    for name, arity in case_format.facts().items():
+        if (name, arity) not in documented:
+            out.append(Finding("error", INPUT, f"a case gives {name}/{arity} (mohs_asp/case_format.py) but {INPUT} "
+                                               f"does not document it: add `%! {name}(...)` and `#defined {name}/{arity}.`"))
+        elif (name, arity) not in structure.defined:
+            out.append(Finding("error", documented[(name, arity)].source,
+                               f"{name}/{arity} is documented but not declared: add `#defined {name}/{arity}.`"))
+    for key, pred in documented.items():
+        if key not in given:
+            out.append(Finding("error", pred.source, f"{INPUT} documents {key[0]}/{key[1]}, which neither a case "
+                                                     f"(mohs_asp/case_format.py) nor data/ gives"))
     return out
 
 
@@ -776,6 +800,7 @@ def lint_policy(root: str | Path | None = None) -> LintReport:
     case_findings, report.cases = check_cases(policy, structure_failed=bool(answer_findings))
     report.findings.extend(case_findings)
     report.findings.extend(check_vocabulary(policy, structure))
+    report.findings.extend(check_input_documentation(policy, structure))
     report.findings.extend(check_data(policy))
     icd_findings, report.release = check_diagnoses(policy)
     report.findings.extend(icd_findings)
