@@ -108,10 +108,13 @@ class _Checker:
         known = fmt.names(fields)
         for key in getattr(obj, "repeated", ()):
             self.err(f"{prefix}{key}", f"`{key}` is given more than once; give each field once")
+        also = {word: f.name for f in fields for word in f.also}
         for key in obj:
             if key not in known:
                 name = str(key)
-                self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{self.suggest(name, known)}")
+                meant = also.get(_vocab_key(name)) if len(name) <= MAX_TEXT else None
+                hint = f" (did you mean `{meant}`?)" if meant else self.suggest(name, known)
+                self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{hint}")
         groups: set[str] = set()
         for f in fields:
             if f.group is not None:
@@ -174,7 +177,8 @@ class _Checker:
         norm = _vocab_key(value)
         if norm in known:
             return norm
-        self.err(path, f'"{value}" is not a known {what}{self.suggest(norm, list(known))}')
+        self.err(path, f'"{value}" is not a known {what}{self.suggest(norm, list(known))}; '
+                       f'the {what}s are {", ".join(known)}')
         return None
 
     def sets_of(self, rec: _Record) -> list[str]:

@@ -27,19 +27,22 @@ class Field:
     fact: the predicate it becomes (None: it becomes no fact of its own); absent: the words
     for a fact the case leaves out, as explanations say it; group: a field given instead of
     another (`size_cm` or `size_mm`), named by the first of them; only_for: the code set whose
-    lines alone may give it; unique: the words for a value two records may not share."""
+    lines alone may give it; unique: the words for a value two records may not share; also:
+    other names a billing office may give the field (`location` for `site`), each answered
+    with "did you mean" the field."""
 
     __slots__ = ("name", "type", "unit", "required", "vocabulary", "fact", "absent", "description", "low", "high",
-                 "default", "group", "only_for", "unique")
+                 "default", "group", "only_for", "unique", "also")
 
     def __init__(self, name: str, type: str, *, unit: str | None = None, required: bool = False,
                  vocabulary: tuple[str, str] | None = None, fact: str | None = None, absent: str | None = None,
                  description: str | None = None, low: int | None = None, high: int | None = None,
                  default: object = None, group: str | None = None, only_for: str | None = None,
-                 unique: str | None = None):
+                 unique: str | None = None, also: tuple[str, ...] = ()):
         self.name, self.type, self.unit, self.required = name, type, unit, required
         self.vocabulary, self.fact, self.absent, self.description = vocabulary, fact, absent, description
         self.low, self.high, self.default, self.group, self.only_for, self.unique = low, high, default, group, only_for, unique
+        self.also = also
 
     def __repr__(self) -> str:
         return f"Field({self.name!r}, {self.type!r})"
@@ -52,7 +55,7 @@ def _flag(name: str, absent: str) -> Field:
 # A record's fields in the order the checker reads them (and reports their problems).
 CASE = (
     Field("id", "text", required=True),
-    Field("date_of_service", "date", required=True, fact="date_of_service",
+    Field("date_of_service", "date", required=True, fact="date_of_service", also=("dos", "date", "service_date"),
           description="Decides which version of the policy, which data and which ICD-10-CM release judge the claim; "
                       "outside the policy's versions the case is invalid."),
     Field("patient", "record"),
@@ -65,8 +68,10 @@ PATIENT = (
 LESION = (
     Field("id", "text", required=True, unique='lesion id "{}"', description="Unique within the case."),
     Field("diagnosis", "icd10", required=True, fact="diagnosis", absent="diagnosis not documented",
+          also=("dx", "icd10", "icd_10", "icd10_code", "icd_code", "diagnosis_code"),
           description="A billable ICD-10-CM code; C44311 and c44.311 mean C44.311."),
-    Field("site", "vocabulary", required=True, vocabulary=("sites", "site"), fact="site", absent="site not documented"),
+    Field("site", "vocabulary", required=True, vocabulary=("sites", "site"), fact="site", absent="site not documented",
+          also=("location", "anatomic_site", "anatomical_site", "body_site", "area", "region")),
     Field("size_cm", "size", unit="cm", group="size", fact="size_um", absent="size not documented"),
     Field("size_mm", "size", unit="mm", group="size", fact="size_um", absent="size not documented"),
     Field("borders", "vocabulary", vocabulary=("borders", "borders value"), fact="borders",
@@ -83,8 +88,8 @@ LESION = (
 LINE = (
     Field("line", "whole", default="position", low=1, high=MAX_LINE_NUMBER, unique="line number {}",
           description="Unique; default: the line's position (1-based)."),
-    Field("units", "whole", low=1, high=99, default=1, fact="units"),
-    Field("code", "code", required=True),
+    Field("units", "whole", low=1, high=99, default=1, fact="units", also=("quantity", "qty", "unit_count")),
+    Field("code", "code", required=True, also=("cpt", "cpt_code", "hcpcs", "procedure", "procedure_code")),
     Field("lesion", "lesion_ref", group="lesion", fact="line_lesion", absent="line {N} names no lesion"),
     Field("lesions", "lesion_refs", group="lesion", only_for="biopsy", fact="line_lesion",
           absent="line {N} names no lesion", description="Biopsy lines only."),

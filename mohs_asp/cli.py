@@ -101,7 +101,7 @@ def _decide(case: str, format: Format, policy: Optional[Path], explain: bool) ->
     if format is Format.json:
         _print_json(answer)
     else:
-        _emit(render_explain(answer) if explain else render_check(answer))
+        _emit(render_explain(answer, case) if explain else render_check(answer, case))
     raise typer.Exit(exit_code(answer))
 
 

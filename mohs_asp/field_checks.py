@@ -21,6 +21,8 @@ MODIFIER_FORM = re.compile(r"[0-9A-Z]{2}")
 DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_SIZE_UM = Decimal(1_000_000)  # 100 cm
 SHIFT = {"cm": 4, "mm": 3}  # a size's unit, as a power of ten of micrometres
+NUMBER_AND_UNIT = re.compile(r"\s*((?:0|[1-9][0-9]*)(?:\.[0-9]+)?)\s*(cm|mm)?\.?\s*", re.IGNORECASE)  # "2cm", "2 cm", "2"
+CODE_AND_MODIFIER = re.compile(r"(\w{5})\s*[-\s:/]\s*([0-9A-Z]{2})")  # "88331-59": a code with its modifier
 
 
 class _Record:
@@ -101,7 +103,7 @@ def _check_size(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) 
         return
     value, shift = obj[f.name], SHIFT[f.unit]
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        ck.err(path, f"must be a number, found {_type_name(value)}")
+        ck.err(path, f"must be a number, found {_type_name(value)}{_number_hint(value, f)}")
         return
     try:
         exact = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
@@ -121,13 +123,31 @@ def _check_size(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) 
         rec.values["size_written"] = value, f.unit  # worded when the lesion is built (case.BUILD)
 
 
+def _number_hint(value: object, f: fmt.Field) -> str:
+    """For a size written as text: "2cm" is told to drop the unit (or to use the other field), "2" its quotes."""
+    if not isinstance(value, str):
+        return ""
+    m = NUMBER_AND_UNIT.fullmatch(value)
+    if m is None:
+        return ""
+    number, unit = m[1], (m[2] or "").lower()
+    other = next((g.name for fields in fmt.RECORDS.values() for g in fields
+                  if f.group is not None and g.group == f.group and g.unit == unit), f.name)
+    if not unit:
+        return f": write it without quotes ({f.name}: {number})"
+    return f": write the number without its unit ({other}: {number})"
+
+
 def _check_code(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
     code = ck.text(obj, f.name, path, f.required)
     if code is None:
         return
     if not CODE_SHAPE.fullmatch(code.strip().upper()):
+        joined = CODE_AND_MODIFIER.fullmatch(code.strip().upper())
+        hint = (f': write the code as "{joined[1]}" and {joined[2]} under `modifiers` (modifiers: ["{joined[2]}"])'
+                if joined and CODE_SHAPE.fullmatch(joined[1]) else "")
         ck.err(path, f'"{obj[f.name]}" is not a CPT/HCPCS code (5 characters: 5 digits, '
-                     "4 digits and F/T/U, or a letter and 4 digits)")
+                     f"4 digits and F/T/U, or a letter and 4 digits){hint}")
         return
     rec.keep(f, code.strip().upper())
 

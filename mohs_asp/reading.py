@@ -188,7 +188,12 @@ def parse_text(text: str, what: str = "the file") -> Any:
                               object_pairs_hook=_json_object)
         except RecursionError:
             raise CaseInvalid([InputError("", f"{what} is nested too deeply to be a case")]) from None
-        except ValueError as e:
+        except json.JSONDecodeError as e:
+            said = next((words for start, words in JSON_PROBLEMS if e.msg.startswith(start)), e.msg)
+            raise CaseInvalid([InputError("", f"{what} is not valid JSON (text beginning with {{ or [ is read as JSON): "
+                                              f"line {e.lineno}, column {e.colno}: {said}",
+                                          excerpt(text, e.lineno, e.colno))]) from None
+        except ValueError as e:  # a number JSON does not allow (NaN), or too many digits
             raise CaseInvalid([InputError("", f"{what} is not valid JSON (text beginning with {{ or [ is read as JSON): "
                                               f"{e}")]) from None
     if len(text) > MAX_YAML_CHARS:
@@ -200,9 +205,74 @@ def parse_text(text: str, what: str = "the file") -> Any:
         return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 -- a safe loader, made stricter
     except RecursionError:
         raise CaseInvalid([InputError("", f"{what} is nested too deeply to be a case")]) from None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = " ".join(f"{e.context or ''} {e.problem or ''}".split())
+        said = next((words for start, words in YAML_PROBLEMS if start in problem), e.problem or problem)
+        if mark is not None and _char_at(text, mark.line, mark.column) == "\t":  # libyaml words it several ways
+            said = YAML_PROBLEMS[0][1]
+        if mark is None:
+            raise CaseInvalid([InputError("", f"{what} is not valid YAML: {said}")]) from None
+        raise CaseInvalid([InputError("", f"{what} is not valid YAML: line {mark.line + 1}, column {mark.column + 1}: "
+                                          f"{said}", excerpt(text, mark.line + 1, mark.column + 1))]) from None
     except (yaml.YAMLError, ValueError) as e:  # ValueError: a value YAML types but Python cannot hold
         said = " ".join(str(e).replace('in "<unicode string>", ', "at ").split())
         raise CaseInvalid([InputError("", f"{what} is not valid YAML: {said}")]) from None
+
+
+# What a parser's message means, in a sentence a billing clerk can act on: the first entry
+# whose words begin (JSON) or are in (YAML) the parser's message; else the parser's own words.
+JSON_PROBLEMS = (
+    ("Expecting ',' delimiter", "a comma (,) is missing between two items"),
+    ("Expecting ':' delimiter", "a colon (:) is missing after a field name"),
+    ("Expecting property name enclosed in double quotes",
+     "a field name must be in double quotes (or a comma is left before a closing brace)"),
+    ("Expecting value", "a value is missing here (a comma left before a closing bracket, or text JSON does not allow)"),
+    ("Extra data", "there is more text after the end of the case"),
+    ("Unterminated string", "a text in quotes is not closed"),
+    ("Invalid control character", "a text in quotes holds a line break or a tab (write \\n or \\t)"),
+    ("Invalid \\escape", "a backslash in a text begins no escape JSON knows (write \\\\ for a backslash)"),
+)
+YAML_PROBLEMS = (
+    ("found character '\\t' that cannot start any token", "YAML does not allow tabs for indentation: indent with spaces"),
+    ("that cannot start any token", "a value cannot begin with this character: put the value in quotes"),
+    ("mapping values are not allowed here",
+     "a colon (:) where YAML expects none: put a value holding \": \" in quotes, or indent this line like its neighbours"),
+    ("could not find expected ':'", "a field name is not followed by a colon (:), or the line is indented wrongly"),
+    ("did not find expected key", "this line is not indented like the fields around it"),
+    ("did not find expected '-' indicator", "this line is not indented like the list items around it"),
+    ("while scanning a quoted scalar", "a text in quotes is not closed"),
+    ("found unexpected end of stream", "the file ends inside a quoted text or a list: a quote or bracket is not closed"),
+    ("expected ',' or ']'", "a list in brackets is not closed with ]"),
+    ("expected ',' or '}'", "an object in braces is not closed with }"),
+)
+EXCERPT_WIDTH = 34  # characters of the line shown either side of the caret, at most (80 columns in all)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    """The character at a 0-based line and column of `text`, or ""."""
+    row = excerpt(text, line + 1, column + 1, plain=True)
+    return row[0][column:column + 1] if row else ""
+
+
+def excerpt(text: str, line: int, column: int, plain: bool = False) -> tuple[str, ...]:
+    """The line of `text` a parser stopped at (1-based line and column) and a caret under the
+    place: a tab shown as \\t, a long line cut around the place."""
+    start = 0
+    for _ in range(line - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return ()
+    end = text.find("\n", start)
+    row = text[start:end if end >= 0 else len(text)].rstrip("\r")
+    if plain:
+        return (row,)
+    at = min(column - 1, len(row))
+    left = max(0, at - EXCERPT_WIDTH)
+    before, after = row[left:at], row[at:at + EXCERPT_WIDTH]
+    before = ("..." if left else "") + before.replace("\t", "\\t")
+    after = after.replace("\t", "\\t") + ("..." if at + EXCERPT_WIDTH < len(row) else "")
+    return before + after, " " * len(before) + "^"
 
 
 @contextmanager

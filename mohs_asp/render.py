@@ -103,8 +103,10 @@ def _outcome(line: dict) -> str:
     return f"bundled into {line['into']}" if line["outcome"] == "bundled" else line["outcome"]
 
 
-def _heading(answer: dict, said: str) -> str:
-    return f"{label(answer.get('case') or '(no id)')}: {said}"
+def _heading(answer: dict, said: str, source: str | None = None) -> str:
+    """The case's id; for a case without one, the file it was read from (`source`), else `(no id)`."""
+    named = answer.get("case") or ({"-": "(standard input)"}.get(source, source) if source else None)
+    return f"{label(named or '(no id)')}: {said}"
 
 
 def _decision(answer: dict) -> str:
@@ -121,17 +123,18 @@ def _footer(answer: dict) -> list[str]:
     return [""] + out if out else []
 
 
-def render_invalid(answer: dict) -> str:
+def render_invalid(answer: dict, source: str | None = None) -> str:
     errors = answer["errors"]
-    out = [_heading(answer, f"INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}")]
+    out = [_heading(answer, f"INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}", source)]
     for e in errors:
         out.append(_wrap(f"{safe(e['path'] or '(file)')}: {safe(e['message'])}", 2))
+        out.extend(f"    {safe(x)}" for x in e.get("excerpt", ()))  # the file's line there, and a caret
     return fit("\n".join(out + _footer(answer)))
 
 
-def render_check(answer: dict) -> str:
+def render_check(answer: dict, source: str | None = None) -> str:
     if answer["status"] != "ok":
-        return render_invalid(answer)
+        return render_invalid(answer, source)
     out = [_heading(answer, _decision(answer)), ""]
     for lesion in answer["lesions"]:
         out.append(f"Lesion {label(lesion['id'])}  {safe(lesion['site'])}, {safe(lesion['diagnosis'])}")
@@ -159,10 +162,10 @@ def _tree(lines: list[str], items: list[str], first: str, rest: str) -> None:
         lines.extend(rest + w for w in wrapped[1:])
 
 
-def render_explain(answer: dict) -> str:
+def render_explain(answer: dict, source: str | None = None) -> str:
     """The explained answer as a tree: the decision, each line and why, each lesion and why."""
     if answer["status"] != "ok":
-        return render_invalid(answer)
+        return render_invalid(answer, source)
     out = [_heading(answer, _decision(answer))]
     for line in answer["lines"]:
         ex = line["explanation"]
