@@ -18,12 +18,14 @@ from . import case_format as fmt
 from . import icd10
 from .case_format import MAX_LESIONS, MAX_LINE_NUMBER, MAX_LINES, MAX_TEXT  # noqa: F401 -- the limits, as before
 from .errors import CaseInvalid, InputError
-from .field_checks import CHECKS, _Record
+from .field_checks import CHECKS, Record
 from .policy import Policy
 from .reading import (MAX_FILE_BYTES, MAX_YAML_CHARS, exact_number, open_source, parse_text,  # noqa: F401 -- read here
                       read_document)
-from .words import _as_written, _printable, _suggest, _text_problem, _type_name, _unusable, _vocab_key  # noqa: F401
+from .words import as_written, printable, suggest, text_problem, type_name, unusable, vocab_key  # noqa: F401
 from .words import vocab_pattern  # noqa: F401 -- schema.py's
+
+_suggest, _type_name = suggest, type_name  # the names diff.py and testing.py import them by
 
 MAX_ERRORS = 100  # errors listed one by one; past this, one more error counts the rest
 
@@ -74,7 +76,7 @@ class Case:
     warnings: tuple[InputError, ...] = ()  # the answer carries them (the case is still decided)
 
 
-class _Checker:
+class Checker:
     def __init__(self, policy: Policy):
         self.policy = policy
         self.errors: list[InputError] = []
@@ -93,15 +95,15 @@ class _Checker:
 
     def err(self, path: str, message: str) -> None:
         if len(self.errors) < MAX_ERRORS:
-            self.errors.append(InputError(_printable(path), _printable(message)))
+            self.errors.append(InputError(printable(path), printable(message)))
         else:
             self.unlisted += 1
 
     def suggest(self, word: str, known: list[str] | tuple[str, ...]) -> str:
-        """`_suggest`, skipped once the error list is full (a file of a million typos stays fast)."""
-        return "" if len(self.errors) >= MAX_ERRORS else _suggest(word, known)
+        """`suggest`, skipped once the error list is full (a file of a million typos stays fast)."""
+        return "" if len(self.errors) >= MAX_ERRORS else suggest(word, known)
 
-    def record(self, obj: dict, fields: tuple[fmt.Field, ...], rec: _Record) -> _Record:
+    def record(self, obj: dict, fields: tuple[fmt.Field, ...], rec: Record) -> Record:
         """Each field of a record, in the table's order; of a group (`size_cm` or `size_mm`)
         the one given, or else its first (which says whether it was needed)."""
         prefix = f"{rec.path}." if rec.path else ""
@@ -112,7 +114,7 @@ class _Checker:
         for key in obj:
             if key not in known:
                 name = str(key)
-                meant = also.get(_vocab_key(name)) if len(name) <= MAX_TEXT else None
+                meant = also.get(vocab_key(name)) if len(name) <= MAX_TEXT else None
                 hint = f" (did you mean `{meant}`?)" if meant else self.suggest(name, known)
                 self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{hint}")
         groups: set[str] = set()
@@ -131,7 +133,7 @@ class _Checker:
                 self.unique(f, rec)
         return rec
 
-    def unique(self, f: fmt.Field, rec: _Record) -> None:
+    def unique(self, f: fmt.Field, rec: Record) -> None:
         """A value two records of a list may not share; reported whatever else is wrong with either."""
         value, listed = rec.values.get(f.name), rec.path.partition("[")[0]
         seen = self.seen.setdefault(listed, {})
@@ -146,7 +148,7 @@ class _Checker:
                 self.err(path, "is required")
             return None
         value = obj[key]
-        problem = _text_problem(value)
+        problem = text_problem(value)
         if problem:
             self.err(path, problem)
             return None
@@ -158,11 +160,11 @@ class _Checker:
             return None
         value = obj[key]
         if not isinstance(value, list):
-            self.err(path, f"must be a list, found {_type_name(value)}")
+            self.err(path, f"must be a list, found {type_name(value)}")
             return None
         out = []
         for i, item in enumerate(value):
-            problem = _text_problem(item)
+            problem = text_problem(item)
             if problem:
                 self.err(f"{path}[{i}]", problem)
             else:
@@ -174,23 +176,23 @@ class _Checker:
         error suggesting the nearest known value."""
         attribute, what = f.vocabulary
         known = getattr(self.policy.data, attribute)
-        norm = _vocab_key(value)
+        norm = vocab_key(value)
         if norm in known:
             return norm
         self.err(path, f'"{value}" is not a known {what}{self.suggest(norm, list(known))}; '
                        f'the {what}s are {", ".join(known)}')
         return None
 
-    def sets_of(self, rec: _Record) -> list[str]:
+    def sets_of(self, rec: Record) -> list[str]:
         code = rec.values.get("code")
         return self.policy.data.code_sets_of(code) if code is not None else []
 
-    def not_for(self, f: fmt.Field, rec: _Record) -> str | None:
+    def not_for(self, f: fmt.Field, rec: Record) -> str | None:
         """The line's code when it is not of the code set the field is for."""
         code = rec.values.get("code")
         return code if code is not None and f.only_for not in self.sets_of(rec) else None
 
-    def build(self, listed: str, r: _Record) -> Lesion | Line:
+    def build(self, listed: str, r: Record) -> Lesion | Line:
         return BUILD[listed](r)
 
 
@@ -202,24 +204,24 @@ BUILD = {
 
 
 def _written(size: tuple[Any, str] | None) -> tuple[str, str] | None:
-    return None if size is None else (_as_written(size[0]), size[1])
+    return None if size is None else (as_written(size[0]), size[1])
 
 
 def parse_case(doc: Any, policy: Policy) -> Case:
     """Check a parsed document against the contract; raise CaseInvalid with every problem."""
-    checker = _Checker(policy)
+    checker = Checker(policy)
     case = None
     if not isinstance(doc, dict):
-        checker.err("", f"a case must be an object (a mapping of fields), found {_type_name(doc)}")
+        checker.err("", f"a case must be an object (a mapping of fields), found {type_name(doc)}")
     else:
-        rec = checker.record(doc, fmt.CASE, _Record("", 0))
+        rec = checker.record(doc, fmt.CASE, Record("", 0))
         v = rec.values
         if not checker.errors and v.get("id") is not None and v.get("date_of_service") is not None:
             case = Case(v["id"], v["date_of_service"], tuple(rec.facts), v["lesions"], v["lines"], checker.version,
                         checker.release.name, tuple(checker.warnings))
     if case is None:
         case_id = doc.get("id") if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
-        if case_id is not None and (len(case_id) > MAX_TEXT or _unusable(case_id)):
+        if case_id is not None and (len(case_id) > MAX_TEXT or unusable(case_id)):
             case_id = None  # an id the case may not have is not echoed either
         errors = checker.errors or [InputError("", "the case is not valid")]
         if checker.unlisted:

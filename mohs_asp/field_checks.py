@@ -12,10 +12,10 @@ from . import case_format as fmt
 from . import icd10
 from .dates import date_number
 from .policy import CODE_SHAPE
-from .words import _short, _type_name
+from .words import short, type_name
 
 if TYPE_CHECKING:
-    from .case import _Checker
+    from .case import Checker
 
 MODIFIER_FORM = re.compile(r"[0-9A-Z]{2}")
 DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -25,7 +25,7 @@ NUMBER_AND_UNIT = re.compile(r"\s*((?:0|[1-9][0-9]*)(?:\.[0-9]+)?)\s*(cm|mm)?\.?
 CODE_AND_MODIFIER = re.compile(r"(\w{5})\s*[-\s:/]\s*([0-9A-Z]{2})")  # "88331-59": a code with its modifier
 
 
-class _Record:
+class Record:
     """One record being read: its values by field name, its facts, where it is in its list."""
 
     __slots__ = ("path", "index", "values", "facts")
@@ -39,47 +39,47 @@ class _Record:
             self.facts.append((f.fact, value))
 
 
-def _check_text(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_text(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     rec.keep(f, ck.text(obj, f.name, path, f.required))
 
 
-def _check_flag(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_flag(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     if f.name not in obj:
         return
     value = obj[f.name]
     if not isinstance(value, bool):
-        ck.err(path, f"must be true or false, found {_type_name(value)}")
+        ck.err(path, f"must be true or false, found {type_name(value)}")
         return
     if f.only_for is not None and (code := ck.not_for(f, rec)) is not None:
         ck.err(path, f"{f.name} is for {f.only_for} lines only; {code} is not a {f.only_for} code")
     rec.keep(f, value)
 
 
-def _check_whole(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_whole(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     if f.name not in obj:
         rec.keep(f, rec.index + 1 if f.default == "position" else f.default)
         return
     value = obj[f.name]
     if isinstance(value, bool) or not isinstance(value, int):
-        ck.err(path, f"must be a whole number, found {_type_name(value)}")
+        ck.err(path, f"must be a whole number, found {type_name(value)}")
     elif value < f.low or value > f.high:
-        ck.err(path, f"must be from {f.low} to {f.high}, found {_short(value)}")
+        ck.err(path, f"must be from {f.low} to {f.high}, found {short(value)}")
     else:
         rec.keep(f, value)
 
 
-def _check_vocabulary(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_vocabulary(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     value = ck.text(obj, f.name, path, f.required)
     rec.keep(f, None if value is None else ck.term(value, path, f))
 
 
-def _check_vocabulary_list(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_vocabulary_list(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     for item_path, term in ck.texts(obj, f.name, path) or []:
         rec.keep(f, ck.term(term, item_path, f))
     rec.facts = list(dict.fromkeys(rec.facts))  # a term given twice is one fact
 
 
-def _check_icd10(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_icd10(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     value = ck.text(obj, f.name, path, f.required)
     if value is None:
         return
@@ -96,14 +96,14 @@ def _check_icd10(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record)
         rec.keep(f, code)
 
 
-def _check_size(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_size(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     """A size as whole micrometres, exactly: compared and cut below a micrometre on the digits
     as written, however many (Decimal's 28-digit arithmetic is never used on them)."""
     if f.name not in obj:
         return
     value, shift = obj[f.name], SHIFT[f.unit]
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        ck.err(path, f"must be a number, found {_type_name(value)}{_number_hint(value, f)}")
+        ck.err(path, f"must be a number, found {type_name(value)}{_number_hint(value, f)}")
         return
     try:
         exact = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
@@ -112,9 +112,9 @@ def _check_size(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) 
     if not exact.is_finite():
         ck.err(path, "must be a finite number")
     elif exact <= 0:  # -0.0 too
-        ck.err(path, f"must be above 0, found {_short(value)} {f.unit}")
+        ck.err(path, f"must be above 0, found {short(value)} {f.unit}")
     elif exact > MAX_SIZE_UM.scaleb(-shift):  # comparisons are exact: 1e999999999 cannot overflow
-        ck.err(path, f"must be at most 100 cm, found {_short(value)} {f.unit}")
+        ck.err(path, f"must be at most 100 cm, found {short(value)} {f.unit}")
     else:
         # exact: at most 7 digits remain. A size above 0 but below a micrometre is 0 µm: the
         # contract refuses only sizes not above 0, and every threshold is whole micrometres
@@ -138,7 +138,7 @@ def _number_hint(value: object, f: fmt.Field) -> str:
     return f": write the number without its unit ({other}: {number})"
 
 
-def _check_code(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_code(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     code = ck.text(obj, f.name, path, f.required)
     if code is None:
         return
@@ -152,7 +152,7 @@ def _check_code(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) 
     rec.keep(f, code.strip().upper())
 
 
-def _check_lesion_refs(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_lesion_refs(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     """The lesions a line names (`lesion`: one; `lesions`: several, for the code set the field
     is for); each must be in the case, once. A line of a code set must name its lesion."""
     sets = ck.sets_of(rec)
@@ -182,7 +182,7 @@ def _check_lesion_refs(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _R
     rec.values["lesions"] = tuple(name for _, name in named)
 
 
-def _check_modifiers(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_modifiers(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     modifiers = []
     for mod_path, mod in ck.texts(obj, f.name, path) or []:
         if MODIFIER_FORM.fullmatch(mod.strip().upper()):
@@ -192,7 +192,7 @@ def _check_modifiers(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Rec
     rec.values[f.name] = tuple(modifiers)
 
 
-def _check_date(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_date(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     """The date of service; it chooses the version of the policy in force (policy.toml) and the
     ICD-10-CM release the diagnoses are checked against."""
     date = _date(ck, obj.get(f.name, _MISSING), path)
@@ -214,7 +214,7 @@ def _check_date(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) 
 _MISSING = object()
 
 
-def _date(ck: _Checker, value: Any, path: str) -> dt.date | None:
+def _date(ck: Checker, value: Any, path: str) -> dt.date | None:
     if value is _MISSING:
         ck.err(path, "is required")
     elif isinstance(value, dt.datetime):
@@ -227,29 +227,29 @@ def _date(ck: _Checker, value: Any, path: str) -> dt.date | None:
         except ValueError:
             ck.err(path, f'"{value}" is not a real date')
     else:
-        ck.err(path, f"must be a date written YYYY-MM-DD, found {_type_name(value)}")
+        ck.err(path, f"must be a date written YYYY-MM-DD, found {type_name(value)}")
     return None
 
 
-def _check_record(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_record(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     """A record inside the case (the patient): its fields' facts are the case's."""
     if f.name not in obj or obj[f.name] is None:
         return
     if not isinstance(obj[f.name], dict):
-        ck.err(path, f"must be an object, found {_type_name(obj[f.name])}")
+        ck.err(path, f"must be an object, found {type_name(obj[f.name])}")
         return
-    inner = ck.record(obj[f.name], fmt.RECORDS[f.name], _Record(path, 0))
+    inner = ck.record(obj[f.name], fmt.RECORDS[f.name], Record(path, 0))
     rec.facts.extend(inner.facts)
 
 
-def _check_records(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Record) -> None:
+def _check_records(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     """A list of records (lesions, lines): the valid ones, built. Lesions given, valid or not,
     with a usable id may be named by lines without a second error; lesions not read at all
     (not a list, too many) are not checked against."""
     value, one = obj.get(f.name, []), f.name[:-1]
     unread = None
     if not isinstance(value, list):
-        unread = f"must be a list, found {_type_name(value)}"
+        unread = f"must be a list, found {type_name(value)}"
     elif len(value) > f.high:
         unread = f"a case may have at most {f.high} {f.name}, found {len(value)}"
     if unread is not None:
@@ -261,10 +261,10 @@ def _check_records(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Recor
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
         if not isinstance(item, dict):
-            ck.err(where, f"a {one} must be an object, found {_type_name(item)}")
+            ck.err(where, f"a {one} must be an object, found {type_name(item)}")
             continue
         before = ck.count
-        inner = ck.record(item, fmt.RECORDS[f.name], _Record(where, i))
+        inner = ck.record(item, fmt.RECORDS[f.name], Record(where, i))
         if f.name == "lesions" and inner.values.get("id") is not None:
             ck.lesion_ids.add(inner.values["id"])
         if ck.count == before:
@@ -272,13 +272,13 @@ def _check_records(ck: _Checker, obj: dict, f: fmt.Field, path: str, rec: _Recor
     rec.values[f.name] = tuple(out)
 
 
-CHECKS: dict[str, Callable[[_Checker, dict, fmt.Field, str, _Record], None]] = {
+CHECKS: dict[str, Callable[[Checker, dict, fmt.Field, str, Record], None]] = {
     "text": _check_text, "flag": _check_flag, "whole": _check_whole, "vocabulary": _check_vocabulary,
     "vocabulary_list": _check_vocabulary_list, "icd10": _check_icd10, "size": _check_size, "code": _check_code,
     "lesion_ref": _check_lesion_refs, "lesion_refs": _check_lesion_refs, "modifiers": _check_modifiers,
     "date": _check_date, "record": _check_record, "records": _check_records,
 }
-CHECKS: dict[str, Callable[[_Checker, dict, fmt.Field, str, _Record], None]] = {
+CHECKS: dict[str, Callable[[Checker, dict, fmt.Field, str, Record], None]] = {
     "text": _check_text, "flag": _check_flag, "whole": _check_whole, "vocabulary": _check_vocabulary,
     "vocabulary_list": _check_vocabulary_list, "icd10": _check_icd10, "size": _check_size, "code": _check_code,
     "lesion_ref": _check_lesion_refs, "lesion_refs": _check_lesion_refs, "modifiers": _check_modifiers,

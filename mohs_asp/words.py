@@ -14,7 +14,7 @@ SUGGEST_CUTOFF = 0.4  # difflib similarity below which no name is suggested (`fa
 SUGGEST_MAX = 40  # characters: longer words and names are not compared (difflib is quadratic)
 
 
-def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
+def suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     """The nearest known name, as " (did you mean `X`?)", or two that fit equally well
     (" (did you mean `X` or `Y`?)"), or "" when none is near. First choice: the names holding
     most of the word's parts, then those holding the word or held in it (`arm`: forearm or
@@ -44,7 +44,7 @@ def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
 VOCAB_SEPARATORS = r"[\s_\-]+"  # runs of spaces, hyphens and underscores read as one _
 
 
-def _vocab_key(text: str) -> str:
+def vocab_key(text: str) -> str:
     """Site, histology and borders values (contract README): case-insensitive, runs of spaces,
     hyphens and underscores read as one `_` ("Ill-Defined" is ill_defined, "Lower -  Leg"
     lower_leg)."""
@@ -52,7 +52,7 @@ def _vocab_key(text: str) -> str:
 
 
 def vocab_pattern(term: str) -> str:
-    """The spellings `_vocab_key` reads as `term`, as a regular expression in JSON Schema's
+    """The spellings `vocab_key` reads as `term`, as a regular expression in JSON Schema's
     dialect (no flags: each letter as its two cases)."""
     def word(part: str) -> str:
         return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() and c.lower() != c.upper() else re.escape(c)
@@ -61,7 +61,7 @@ def vocab_pattern(term: str) -> str:
     return r"^\s*" + VOCAB_SEPARATORS.join(word(part) for part in term.split("_")) + r"\s*$"
 
 
-def _as_written(value: Any) -> str:
+def as_written(value: Any) -> str:
     """A checked size as the case wrote it ("19.99"): explanations name it so, in its unit; the
     rules compare the micrometres made of it."""
     if isinstance(value, float):  # from a Python caller: its shortest repr, in plain digits
@@ -71,13 +71,13 @@ def _as_written(value: Any) -> str:
     return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     """A number as a message shows it: 10**400 is not worth 401 digits."""
     text = str(value)
     return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
-def _unusable(text: str) -> bool:
+def unusable(text: str) -> bool:
     """Text that cannot reach the solver or the answer unchanged: a NUL (clingo strings end
     there, so `A<NUL>x` and `A<NUL>y` would be one lesion) or an unpaired surrogate (not UTF-8)."""
     if "\x00" in text:
@@ -89,39 +89,39 @@ def _unusable(text: str) -> bool:
     return False
 
 
-def _printable(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _unusable(text) else text
+def printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if unusable(text) else text
 
 
 UNUSABLE = "contains a character a case cannot hold (a NUL or an unpaired surrogate)"
 
 
-def _text_problem(value: Any) -> str | None:
+def text_problem(value: Any) -> str | None:
     """What keeps a value from being a field's text, or None."""
     if not isinstance(value, str):
-        return _not_text(value)
+        return not_text(value)
     if not value.strip():
         return "must not be empty"
     if len(value) > MAX_TEXT:
         return f"is longer than {MAX_TEXT} characters"
-    return UNUSABLE if _unusable(value) else None
+    return UNUSABLE if unusable(value) else None
 
 
-def _not_text(value: Any) -> str:
+def not_text(value: Any) -> str:
     """The message for a value that is not text where text is expected; a number (`code: 17311`
     unquoted in YAML) is told how to write it."""
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        return f'must be text: write it in quotes, "{_short(value)}"'
-    return f"must be text, found {_type_name(value)}"
+        return f'must be text: write it in quotes, "{short(value)}"'
+    return f"must be text, found {type_name(value)}"
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, (int, float, Decimal)):
-        return f"the number {_short(value)}"
+        return f"the number {short(value)}"
     if isinstance(value, str):
         return f'the text "{value[:40]}"'
     if isinstance(value, list):
