@@ -21,8 +21,9 @@ MODIFIER_FORM = re.compile(r"[0-9A-Z]{2}")
 DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_SIZE_UM = Decimal(1_000_000)  # 100 cm
 SHIFT = {"cm": 4, "mm": 3}  # a size's unit, as a power of ten of micrometres
-NUMBER_AND_UNIT = re.compile(r"\s*((?:0|[1-9][0-9]*)(?:\.[0-9]+)?)\s*(cm|mm)?\.?\s*", re.IGNORECASE)  # "2cm", "2 cm", "2"
-CODE_AND_MODIFIER = re.compile(r"(\w{5})\s*[-\s:/]\s*([0-9A-Z]{2})")  # "88331-59": a code with its modifier
+# patterns of the hints, compiled (by re's cache) only when a value is wrong
+NUMBER_AND_UNIT = r"\s*((?:0|[1-9][0-9]*)(?:\.[0-9]+)?)\s*(cm|mm)?\.?\s*"  # "2cm", "2 cm", "2" (any case)
+CODE_AND_MODIFIER = r"(\w{5})\s*[-\s:/]\s*([0-9A-Z]{2})"  # "88331-59": a code with its modifier
 
 
 class Record:
@@ -127,7 +128,7 @@ def _number_hint(value: object, f: fmt.Field) -> str:
     """For a size written as text: "2cm" is told to drop the unit (or to use the other field), "2" its quotes."""
     if not isinstance(value, str):
         return ""
-    m = NUMBER_AND_UNIT.fullmatch(value)
+    m = re.fullmatch(NUMBER_AND_UNIT, value, re.IGNORECASE)
     if m is None:
         return ""
     number, unit = m[1], (m[2] or "").lower()
@@ -143,7 +144,7 @@ def _check_code(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) ->
     if code is None:
         return
     if not CODE_SHAPE.fullmatch(code.strip().upper()):
-        joined = CODE_AND_MODIFIER.fullmatch(code.strip().upper())
+        joined = re.fullmatch(CODE_AND_MODIFIER, code.strip().upper())
         hint = (f': write the code as "{joined[1]}" and {joined[2]} under `modifiers` (modifiers: ["{joined[2]}"])'
                 if joined and CODE_SHAPE.fullmatch(joined[1]) else "")
         ck.err(path, f'"{obj[f.name]}" is not a CPT/HCPCS code (5 characters: 5 digits, '

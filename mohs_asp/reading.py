@@ -21,13 +21,14 @@ from .errors import CaseInvalid, InputError, UsageError
 # Input limits (README, "Limits"): past these a file is refused rather than read.
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_YAML_CHARS = 1024 * 1024  # YAML reads ~1 MB/s in ~90 MB of memory: hand-written cases are far smaller
-# YAML plain scalars that are not text (YAML 1.2 core schema, made stricter: no octal or leading 0)
-YAML_BOOL = re.compile(r"true|True|TRUE|false|False|FALSE")
-YAML_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+# YAML plain scalars that are not text (YAML 1.2 core schema, made stricter: no octal or leading 0); patterns,
+# compiled when a YAML case is first read (a JSON case does not pay for them)
+YAML_BOOL = r"true|True|TRUE|false|False|FALSE"
+YAML_INT = r"[-+]?(?:0|[1-9][0-9]*)"
 # a number with a point or an exponent (2e0, as JSON and YAML 1.2 read it); a whole number's digits
 # take no leading 0 here either (02e0 stays text)
-YAML_DECIMAL = re.compile(r"[-+]?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+)")
-YAML_FLOAT = re.compile(rf"{YAML_DECIMAL.pattern}|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
+YAML_DECIMAL = r"[-+]?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+)"
+YAML_FLOAT = rf"{YAML_DECIMAL}|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
@@ -148,15 +149,15 @@ def _yaml_loader() -> type:
 
         def construct_int(self, node):
             text = self.construct_scalar(node)
-            if not YAML_INT.fullmatch(text):
+            if not re.fullmatch(YAML_INT, text):
                 raise error(None, None, f"{text!r} is not a whole number in decimal digits", node.start_mark)
             return _whole_number(text)
 
         def construct_float(self, node):  # `!!float` with no value, or `!!float x`, is not a number
             text = self.construct_scalar(node)
-            if YAML_DECIMAL.fullmatch(text):
+            if re.fullmatch(YAML_DECIMAL, text):
                 return exact_number(text)
-            if not YAML_FLOAT.fullmatch(text):
+            if not re.fullmatch(YAML_FLOAT, text):
                 raise error(None, None, f"{text!r} is not a number", node.start_mark)
             return self.construct_yaml_float(node)  # .inf, .nan: the checker says they are not finite
 
@@ -165,7 +166,7 @@ def _yaml_loader() -> type:
         for first, resolvers in CaseLoader.yaml_implicit_resolvers.items()}
     for name, form, first in (("bool", YAML_BOOL, "tTfF"), ("int", YAML_INT, "-+0123456789"),
                               ("float", YAML_FLOAT, "-+.0123456789")):
-        CaseLoader.add_implicit_resolver(tags[name], re.compile(rf"^(?:{form.pattern})$"), list(first))
+        CaseLoader.add_implicit_resolver(tags[name], re.compile(rf"^(?:{form})$"), list(first))
     CaseLoader.add_constructor("tag:yaml.org,2002:map", CaseLoader.construct_fields)
     CaseLoader.add_constructor("tag:yaml.org,2002:timestamp", CaseLoader.construct_date)
     CaseLoader.add_constructor(tags["bool"], CaseLoader.construct_bool)

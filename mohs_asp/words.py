@@ -3,7 +3,6 @@ nearest known name, the spelling rules of the vocabulary fields (case.py, field_
 
 from __future__ import annotations
 
-import difflib
 import re
 from decimal import Decimal
 from typing import Any
@@ -27,6 +26,8 @@ def suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     parts = [p for p in re.split(r"[\W_]+", w) if len(p) >= 3]
     fits = [(sum(p in k for p in parts), (len(w) >= 3 and w in k) or (len(k) >= 3 and k in w)) for k in lows]
     best = max(fits)
+
+    import difflib  # only a message with a suggestion pays for it
 
     def ratio(i: int) -> float:
         return difflib.SequenceMatcher(None, w, lows[i]).ratio()
