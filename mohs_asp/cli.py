@@ -103,9 +103,9 @@ def _decide(case: str, format: Format, policy: Optional[Path], explain: bool, fu
     if format is Format.json:
         _print_json(answer)
     elif explain:
-        _emit(render.render_explain_full(answer) if full else render.render_explain(answer))
+        _emit(render.render_explain_full(answer, case) if full else render.render_explain(answer, case))
     else:
-        _emit(render.render_check(answer))
+        _emit(render.render_check(answer, case))
     raise typer.Exit(exit_code(answer))
 
 

@@ -49,37 +49,31 @@ def case_facts(k: clingo.Symbol, case: Case, out: list[Fact], sym: Symbols,
     names, and numbers come back from the solver cheaper than strings); else by its id."""
     add = out.append
     add(("case", (k,)))
-    day = case.date_of_service
-    add(("date_of_service", (k, sym[day.year * 10000 + day.month * 100 + day.day])))
-    if case.immunosuppressed is not None:
-        add(("immunosuppressed", (k, TRUE if case.immunosuppressed else FALSE)))
+    for name, value in case.facts:  # the case's fields and its patient's (case_format.CASE, PATIENT)
+        add((name, (k, _symbol(value, sym))))
     names = {lesion.id: sym[i] if by_index else sym[lesion.id] for i, lesion in enumerate(case.lesions)}
     for lesion in case.lesions:
         lid = names[lesion.id]
         add(("lesion", (k, lid)))
-        add(("diagnosis", (k, lid, sym[lesion.diagnosis])))
-        add(("site", (k, lid, sym[lesion.site])))
-        if lesion.size_um is not None:
-            add(("size_um", (k, lid, sym[lesion.size_um])))
-        if lesion.borders is not None:
-            add(("borders", (k, lid, sym[lesion.borders])))
-        for term in lesion.histology:
-            add(("histology", (k, lid, sym[term])))
-        for name, value in lesion.flags:
-            add((name, (k, lid, TRUE if value else FALSE)))
+        for name, value in lesion.facts:  # its documented fields (case_format.LESION)
+            add((name, (k, lid, _symbol(value, sym))))
     for line in case.lines:
         n = sym[line.number]
         code = sym[line.code]
         add(("line", (k, n, code)))
-        add(("units", (k, n, sym[line.units])))
+        for name, value in line.facts:  # units, and the other fields it gives (case_format.LINE)
+            add((name, (k, n, _symbol(value, sym))))
         for position, lid in enumerate(line.lesions, start=1):
             add(("line_lesion", (k, n, names[lid], sym[position])))
-        if line.pre_surgical is not None:
-            add(("pre_surgical", (k, n, TRUE if line.pre_surgical else FALSE)))
         if line.code not in code_nums:
             code_nums.add(line.code)
             if line.code.isdigit():
                 add(("code_num", (code, sym[int(line.code)])))
+
+
+def _symbol(value: str | int | bool, sym: Symbols) -> clingo.Symbol:
+    """A field's value as the solver reads it: true/false as constants, text and numbers as themselves."""
+    return (TRUE if value else FALSE) if isinstance(value, bool) else sym[value]
 
 
 def written_values(k: clingo.Symbol, case: Case) -> dict[tuple[str, tuple[clingo.Symbol, ...]], dict[int, tuple[str, str]]]:

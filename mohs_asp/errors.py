@@ -17,9 +17,10 @@ class InputError:
 
     path: str
     message: str
+    excerpt: tuple[str, ...] = ()  # for a file a parser could not read: its line there, and a caret under the place
 
     def as_dict(self) -> dict:
-        return {"path": self.path, "message": self.message}
+        return {"path": self.path, "message": self.message, **({"excerpt": list(self.excerpt)} if self.excerpt else {})}
 
 
 class CaseInvalid(MohsError):

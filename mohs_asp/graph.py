@@ -12,7 +12,8 @@ from functools import cached_property
 import clingo
 from clingo import ast
 
-from .policy import CASE_FACT_PREDICATES, LESION_FLAGS, Policy
+from . import case_format
+from .policy import CASE_FACT_PREDICATES, Policy
 from .rule_ast import Key, Use, constant
 
 T = ast.ASTType
@@ -91,11 +92,13 @@ class RuleGraph:
             for i in range(key[1]):
                 dom[(key, i)] = {f.arguments[i] for f in facts}
         booleans = {clingo.Function("true"), clingo.Function("false")}
-        vocab = {("site", 3, 2): {clingo.String(s) for s in data.sites},
-                 ("histology", 3, 2): {clingo.String(t) for t in data.histology},
-                 ("borders", 3, 2): {clingo.String(b) for b in data.borders},
-                 ("immunosuppressed", 2, 1): booleans, ("pre_surgical", 3, 2): booleans,
-                 **{(flag, 3, 2): booleans for flag in LESION_FLAGS}}
+        vocab = {}  # the case's coded fields (case_format.py): a value of data/'s vocabulary, or true/false
+        arity = case_format.facts()
+        for fields in case_format.RECORDS.values():
+            for f in fields:
+                if f.fact is not None and (f.vocabulary or f.type == "flag"):
+                    values = booleans if f.type == "flag" else {clingo.String(t) for t in getattr(data, f.vocabulary[0])}
+                    vocab[(f.fact, arity[f.fact], arity[f.fact] - 1)] = values
         for name in CASE_FACT_PREDICATES:
             for (n, arity, i), values in vocab.items():
                 if n == name:

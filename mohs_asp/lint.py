@@ -44,7 +44,7 @@ from pathlib import Path
 
 import clingo
 
-from . import icd10, quotes
+from . import case_format, icd10, quotes
 from .dates import show_date
 from .errors import CaseInvalid, PolicyError, UsageError
 from .finding import Finding, LintReport
@@ -57,6 +57,7 @@ from .rule import Rule
 from .rule_ast import Key, constant
 
 LOCATED = re.compile(r"(\S+?):(\d+(?::\d+)?): (error|warning|note): (.*)")
+INPUT = "logic/input.lp"  # the input interface: every fact the engine asserts, documented once
 DATA_FILES = {
     "covered_diagnosis": "covered_diagnoses.csv", "code_range": "code_sets.csv",
     "code_set_label": "code_sets.csv", "first_stage_code": "mms_codes.csv", "addon_code": "mms_codes.csv",
@@ -193,6 +194,26 @@ def check_one_answer(policy: Policy, structure: RuleGraph) -> list[Finding]:
             f"{'its' if len(component) == 1 else 'their'} own negation, so a case could get "
             f"no answer or several; the rules involved:",
             tuple(f"{r.id} ({r.source})" for r in involved)))
+    return out
+
+
+def check_input_documentation(policy: Policy, structure: RuleGraph) -> list[Finding]:
+    """logic/input.lp documents exactly the facts a case becomes (mohs_asp/case_format.py) and
+    the data's: each with its `%!` line and its `#defined`."""
+    out = []
+    documented = {key: p for key, p in policy.predicates.items() if p.source.startswith(f"{INPUT}:")}
+    given = set(case_format.facts().items()) | {(f.name, len(f.arguments)) for f in policy.data.facts}
+    for name, arity in case_format.facts().items():
+        if (name, arity) not in documented:
+            out.append(Finding("error", INPUT, f"a case gives {name}/{arity} (mohs_asp/case_format.py) but {INPUT} "
+                                               f"does not document it: add `%! {name}(...)` and `#defined {name}/{arity}.`"))
+        elif (name, arity) not in structure.defined:
+            out.append(Finding("error", documented[(name, arity)].source,
+                               f"{name}/{arity} is documented but not declared: add `#defined {name}/{arity}.`"))
+    for key, pred in documented.items():
+        if key not in given:
+            out.append(Finding("error", pred.source, f"{INPUT} documents {key[0]}/{key[1]}, which neither a case "
+                                                     f"(mohs_asp/case_format.py) nor data/ gives"))
     return out
 
 
@@ -344,6 +365,7 @@ def lint_policy(root: str | Path | None = None) -> LintReport:
     case_findings, report.cases = check_cases(policy, structure_failed=bool(answer_findings))
     report.findings.extend(case_findings)
     report.findings.extend(check_vocabulary(policy, structure))
+    report.findings.extend(check_input_documentation(policy, structure))
     report.findings.extend(check_data(policy))
     icd_findings, report.release = check_diagnoses(policy)
     report.findings.extend(icd_findings)

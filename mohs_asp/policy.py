@@ -15,7 +15,7 @@ from pathlib import Path
 
 from clingo import ast
 
-from . import icd10
+from . import case_format, icd10
 from .dates import OPEN_END, date_number, next_day, parse_date, show_date
 from .errors import PolicyError, UsageError
 from .files import READ, read_utf8
@@ -24,13 +24,8 @@ from .rule import Predicate, Rule
 from .rulebook import Rulebook, main_file
 
 METADATA = "policy.toml"  # the pack's metadata (id, versions, ...), beside logic/ and data/
-CASE_FACT_PREDICATES = frozenset(
-    {"case", "date_of_service", "lesion", "diagnosis", "site", "size_um", "borders", "histology", "recurrent",
-     "incompletely_excised", "previously_irradiated", "rapid_growth", "high_risk_metastasis",
-     "deep_structures", "immunosuppressed", "line", "line_lesion", "units", "pre_surgical", "code_num"}
-)
-LESION_FLAGS = ("recurrent", "incompletely_excised", "previously_irradiated", "rapid_growth",
-                "high_risk_metastasis", "deep_structures")
+CASE_FACT_PREDICATES = frozenset(case_format.facts())  # the facts a case becomes (mohs_asp/case_format.py)
+LESION_FLAGS = case_format.lesion_flags()
 
 
 def _files_under(folder: Path, rel: str, out: dict[str, Path]) -> None:

@@ -103,8 +103,10 @@ def _outcome(line: dict) -> str:
     return f"bundled into {line['into']}" if line["outcome"] == "bundled" else line["outcome"]
 
 
-def _heading(answer: dict, said: str) -> str:
-    return f"{label(answer.get('case') or '(no id)')}: {said}"
+def _heading(answer: dict, said: str, source: str | None = None) -> str:
+    """The case's id; for a case without one, the file it was read from (`source`), else `(no id)`."""
+    named = answer.get("case") or ({"-": "(standard input)"}.get(source, source) if source else None)
+    return f"{label(named or '(no id)')}: {said}"
 
 
 def _decision(answer: dict) -> str:
@@ -123,11 +125,12 @@ def _footer(answer: dict) -> list[str]:
     return [""] + out if out else []
 
 
-def render_invalid(answer: dict) -> str:
+def render_invalid(answer: dict, source: str | None = None) -> str:
     errors = answer["errors"]
-    out = [_heading(answer, f"INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}")]
+    out = [_heading(answer, f"INVALID, {len(errors)} problem{'s' if len(errors) != 1 else ''}", source)]
     for e in errors:
         out.append(_wrap(f"{safe(e['path'] or '(file)')}: {safe(e['message'])}", 2))
+        out.extend(f"    {safe(x)}" for x in e.get("excerpt", ()))  # the file's line there, and a caret
     return fit("\n".join(out + _footer(answer)))
 
 
@@ -159,12 +162,12 @@ def _said(line: dict) -> str:
     return safe(f"{outcome}: {'; '.join(reasons)}")
 
 
-def render_check(answer: dict) -> str:
+def render_check(answer: dict, source: str | None = None) -> str:
     """Decision first; one line per claim line (its lesion, outcome and reasons); then each
     lesion's indications met and whether its diagnosis is covered; then warnings and the
     decision record."""
     if answer["status"] != "ok":
-        return render_invalid(answer)
+        return render_invalid(answer, source)
     out = [headline(answer), ""]
     if answer["lines"]:
         out.append("Lines")
@@ -203,13 +206,13 @@ def _lesion_heading(lesion: dict) -> str:
                  f"{necessary}; {covered}", 0)
 
 
-def render_explain(answer: dict) -> str:
+def render_explain(answer: dict, source: str | None = None) -> str:
     """The explained answer for a surgeon's office: the decision; each line, with the reasons
     of one that is not payable; each lesion's indications met and not, one row each (why, in
     the case's values); and, for a lesion that meets none, what documentation would qualify
     it (only what the case left undocumented: its site or measured size is told as a fact)."""
     if answer["status"] != "ok":
-        return render_invalid(answer)
+        return render_invalid(answer, source)
     out = [headline(answer)]
     if answer["lines"]:
         out.append("")
@@ -241,11 +244,11 @@ def render_explain(answer: dict) -> str:
     return fit("\n".join(out + _footer(answer)))
 
 
-def render_explain_full(answer: dict) -> str:
+def render_explain_full(answer: dict, source: str | None = None) -> str:
     """The explained answer for policy authors, as a tree: the decision, each line and the
     rules (id, logic/FILE.lp:LINE) that gave its outcome, each lesion and why, what would qualify."""
     if answer["status"] != "ok":
-        return render_invalid(answer)
+        return render_invalid(answer, source)
     out = [headline(answer)]
     if answer["lines"]:
         out.append("")

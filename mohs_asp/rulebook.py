@@ -21,6 +21,7 @@ from pathlib import Path
 import clingo
 from clingo import ast
 
+from . import case_format
 from .errors import PolicyError
 from .files import read_utf8
 from .rule import Annotations, Predicate, Rule, head_signature
@@ -197,6 +198,11 @@ class Rulebook:
                 self.predicates[pred.key] = pred
             elif not text.startswith("%!"):
                 current = None
+        # the words for a case fact left out are the case format's (case_format.py), not input.lp's
+        for key, words in case_format.absent_words().items():
+            if key in self.predicates:
+                pred = self.predicates[key]
+                self.predicates[key] = Predicate(pred.name, pred.args, pred.holds, words, pred.source)
 
     def _add_rule(self, node: ast.AST, begin: ast.Position, annotations: Annotations) -> None:
         file = self.rel(begin.filename)

@@ -14,8 +14,8 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-from mohs_asp import icd10
-from mohs_asp.policy import LESION_FLAGS, load_policy
+from mohs_asp import case_format, icd10
+from mohs_asp.policy import load_policy
 
 POLICY = load_policy()
 DATA = POLICY.data
@@ -40,26 +40,46 @@ def spelled(word: str) -> st.SearchStrategy[str]:
                             word.replace("_", " -_ ").capitalize(), word.replace("_", "__")])
 
 
-def sizes() -> st.SearchStrategy[dict]:
-    cm = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("6"), places=2)
-    mm = st.integers(min_value=1, max_value=60)
-    return st.one_of(st.just({}), cm.map(lambda v: {"size_cm": v}), mm.map(lambda v: {"size_mm": v}))
+SIZES = {"cm": st.decimals(min_value=Decimal("0.01"), max_value=Decimal("6"), places=2),
+         "mm": st.integers(min_value=1, max_value=60)}
+
+
+def values(f: case_format.Field) -> st.SearchStrategy:
+    """Valid values of a field of the case format, by its type (case_format.py)."""
+    if f.type == "icd10":
+        return st.one_of(st.sampled_from(COVERED), st.sampled_from(UNCOVERED))
+    if f.type in ("vocabulary", "vocabulary_list"):
+        words = st.sampled_from(sorted(getattr(DATA, f.vocabulary[0]))).flatmap(spelled)
+        return words if f.type == "vocabulary" else st.lists(words, max_size=3)
+    if f.type == "size":
+        return SIZES[f.unit]
+    if f.type == "whole":
+        return st.integers(f.low, min(f.high, 99))
+    assert f.type == "flag", f"no values drawn for a field of type {f.type}"
+    return st.booleans()
 
 
 @st.composite
-def lesions(draw, lesion_id: str) -> dict:
-    lesion = {"id": lesion_id,
-              "diagnosis": draw(st.one_of(st.sampled_from(COVERED), st.sampled_from(UNCOVERED))),
-              "site": draw(st.sampled_from(SITES).flatmap(spelled))}
-    lesion.update(draw(sizes()))
-    if draw(st.booleans()):
-        lesion["borders"] = draw(st.sampled_from(DATA.borders).flatmap(spelled))
-    if draw(st.booleans()):
-        lesion["histology"] = draw(st.lists(st.sampled_from(TERMS).flatmap(spelled), max_size=3))
-    for flag in LESION_FLAGS:
-        if draw(st.integers(0, 3)) == 0:
-            lesion[flag] = draw(st.booleans())
-    return lesion
+def record(draw, fields: tuple[case_format.Field, ...], **given) -> dict:
+    """A record of the format's fields: the required ones, some of the others, one of a group."""
+    out, groups = {}, set()
+    for f in fields:
+        if f.name in given:
+            out[f.name] = given[f.name]
+            continue
+        if f.group is not None:
+            if f.group not in groups:
+                groups.add(f.group)
+                choice = draw(st.sampled_from([None, *(g for g in fields if g.group == f.group)]))
+                if choice is not None:
+                    out[choice.name] = draw(values(choice))
+        elif f.required or draw(st.integers(0, 2)) == 0:
+            out[f.name] = draw(values(f))
+    return out
+
+
+def lesions(lesion_id: str) -> st.SearchStrategy[dict]:
+    return record(case_format.LESION, id=lesion_id)
 
 
 @st.composite
@@ -97,7 +117,7 @@ def cases(draw) -> dict:
     doc = {"id": draw(st.sampled_from(["case-1", "c2", "ÄÖÜ-3"])),
            "date_of_service": draw(st.dates(dt.date(2020, 1, 1), dt.date(2030, 12, 31))).isoformat()}
     if draw(st.booleans()):
-        doc["patient"] = {"immunosuppressed": draw(st.booleans())} if draw(st.integers(0, 3)) else {}
+        doc["patient"] = draw(record(case_format.PATIENT))
     doc["lesions"] = [draw(lesions(lesion_id)) for lesion_id in ids]
     doc["lines"] = draw(lines(ids))
     return doc

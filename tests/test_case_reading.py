@@ -171,7 +171,7 @@ def test_a_line_naming_an_invalid_lesion_is_not_also_told_it_is_missing(policy):
     ("upper lip", "(did you mean `lip`?)"), ("nosee", "(did you mean `nose`?)"), ("bakc", "(did you mean `back`?)"),
 ])
 def test_unknown_sites_suggest_names_that_contain_them(site, suggestion, policy):
-    assert errors(case(site=site), policy)["lesions[0].site"].endswith(suggestion)
+    assert f"{suggestion}; the sites are " in errors(case(site=site), policy)["lesions[0].site"]
 
 
 @pytest.mark.parametrize("site", ["face", "trunk", "knee", "Scallp"])
@@ -197,9 +197,9 @@ def test_a_dot_in_the_wrong_place_is_not_a_code(spelling, policy):
 
 
 def test_case_checks_codes_with_the_policys_code_shape():
-    from mohs_asp import case as case_module, policy_data
+    from mohs_asp import field_checks, policy_data
 
-    assert case_module.CODE_SHAPE is policy_data.CODE_SHAPE
+    assert field_checks.CODE_SHAPE is policy_data.CODE_SHAPE
 
 
 # -- a number where text is expected: say to quote it --------------------------------------------

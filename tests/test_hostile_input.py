@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp import case as case_module
+from mohs_asp import reading as case_module  # reading a file is reading.py's
 from mohs_asp.api import check_document, check_source
 from mohs_asp.case import MAX_ERRORS, MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text, read_document
 from mohs_asp.errors import CaseInvalid
