@@ -687,13 +687,18 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
                                           f"with the policy's test cases only"))
     tests = policy.root / "tests"
     if tests.is_dir():
-        from .testing import discover, read_test
+        from .testing import discover, read_tests
 
         for path in discover([str(tests)]):
             try:
-                cases.append(parse_case(read_test(path).doc, policy))
-            except (CaseInvalid, PolicyError, UsageError):  # not a case, or unreadable: `mohs-asp test` reports it
+                docs = [t.doc for t in read_tests(path)]
+            except (CaseInvalid, UsageError):  # unreadable: `mohs-asp test` reports it
                 continue
+            for doc in docs:
+                try:
+                    cases.append(parse_case(doc, policy))
+                except (CaseInvalid, PolicyError, UsageError):  # not a case: `mohs-asp test` reports it
+                    continue
 
     def run() -> tuple[list[str], str, list[str]]:  # clingo's messages, why it failed, what no answer can be read from
         messages: list[str] = []
