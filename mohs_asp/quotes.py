@@ -14,14 +14,15 @@ Headings ("Diagnosis Codes"), lists of codes and parts of sentences are not sent
 are compared word for word, leaving out Markdown emphasis and code marks, footnote asterisks,
 line breaks and a sentence's closing punctuation.
 
-The texts are the policy folder's own `docs/contract/` (or `contract/`, as installed) when it
-has one, else the project's snapshot of the contract (docs/contract/ in the repository,
-shipped inside the package).
+The texts are the folder the pack's policy.toml names (`[pack] texts`, by default
+`docs/contract/`; mohs_asp/pack.py) when it has them, else the project's snapshot of the
+contract (docs/contract/ in the repository, shipped inside the package as mohs_asp/docs/contract).
 """
 
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -146,8 +147,17 @@ def _markdown(name: str, path: Path, text: str) -> Source:
 
 
 def contract_folder(root: Path) -> Path | None:
-    """Where a policy folder's quoted texts are: its own, else the project's snapshot."""
-    for folder in (root / "docs" / "contract", root / "contract", default_root() / "docs" / "contract",
+    """Where a policy folder's quoted texts are: the folder its policy.toml names ([pack]
+    texts, else docs/contract), else its contract/, else the project's own."""
+    from .pack import METADATA, TEXTS
+
+    declared = TEXTS
+    try:
+        texts = tomllib.loads((root / METADATA).read_text(encoding="utf-8")).get("pack", {}).get("texts")
+        declared = texts if isinstance(texts, str) else TEXTS
+    except (OSError, ValueError, AttributeError):  # a broken policy.toml: lint says so on its own
+        pass
+    for folder in (root / declared, root / "docs" / "contract", root / "contract", default_root() / "docs" / "contract",
                    default_root() / "contract"):
         if (folder / SOURCES["policy"][0]).is_file():
             return folder
