@@ -385,6 +385,8 @@ def check_quotes(policy: Policy, structure: Structure) -> list[Finding]:
         return [Finding("warning", "", "no policy-source.txt found (docs/contract/ in the policy folder or the project): "
                                        "the rules' quotes were not checked")]
     out = []
+    for source in sources.get("policy", [])[:1]:  # the literate layout: paragraphs quoted once, rules under them
+        out.extend(Finding(severity, where, message) for severity, where, message in quotes.check_paragraphs(policy, source))
     own = " ".join(str(policy.metadata.get("reading") or "").split())  # the pack's reading of its dates (policy.toml)
     for r in policy.rules:
         for kind, quote in (("policy", r.policy), ("reading", r.reading)):

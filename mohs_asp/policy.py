@@ -39,7 +39,7 @@ from pathlib import Path
 import clingo
 from clingo import ast
 
-from . import icd10
+from . import icd10, literate
 from .dates import OPEN_END, date_number, next_day, parse_date, show_date
 from .errors import PolicyError, UsageError
 
@@ -56,7 +56,7 @@ CASE_FACT_PREDICATES = frozenset(
 )
 LESION_FLAGS = ("recurrent", "incompletely_excised", "previously_irradiated", "rapid_growth",
                 "high_risk_metastasis", "deep_structures")
-ANNOTATION = re.compile(r"%\s*(rule|policy|reading|because):\s*(.*?)\s*$")
+ANNOTATION = re.compile(r"%\s*(rule|policy|reading|because|helper):\s*(.*?)\s*$")
 PRED_DOC = re.compile(r"%!\s*([a-z_][A-Za-z0-9_]*)\s*(?:\(([^)]*)\))?\s*$")
 PRED_TEXT = re.compile(r"%!\s+(holds|absent):\s*\"(.*)\"\s*$")
 CONSTANT = re.compile(r"[a-z][A-Za-z0-9_]*")
@@ -124,6 +124,9 @@ class Rule:
     variables: tuple[str, ...] = ()  # the rule's global variables, in first-seen order
     annotated: bool = True
     reading: str | None = None  # the contract's reading (policy.md, README.md) it follows
+    paragraph: str | None = None  # the payer's paragraph it sits under (mohs_asp/literate.py)
+    paragraph_line: int | None = None  # where that paragraph is quoted, in the rule's file
+    helper: bool = False  # serves the rules that quote (`% helper:`, or a head beginning with _): needs no quote
 
     @property
     def source(self) -> str:
@@ -322,11 +325,14 @@ class Policy:
             raise PolicyError(f"the logic files read {', '.join(sorted(read - files))}, which no #include the "
                               f"policy folder's files hold names")
         comments: dict[tuple[str, int], str] = {}
+        by_file: dict[str, dict[int, str]] = {}
         for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
+                file = self._rel(begin.filename)
                 for offset, text in enumerate(str(node.value).splitlines()):
-                    comments[(self._rel(begin.filename), begin.line + offset)] = text.strip()
+                    comments[(file, begin.line + offset)] = by_file.setdefault(file, {})[begin.line + offset] = text.strip()
         self._read_predicate_docs(comments)
+        self.layouts = {file: literate.Layout(lines) for file, lines in by_file.items()}  # the quoted paragraphs
         for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
                 continue
@@ -440,6 +446,10 @@ class Policy:
                 notes[m.group(1)] = _unquote(m.group(2))
             above -= 1
         head = _head_signature(node.head)
+        layout = self.layouts.get(file)
+        paragraph = layout.paragraph_above(line) if layout else None
+        if "policy" not in notes and paragraph and len(literate.sentences(paragraph.text)) == 1:
+            notes["policy"] = literate.plain(paragraph.text)  # under a paragraph of one sentence: that sentence
         if head and head[0].startswith("__"):  # __by and __fired record which rule fired: a rule of that name would forge them
             raise PolicyError(f"{file}:{line}: {head[0]}/{head[1]}: predicate names beginning with __ are the engine's own; "
                               f"rename it")
@@ -454,9 +464,12 @@ class Policy:
             variables=tuple(global_variables(node)),
             annotated="rule" in notes,
             reading=notes.get("reading"),
+            paragraph=paragraph.text if paragraph else None,
+            paragraph_line=paragraph.line if paragraph else None,
+            helper=literate.is_helper(head[0] if head else None, notes.get("helper")),
         )
         self.rules.append(rule)
-        if not rule.annotated or not (rule.policy or rule.reading):
+        if not rule.annotated or not (rule.policy or rule.reading or rule.helper):
             self.unannotated.append(rule)
 
     @cached_property
