@@ -362,9 +362,10 @@ def check_annotations(policy: Policy, structure: Structure) -> list[Finding]:
         if not r.annotated:
             out.append(Finding("error", r.source, "this rule has no `% rule: ID` line above it (a stable id that tests "
                                                   "and explanations use)"))
-        elif not (r.policy or r.reading):
+        elif not (r.policy or r.reading or r.helper or r.paragraph):  # under a paragraph: quotes.check_paragraphs
             out.append(Finding("error", r.source, f"rule {r.id} quotes no policy sentence: add `% policy: \"...\"` (the "
-                                                  f"payer's sentence) or `% reading: \"...\"` (the contract's) above it"))
+                                                  f"payer's sentence) or `% reading: \"...\"` (the contract's) above it, "
+                                                  f"put it under the paragraph it encodes (`% >`), or mark it `% helper:`"))
         if r.annotated and not CONSTANT.fullmatch(r.id):
             out.append(Finding("warning", r.source, f"rule id {r.id!r} is not lower case letters, digits and _"))
         if r.annotated and r.id in seen:

@@ -52,7 +52,7 @@ class Paragraph:
 
     index: int  # its place in the text (an item, and a paragraph with its list, share the list's)
     kind: str  # "text", "list", "item", "text+list"
-    text: str  # as written, one line
+    text: str  # as written, on one line, one space between words (a no-break space too)
 
     @property
     def key(self) -> str:
@@ -94,6 +94,7 @@ def _plain_text(name: str, path: Path, text: str) -> Source:
         if not lines:
             continue
         if all(line.startswith("\u2022") for line in lines):
+            lines = [" ".join(line.split()) for line in lines]
             whole = " ".join(lines)
             paragraphs.append(Paragraph(index, "list", whole))
             if lead:
@@ -110,7 +111,7 @@ def _plain_text(name: str, path: Path, text: str) -> Source:
             headings.add(key(body))  # a heading or a list of codes
             lead = None
             continue
-        paragraphs.append(Paragraph(index, "text", body))
+        paragraphs.append(Paragraph(index, "text", " ".join(body.split())))
         found = _sentences(body)
         for sentence in found:
             add(sentence)
@@ -222,7 +223,8 @@ def check_paragraphs(policy, source: Source) -> list[tuple[str, str, str]]:
             where = f"{file}:{block.line}"
             found = by_key.get(key(block.text))
             if found is None:
-                part = next((p for p in source.paragraphs if key(block.text) and key(block.text) in p.key), None)
+                part = min((p for p in source.paragraphs if key(block.text) and key(block.text) in p.key),
+                           key=lambda p: len(p.text), default=None)  # the item, not its whole list
                 why = (f"it is part of a paragraph: quote the whole paragraph, \"{part.text}\"" if part else
                        f"it is not a paragraph of {source.name}, word for word")
                 out.append(("error", where, f"`% >` \"{block.text}\": {why}"))
@@ -253,7 +255,12 @@ def check_paragraphs(policy, source: Source) -> list[tuple[str, str, str]]:
             if whole <= items.get(p.index, set()):
                 covered.add(p.index)
     for p in source.paragraphs:
-        if p.kind in ("text", "list") and p.index not in covered:
+        if p.kind == "list" and p.index not in covered and items.get(p.index):  # some items quoted: name the others
+            missing = [q for q in source.paragraphs if q.kind == "item" and q.index == p.index and q.key not in items[p.index]]
+            out.extend(("warning", source.name, f"the list item \"{q.text}\" is quoted in no logic file: quote it "
+                                                f"(`% >`) above the rules that encode it, or with a `% Not encoded:` note "
+                                                f"saying why") for q in missing)
+        elif p.kind in ("text", "list") and p.index not in covered:
             out.append(("warning", f"{source.name}", f"the paragraph \"{p.text[:70]}{'...' if len(p.text) > 70 else ''}\" "
                                                      f"is quoted in no logic file: quote it (`% >`) above the rules that "
                                                      f"encode it, or with a `% Not encoded:` note saying why"))
