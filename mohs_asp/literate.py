@@ -107,6 +107,11 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+def one_sentence(text: str) -> bool:
+    """A paragraph of one sentence (or one list item): what a rule under it cites unless it names another."""
+    return len(sentences(text)) == 1 and "\u2022" not in text[1:]
+
+
 def plain(text: str) -> str:
     """A quoted paragraph, list item or sentence as a rule cites it: no footnote asterisk, no
     bullet, no joining "; or"."""

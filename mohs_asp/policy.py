@@ -448,7 +448,7 @@ class Policy:
         head = _head_signature(node.head)
         layout = self.layouts.get(file)
         paragraph = layout.paragraph_above(line) if layout else None
-        if "policy" not in notes and paragraph and len(literate.sentences(paragraph.text)) == 1:
+        if "policy" not in notes and paragraph and literate.one_sentence(paragraph.text):
             notes["policy"] = literate.plain(paragraph.text)  # under a paragraph of one sentence: that sentence
         if head and head[0].startswith("__"):  # __by and __fired record which rule fired: a rule of that name would forge them
             raise PolicyError(f"{file}:{line}: {head[0]}/{head[1]}: predicate names beginning with __ are the engine's own; "

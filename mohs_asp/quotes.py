@@ -267,7 +267,7 @@ def check_paragraphs(policy, source: Source) -> list[tuple[str, str, str]]:
     for r in policy.rules:
         if getattr(r, "helper", False):
             continue
-        if r.policy and not any(key(r.policy) in k for k in quoted):
+        if r.paragraph is None and r.policy and not any(key(r.policy) in k for k in quoted):
             out.append(("error", r.source, f"rule {r.id} cites \"{r.policy}\", whose paragraph is quoted in no logic "
                                            f"file: quote the paragraph (`% >`) and put the rule under it"))
         elif r.paragraph is None and r.policy and not r.reading:
