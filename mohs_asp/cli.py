@@ -174,6 +174,47 @@ def schema(policy: Optional[Path] = PolicyOption) -> None:
 
 
 @app.command()
+def init(folder: Path = typer.Argument(..., metavar="DIR", help="A new (or empty) folder for the copy."),
+         policy: Optional[Path] = PolicyOption) -> None:
+    """Copy the policy (the shipped one, or --policy's) to DIR, as a pack of your own to edit.
+
+    The pack is policy.toml, logic/, data/, its policy tests and the texts its rules quote
+    (policy.toml's [pack] names the last two), and nothing else. Exit 0, 2 when DIR exists
+    and is not empty, 3 broken policy.
+    """
+    from .pack import copy_pack, read_pack
+
+    loaded = _policy(policy)
+    pack = read_pack(loaded.root, loaded.metadata)
+    files = copy_pack(pack, folder)
+    _emit(_copied(loaded, pack, folder, files))
+
+
+def _copied(policy, pack, folder: Path, files: list[Path]) -> str:
+    """What init copied, a line a part, and the commands to run on the copy."""
+    from .render import safe
+
+    parts: dict[str, int] = {}
+    for rel in files:
+        top = rel.as_posix()
+        for folder_name in (pack.tests, pack.texts, "logic", "data"):
+            if top.startswith(folder_name + "/"):
+                top = folder_name + "/"
+                break
+        parts[top] = parts.get(top, 0) + 1
+    version = f" {pack.version}" if pack.version else ""
+    where = safe(str(folder))
+    width = max(len(p) for p in parts) + 2
+    out = [f"Copied the policy {safe(policy.id)}{safe(version)} into {where}:"]
+    out.extend(f"  {safe(p):<{width}}{n} file{'s' * (n != 1)}" if p.endswith("/") else f"  {safe(p)}"
+               for p, n in parts.items())
+    out += ["Edit its logic/ and data/ (docs/authoring.md), then:",
+            f"  mohs-asp lint --policy {where}",
+            f"  mohs-asp test --policy {where}"]
+    return "\n".join(out)
+
+
+@app.command()
 def lint(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
     """Check the policy's logic and data files before an edit reaches claims.
 

@@ -581,6 +581,11 @@ class Explainer:
         if pred is not None and pred.absent:
             known = {a: v for a, v in zip(pred.args, values) if v is not None}
             reason = Reason(pred.absent, _placeholders(pred.absent, known))
+            open_args = {a: i for i, (a, v) in enumerate(zip(pred.args, values)) if v is None}
+            if open_args and (rows := self.run.shared.find((name, len(terms)), (), ())):
+                # a value one rule over the data leaves open (aggressive_histology's K): the values the data gives
+                given = {a: ", ".join(dict.fromkeys(show(row[i]) for row in rows)) for a, i in open_args.items()}
+                reason = Reason(reason.template, tuple((a, given.get(a, v)) for a, v in reason.values))
             if (name, len(terms)) in self.view.given:  # a row not in force: say which row (the one binding its dates)
                 for var in [t.name for t in reversed(terms) if t.kind == "var"]:
                     if var in origin and (d := self.describe(origin[var][0], {**origin[var][1], **b})) is not None:

@@ -99,9 +99,10 @@ def check_annotations(policy: Policy, structure: RuleGraph) -> list[Finding]:
         if not r.annotated:
             out.append(Finding("error", r.source, "this rule has no `% rule: ID` line above it (a stable id that tests "
                                                   "and explanations use)"))
-        elif not (r.policy or r.reading):
+        elif not (r.policy or r.reading or r.helper or r.paragraph):  # under a paragraph: quotes.check_paragraphs
             out.append(Finding("error", r.source, f"rule {r.id} quotes no policy sentence: add `% policy: \"...\"` (the "
-                                                  f"payer's sentence) or `% reading: \"...\"` (the contract's) above it"))
+                                                  f"payer's sentence) or `% reading: \"...\"` (the contract's) above it, "
+                                                  f"put it under the paragraph it encodes (`% >`), or mark it `% helper:`"))
         if r.annotated and not CONSTANT.fullmatch(r.id):
             out.append(Finding("warning", r.source, f"rule id {r.id!r} is not lower case letters, digits and _"))
         if r.annotated and r.id in seen:
@@ -122,6 +123,8 @@ def check_quotes(policy: Policy, structure: RuleGraph) -> list[Finding]:
         return [Finding("warning", "", "no policy-source.txt found (docs/contract/ in the policy folder or the project): "
                                        "the rules' quotes were not checked")]
     out = []
+    for source in sources.get("policy", [])[:1]:  # the literate layout: paragraphs quoted once, rules under them
+        out.extend(Finding(severity, where, message) for severity, where, message in quotes.check_paragraphs(policy, source))
     own = " ".join(str(policy.metadata.get("reading") or "").split())  # the pack's reading of its dates (policy.toml)
     for r in policy.rules:
         for kind, quote in (("policy", r.policy), ("reading", r.reading)):
@@ -276,13 +279,18 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
                                           f"with the policy's test cases only"))
     tests = policy.root / "tests"
     if tests.is_dir():
-        from .policy_tests import discover, read_test
+        from .policy_tests import discover, read_tests
 
         for path in discover([str(tests)]):
             try:
-                cases.append(parse_case(read_test(path).doc, policy))
-            except (CaseInvalid, PolicyError, UsageError):  # not a case, or unreadable: `mohs-asp test` reports it
+                docs = [t.doc for t in read_tests(path)]
+            except (CaseInvalid, UsageError):  # unreadable: `mohs-asp test` reports it
                 continue
+            for doc in docs:
+                try:
+                    cases.append(parse_case(doc, policy))
+                except (CaseInvalid, PolicyError, UsageError):  # not a case: `mohs-asp test` reports it
+                    continue
 
     def run() -> tuple[list[str], str, list[str]]:  # clingo's messages, why it failed, what no answer can be read from
         messages: list[str] = []

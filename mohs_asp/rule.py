@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import json
 import re
-from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cached_property
 
 import clingo
 from clingo import ast
 
-ANNOTATION = re.compile(r"%\s*(rule|policy|reading|because):\s*(.*?)\s*$")
-QUOTES = ("policy", "reading")
+ANNOTATION = re.compile(r"%\s*(rule|policy|reading|because|helper):\s*(.*?)\s*$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_']*)(?::(\w+))?\}")  # in a `% because:`: {S} or {S:um}
 
 
@@ -81,33 +79,10 @@ class Annotations:
             above -= 1
         return notes
 
-    @cached_property
-    def _headings(self) -> dict[str, tuple[list[int], list[dict[str, str]]]]:
-        """By file: the last lines of the comment blocks that head a paragraph of the policy (they
-        quote, name no rule and stand above no statement), in order, with their quotes."""
-        out: dict[str, tuple[list[int], list[dict[str, str]]]] = {}
-        for (file, line) in sorted(self.comments):
-            if (file, line + 1) in self.comments or (file, line + 1) in self.starts:
-                continue  # not the last line of a block, or a block that belongs to the statement below it
-            notes = self.block_above(file, line + 1)
-            if "rule" not in notes and any(k in notes for k in QUOTES):
-                lines, quoted = out.setdefault(file, ([], []))
-                lines.append(line)
-                quoted.append({k: notes[k] for k in QUOTES if k in notes})
-        return out
-
-    def heading_quotes(self, file: str, line: int) -> dict[str, str]:
-        """The quotes of the nearest paragraph heading above `line` in its file ({} when none)."""
-        lines, quoted = self._headings.get(file, ([], []))
-        i = bisect_right(lines, line)
-        return quoted[i - 1] if i else {}
-
     def for_rule(self, file: str, line: int) -> dict[str, str]:
-        """A rule's annotations: its own block's, and where that quotes nothing, its heading's quotes."""
-        notes = self.block_above(file, line)
-        if not any(k in notes for k in QUOTES):
-            notes.update(self.heading_quotes(file, line))
-        return notes
+        """A rule's annotations: its own block's (the paragraph it sits under is the layout's:
+        mohs_asp/literate.py, read by the rulebook)."""
+        return self.block_above(file, line)
 
 
 class Rule:
@@ -115,7 +90,8 @@ class Rule:
     time to build at import.)"""
 
     def __init__(self, id: str, policy: str | None, because: str | None, file: str, line: int,
-                 head: tuple[str, int] | None, node: ast.AST, annotated: bool = True, reading: str | None = None):
+                 head: tuple[str, int] | None, node: ast.AST, annotated: bool = True, reading: str | None = None,
+                 paragraph: str | None = None, paragraph_line: int | None = None, helper: bool = False):
         self.id = id
         self.policy = policy  # the payer's sentence (policy-source.txt) it encodes
         self.because = because  # the words an explanation gives when it fires
@@ -125,6 +101,9 @@ class Rule:
         self.node = node
         self.annotated = annotated  # it has a `% rule:` id
         self.reading = reading  # the contract's reading (policy.md, README.md) it follows
+        self.paragraph = paragraph  # the payer's paragraph it sits under (mohs_asp/literate.py)
+        self.paragraph_line = paragraph_line  # where that paragraph is quoted, in the rule's file
+        self.helper = helper  # serves the rules that quote (`% helper:`, or a head beginning with _): needs no quote
 
     def __repr__(self) -> str:
         return f"Rule({self.id!r}, {self.source})"

@@ -21,7 +21,7 @@ from pathlib import Path
 import clingo
 from clingo import ast
 
-from . import case_format
+from . import case_format, literate
 from .errors import PolicyError
 from .files import read_utf8
 from .rule import Annotations, Predicate, Rule, head_signature
@@ -90,11 +90,14 @@ class Rulebook:
             raise PolicyError(f"the logic files read {', '.join(sorted(read - files))}, which no #include the "
                               f"policy folder's files hold names")
         comments: dict[tuple[str, int], str] = {}
+        by_file: dict[str, dict[int, str]] = {}
         for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
+                file = self.rel(begin.filename)
                 for offset, text in enumerate(str(node.value).splitlines()):
-                    comments[(self.rel(begin.filename), begin.line + offset)] = text.strip()
+                    comments[(file, begin.line + offset)] = by_file.setdefault(file, {})[begin.line + offset] = text.strip()
         self._read_predicate_docs(comments)
+        self.layouts = {file: literate.Layout(lines) for file, lines in by_file.items()}  # the quoted paragraphs
         statements = [(node, begin) for node, begin in zip(nodes, begins) if node.ast_type != ast.ASTType.Comment]
         annotations = Annotations(comments, {(self.rel(begin.filename), begin.line) for _, begin in statements})
         for node, begin in statements:
@@ -209,13 +212,19 @@ class Rulebook:
         line = begin.line
         notes = annotations.for_rule(file, line)
         head = head_signature(node.head)
+        layout = self.layouts.get(file)
+        paragraph = layout.paragraph_above(line) if layout else None
+        if "policy" not in notes and paragraph and literate.one_sentence(paragraph.text):
+            notes["policy"] = literate.plain(paragraph.text)  # under a paragraph of one sentence: that sentence
         if head and head[0].startswith("__"):  # __by and __fired record which rule fired: a rule of that name would forge them
             raise PolicyError(f"{file}:{line}: {head[0]}/{head[1]}: predicate names beginning with __ are the engine's own; "
                               f"rename it")
         rule = Rule(id=notes.get("rule") or f"{file}:{line}", policy=notes.get("policy"), because=notes.get("because"),
-                    file=file, line=line, head=head, node=node, annotated="rule" in notes, reading=notes.get("reading"))
+                    file=file, line=line, head=head, node=node, annotated="rule" in notes, reading=notes.get("reading"),
+                    paragraph=paragraph.text if paragraph else None, paragraph_line=paragraph.line if paragraph else None,
+                    helper=literate.is_helper(head[0] if head else None, notes.get("helper")))
         self.rules.append(rule)
-        if not rule.annotated or not (rule.policy or rule.reading):
+        if not rule.annotated or not (rule.policy or rule.reading or rule.helper):
             self.unannotated.append(rule)
 
     # -- looking rules up ------------------------------------------------------------------

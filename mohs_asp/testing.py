@@ -354,10 +354,13 @@ def _show(value: Any) -> str:
 
 
 def default_paths(policy) -> list[str]:
-    """With no PATH: the policy folder's own tests/ folder."""
-    tests = policy.root / "tests"
+    """With no PATH: the pack's policy tests (its policy.toml's `[pack] tests`, else tests/)."""
+    from .pack import read_pack
+
+    pack = read_pack(policy.root, policy.metadata)
+    tests = pack.tests_dir
     if not tests.is_dir():
-        raise UsageError(f"give the test files or folders to run: the policy folder {policy.root} has no tests/ folder")
+        raise UsageError(f"give the test files or folders to run: the policy folder {policy.root} has no {pack.tests}/ folder")
     try:  # shown as the author would type it
         return [str(tests.relative_to(Path.cwd()))]
     except ValueError:

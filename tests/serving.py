@@ -73,7 +73,7 @@ class Server:
 
 def strip_expect(text: str) -> str:
     """A policy test file without its top-level `expect:` block (as text, so the case reaches
-    both sides exactly as written); tests check it parses to what policy_tests.split_test gives."""
+    both sides exactly as written); tests check it parses to the case policy_tests.py reads."""
     out, skipping = [], False
     for line in text.splitlines(keepends=True):
         top = line[:1] not in (" ", "\t", "#", "\n", "\r", "") and not line.startswith("- ")

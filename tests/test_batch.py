@@ -19,8 +19,7 @@ import pytest
 from mohs_asp import batch
 from mohs_asp.api import check_source
 from mohs_asp.errors import OutputError
-from mohs_asp.policy_tests import split_test
-from helpers import copy_policy
+from helpers import copy_policy, policy_tests
 
 TESTS = Path(__file__).resolve().parent
 from helpers import EXE
@@ -46,9 +45,8 @@ def jsonl(docs) -> bytes:
 def contract_cases() -> list[dict]:
     """Every case of tests/examples and tests/policy (without its `expect:`), as JSON values."""
     docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted((TESTS / "examples").glob("*.case.json"))]
-    for path in sorted((TESTS / "policy").glob("*.yaml")):
-        doc, _ = split_test(path)
-        docs.append(json.loads(json.dumps(doc, default=str)))  # YAML dates -> "2026-03-01"
+    for test in policy_tests():
+        docs.append(json.loads(json.dumps(test.doc, default=str)))  # YAML dates -> "2026-03-01"
     return docs
 
 

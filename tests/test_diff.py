@@ -10,7 +10,7 @@ import pytest
 
 from mohs_asp.diff import compare_answers, diff_policies
 from mohs_asp.policy import load_policy
-from helpers import copy_policy
+from helpers import copy_policy, one_case_texts, policy_tests
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -18,17 +18,22 @@ from helpers import EXE
 needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 
 # the policy tests on the wrong side of a 1.5 cm threshold: sized between 1.5 and 2.0 cm, and
-# meeting no other indication
+# meeting no other indication (tests of tests/policy/large-lesions.yaml, by name)
 NOW_LARGE = [
-    "a-1.999-cm-lesion-on-the-chest-is-not-large.yaml",
-    "a-1.9999-cm-lesion-on-the-thigh-is-not-large.yaml",
-    "a-1.99999999999999999-cm-lesion-on-the-back-in-yaml-is-not-large.yaml",
-    "a-19.9-mm-lesion-on-the-upper-arm-is-not-large.yaml",
-    "a-19.99-mm-lesion-on-the-back-is-not-large.yaml",
-    "a-size-with-100-decimal-places-just-under-2.0-cm-on-the-back-is-not-large.yaml",
-    "a-size-with-28-decimal-places-just-under-2.0-cm-on-the-back-is-not-large.yaml",
-    "a-size-with-40-decimal-places-just-under-2.0-cm-on-the-back-is-not-large.yaml",
+    "a-1.999-cm-lesion-on-the-chest-is-not-large",
+    "a-1.9999-cm-lesion-on-the-thigh-is-not-large",
+    "a-1.99999999999999999-cm-lesion-on-the-back-in-yaml-is-not-large",
+    "a-19.9-mm-lesion-on-the-upper-arm-is-not-large",
+    "a-19.99-mm-lesion-on-the-back-is-not-large",
+    "a-size-with-100-decimal-places-just-under-2.0-cm-on-the-back-is-not-large",
+    "a-size-with-28-decimal-places-just-under-2.0-cm-on-the-back-is-not-large",
+    "a-size-with-40-decimal-places-just-under-2.0-cm-on-the-back-is-not-large",
 ]
+
+
+def name(source: str) -> str:
+    """A case as these tests name it: a named test's name (FILE::NAME), else its file's name."""
+    return source.rpartition("::")[2] if "::" in source else Path(source).name
 
 
 def run(*args, cwd=None):
@@ -55,7 +60,7 @@ def test_lowering_the_threshold_lints_clean_fails_the_boundary_tests_and_changes
     # 2. exactly the tests below the old threshold fail, each naming the field that changed
     test = run("test", "--policy", lowered, TESTS / "policy", TESTS / "invalid")
     assert test.returncode == 1
-    failed = sorted(Path(line.split(" ", 1)[1]).name for line in test.stdout.splitlines() if line.startswith("FAIL "))
+    failed = sorted(name(line.split(" ", 1)[1]) for line in test.stdout.splitlines() if line.startswith("FAIL "))
     assert failed == NOW_LARGE
     assert 'lesions[id=A].indications: expected [], got ["large_lesion"]' in test.stdout
 
@@ -63,7 +68,7 @@ def test_lowering_the_threshold_lints_clean_fails_the_boundary_tests_and_changes
     diff = run("diff", "--against", ROOT, "--policy", lowered, TESTS / "policy", TESTS / "examples", "--format", "json")
     assert diff.returncode == 0
     report = json.loads(diff.stdout)
-    changed = {Path(c["source"]).name: {x["field"]: (x["old"], x["new"]) for x in c["changes"]} for c in report["changes"]}
+    changed = {name(c["source"]): {x["field"]: (x["old"], x["new"]) for x in c["changes"]} for c in report["changes"]}
     assert set(NOW_LARGE) <= set(changed)
     assert changed[NOW_LARGE[0]] == {
         "decision": ("not_covered", "covered"),
@@ -84,10 +89,11 @@ def test_lowering_the_threshold_lints_clean_fails_the_boundary_tests_and_changes
 
 
 @needs_exe
-def test_diff_text_lists_changes_and_a_summary_and_exit_code_flag(lowered):
-    case = TESTS / "policy" / NOW_LARGE[0]
+def test_diff_text_lists_changes_and_a_summary_and_exit_code_flag(lowered, tmp_path):
+    case = tmp_path / f"{NOW_LARGE[0]}.yaml"  # the test alone, as a one-case file
+    case.write_text(dict(one_case_texts(TESTS / "policy" / "large-lesions.yaml"))[NOW_LARGE[0]])
     result = run("diff", "--against", ROOT, "--policy", lowered, case)
-    assert result.returncode == 0
+    assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         str(case),
         "  decision: not_covered -> covered",
@@ -151,7 +157,7 @@ def test_only_keeps_the_changes_of_the_fields_named(lowered):
                      *only, "--format", "json")
         assert result.returncode == 0, result.stderr
         report = json.loads(result.stdout)
-        return report, {Path(c["source"]).name: sorted(x["field"] for x in c["changes"]) for c in report["changes"]}
+        return report, {name(c["source"]): sorted(x["field"] for x in c["changes"]) for c in report["changes"]}
 
     report, cases = changed("--only", "decision")
     # the 1.8 cm lesion of prior-authorization-question gains an indication but keeps its decision:
@@ -188,8 +194,8 @@ def test_lists_show_what_they_gained_and_lost_and_the_count_names_fields_and_rul
     assert lost[1] == "  lesions[A].indications: -large_lesion"
     assert lost[-1] == "1 of 1 case changed, 0 unchanged; lesions[].indications: 1 lesion; by rule: large_lesion -1"
     both = run("diff", "--against", ROOT, "--policy", lowered, TESTS / "policy", TESTS / "invalid", TESTS / "examples").stdout.splitlines()
-    cases = sum(len(list((TESTS / folder).glob(pattern))) for folder, pattern in
-                (("policy", "*.yaml"), ("invalid", "*.yaml"), ("examples", "*.case.json")))
+    cases = len(policy_tests()) + sum(len(list((TESTS / folder).glob(pattern))) for folder, pattern in
+                                      (("invalid", "*.yaml"), ("examples", "*.case.json")))
     n = len(NOW_LARGE)
     assert both[-1] == (f"{n + 1} of {cases:,} cases changed, {cases - n - 1:,} unchanged; decision: {n} cases; "
                         f"lesions[].indications: {n + 1} lesions; lesions[].medically_necessary: {n} lesions; "

@@ -8,16 +8,15 @@ import pytest
 from mohs_asp import engine
 from mohs_asp.case import parse_case
 from mohs_asp.engine import parse_atom
-from mohs_asp.policy_tests import split_test
+from helpers import policy_tests
 
 TESTS = Path(__file__).resolve().parent
 
 
 def policy_cases(policy):
     cases = []
-    for path in sorted((TESTS / "policy").glob("*.yaml")):
-        doc, _ = split_test(path)
-        cases.append(parse_case(doc, policy))
+    for test in policy_tests():
+        cases.append(parse_case(test.doc, policy))
     return cases
 
 

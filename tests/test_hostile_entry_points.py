@@ -80,9 +80,12 @@ def append(path: Path, text: str | bytes) -> int:
 
 
 def add_rule(policy: Path, rule: str, rule_id: str = "odd") -> int:
-    """A rule, named and quoting a sentence, at the end of logic/claims.lp; its line number."""
-    quote = "Separate payment can be made for a repair, flap, or skin graft following MMS."
-    return append(policy / "logic" / "claims.lp", f'% rule: {rule_id}\n% policy: "{quote}"\n{rule}\n') + 2
+    """A rule, named and quoting the contract's reading (as the rules at the end of
+    logic/claims.lp do, under no paragraph of the payer's), at the end of logic/claims.lp; its
+    line number."""
+    quote = ("decision: covered when every MMS line is payable, not_covered when any MMS line is denied, "
+             "no_mms when the case has no MMS line.")
+    return append(policy / "logic" / "claims.lp", f'% rule: {rule_id}\n% reading: "{quote}"\n{rule}\n') + 2
 
 
 # -- explain -----------------------------------------------------------------------------------

@@ -90,23 +90,25 @@ def test_an_unsafe_variable_is_named_alike_by_lint_and_check(tmp_path):
 
 def test_a_misspelt_predicate_is_an_error_at_its_place(tmp_path):
     folder = copy_policy(tmp_path / "policy")
-    replace(folder / "logic" / "indications.lp", 'histology(C,L,T), histology_term(T,"sclerotic",When)',
-            'histology(C,L,T), histology_trm(T,"sclerotic",When)')
+    replace(folder / "logic" / "indications.lp", 'histology(C,L,T), histology_term(T,K,When)',
+            'histology(C,L,T), histology_trm(T,K,When)')
     report = lint_policy(folder)
-    assert any(e.startswith("logic/indications.lp:") and 'histology_trm(T,"sclerotic",When) is in no rule head' in e
+    assert any(e.startswith("logic/indications.lp:") and 'histology_trm(T,K,When) is in no rule head' in e
                for e in errors(report))
 
 
 def test_a_vocabulary_term_no_data_defines_is_an_error(tmp_path):
     folder = copy_policy(tmp_path / "policy")
-    replace(folder / "logic" / "indications.lp", 'histology_term(T,"fibrosing",', 'histology_term(T,"fibrosng",')
+    # the one rule over the data, written for one characteristic, misspelt
+    replace(folder / "logic" / "indications.lp", 'aggressive_histology(C,L,T,K) :- histology(C,L,T), histology_term(T,K,When)',
+            'aggressive_histology(C,L,T,"fibrosing") :- histology(C,L,T), histology_term(T,"fibrosng",When)')
     replace(folder / "logic" / "claims.lp", "in_code_set(C,N,frozen_section)", "in_code_set(C,N,frozen_sectoin)")
     report = lint_policy(folder)
     found = errors(report)
-    assert any('rule aggressive_fibrosing reads "fibrosng" as argument 2 of histology_term/3' in e for e in found)
+    assert any('rule aggressive_histology reads "fibrosng" as argument 2 of histology_term/3' in e for e in found)
     assert any("rule frozen_section_bundled reads frozen_sectoin as argument 3 of in_code_set/3" in e for e in found)
-    # and the characteristic no rule reads any more is pointed out
-    assert any('no rule reads "fibrosing"' in str(w) for w in report.warnings)
+    # and the characteristics no rule reads any more are pointed out
+    assert any('no rule reads "fibrosing", "high mitotic activity", ' in str(w) for w in report.warnings)
 
 
 def test_a_family_string_must_exist_in_the_data(tmp_path):
@@ -186,16 +188,79 @@ def test_broken_data_is_reported_even_when_the_logic_does_not_parse(tmp_path):
 def test_a_quote_must_be_a_whole_sentence_of_the_text_it_names(tmp_path):
     folder = copy_policy(tmp_path / "policy")
     replace(folder / "logic" / "diagnosis.lp", '% reading: "Diagnosis covered when', '% policy: "Diagnosis Codes"\n% x: "')
-    replace(folder / "logic" / "indications.lp", '% policy: "Cancer with ill-defined borders"', '% policy: "with ill-defined borders"')
-    replace(folder / "logic" / "indications.lp", '% policy: "Tumors with high-risk metastasis"', '% policy: "Tumours with high-risk metastasis"')
+    replace(folder / "logic" / "indications.lp", '% > • Cancer with ill-defined borders; or', '% > with ill-defined borders')
+    replace(folder / "logic" / "indications.lp", '% > • Tumors with high-risk metastasis; or', '% > • Tumours with high-risk metastasis; or')
     replace(folder / "logic" / "claims.lp", '% reading: "An add-on whose primary is missing or denied is denied',
             '% policy: "An add-on whose primary is missing or denied is denied')  # a reading quoted as the payer's
     found = "\n".join(errors(lint_policy(folder)))
     assert 'rule diagnosis_covered: `% policy:` "Diagnosis Codes": it is a heading (or a list of codes) of policy-source.txt' in found
+    # a misquoted paragraph is refused where it is quoted, and so is the sentence its rules take from it
+    assert ('`% >` "with ill-defined borders": it is part of a paragraph: quote the whole paragraph, '
+            '"• Cancer with ill-defined borders; or"') in found
     assert ('rule ill_defined_borders: `% policy:` "with ill-defined borders": it is part of a sentence: quote the whole '
             'sentence, "Cancer with ill-defined borders"') in found
+    assert '`% >` "• Tumours with high-risk metastasis; or": it is not a paragraph of policy-source.txt, word for word' in found
     assert 'rule high_risk_metastasis: `% policy:` "Tumours with high-risk metastasis": it is not a sentence of policy-source.txt' in found
     assert "rule mms_addon_without_primary: `% policy:`" in found
+
+
+def literate(tmp_path, text: str) -> list[str]:
+    """lint's findings (errors and warnings, as printed) for the shipped policy with `text`
+    appended to logic/claims.lp."""
+    folder = copy_policy(tmp_path / "policy")
+    append(folder / "logic" / "claims.lp", text)
+    report = lint_policy(folder)
+    return [str(f) for f in report.errors + report.warnings]
+
+
+def test_each_paragraph_is_quoted_once_and_a_rule_cites_the_paragraph_it_sits_under(tmp_path):
+    lines = (ROOT / "logic" / "claims.lp").read_text().count("\n")
+    found = literate(tmp_path, (
+        "\n% > Separate payment can be made for a repair, flap, or skin graft following MMS.\n"
+        "% rule: odd_repair\n"
+        '% policy: "Tumors with high-risk metastasis"\n'
+        "odd_repair(C) :- case(C).\n"))
+    assert any(f.startswith(f"logic/claims.lp:{lines + 2}: error: this paragraph is quoted twice (also at logic/claims.lp:")
+               for f in found), found
+    assert any(f.startswith(f"logic/claims.lp:{lines + 2}: warning: this paragraph comes before the one quoted at") for f in found)
+    assert (f'logic/claims.lp:{lines + 5}: error: rule odd_repair: `% policy:` "Tumors with high-risk metastasis" is not a '
+            f"sentence of the paragraph it sits under (line {lines + 2}): move the rule under its paragraph") in found
+
+
+def test_a_rule_under_no_paragraph_needs_a_reading_unless_it_is_a_helper(tmp_path):
+    lines = (ROOT / "logic" / "claims.lp").read_text().count("\n")
+    found = literate(tmp_path, (
+        "\n% # A section of my own\n"
+        "% rule: unquoted\n"
+        "unquoted(C) :- case(C).\n"
+        "% rule: marked\n"
+        "% helper: what the rules above need\n"
+        "marked(C) :- case(C), unquoted(C).\n"
+        "% rule: underscored\n"
+        "_underscored(C) :- marked(C).\n"
+        "% rule: cited\n"
+        '% policy: "Tumors with high-risk metastasis"\n'
+        "cited(C) :- _underscored(C).\n"))
+    assert any(f.startswith(f"logic/claims.lp:{lines + 4}: error: rule unquoted quotes no policy sentence") for f in found)
+    assert not any("rule marked" in f or "rule underscored" in f for f in found), found
+    assert (f"logic/claims.lp:{lines + 12}: error: rule cited cites the payer's sentence but sits under no quoted "
+            f"paragraph: put it under the paragraph its sentence is in (or add the reading it follows)") in found
+
+
+def test_a_paragraph_no_rule_encodes_says_why_and_every_paragraph_is_quoted(tmp_path):
+    folder = copy_policy(tmp_path / "policy")
+    text = (folder / "logic" / "indications.lp").read_text()
+    note = "% Not encoded: it says what MMS is and sets no condition a claim can meet or fail.\n"
+    assert note in text
+    (folder / "logic" / "indications.lp").write_text(text.replace(note, ""))
+    warnings = [str(w) for w in lint_policy(folder).warnings]
+    assert any(w.startswith("logic/indications.lp:") and "no rule sits under this paragraph: add `% Not encoded: WHY`" in w
+               for w in warnings), warnings
+    folder = copy_policy(tmp_path / "second")  # (a policy folder is read once per process)
+    replace(folder / "logic" / "claims.lp", "% > Separate payment can be made for a repair, flap, or skin graft following MMS.\n", "")
+    warnings = [str(w) for w in lint_policy(folder).warnings]
+    assert any(w.startswith('policy-source.txt: warning: the paragraph "Separate payment can be made for a repair, flap') and
+               "is quoted in no logic file" in w for w in warnings), warnings
 
 
 def test_a_threshold_changed_under_its_quote_is_a_warning_naming_both(tmp_path):

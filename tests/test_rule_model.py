@@ -46,11 +46,11 @@ def test_the_body_is_read_into_literals_with_their_terms(policy):
     assert [t.name for t in rule.head_terms] == ["C", "L", ""]
 
 
-def test_a_rule_under_a_paragraph_heading_takes_its_quote(tmp_path):
+def test_a_rule_under_a_quoted_paragraph_of_one_sentence_cites_it(tmp_path):
     copy = copy_policy(tmp_path / "p")
     write_rules(copy, """
-% === Large lesions =====================================================
-% policy: "Exceptionally large-sized lesions (2.0 cm or greater) in any anatomic region."
+% # Large lesions
+% > Exceptionally large-sized lesions (2.0 cm or greater) in any anatomic region.
 
 % rule: big_one
 big(C,L) :- size_um(C,L,S), S >= 30000.
@@ -59,15 +59,16 @@ big(C,L) :- size_um(C,L,S), S >= 30000.
 % reading: "Every size is compared exactly."
 big_two(C,L) :- big(C,L).
 
-% policy: "Lesions without the benefit of tissue preservation."
+% > Lesions without the benefit of tissue preservation.
 
 % rule: big_three
 big_three(C,L) :- big(C,L).
 """)
     book = Rulebook(copy)
     rules = {r.id: r for r in book.rules}
-    assert rules["big_one"].policy == "Exceptionally large-sized lesions (2.0 cm or greater) in any anatomic region."
-    assert rules["big_two"].policy is None and rules["big_two"].reading == "Every size is compared exactly."
+    large = "Exceptionally large-sized lesions (2.0 cm or greater) in any anatomic region."
+    assert rules["big_one"].policy == large and rules["big_one"].paragraph == large
+    assert rules["big_two"].policy == large and rules["big_two"].reading == "Every size is compared exactly."
     assert rules["big_three"].policy == "Lesions without the benefit of tissue preservation."
     assert not [r for r in book.unannotated if r.file == "logic/extra.lp"]
 

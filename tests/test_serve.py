@@ -17,14 +17,15 @@ import pytest
 
 from mohs_asp.case import parse_text
 from mohs_asp.policy import load_policy
-from mohs_asp.policy_tests import split_test
-from helpers import EXE, copy_policy
+from helpers import EXE, POLICY_TESTS, copy_policy, one_case_texts, policy_tests
 from serving import INTERNAL, TESTS, Server, free_port, strip_expect
 
 pytestmark = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 
 EXAMPLES = sorted((TESTS / "examples").glob("*.case.json"))
-POLICY_CASES = sorted((TESTS / "policy").glob("*.yaml"))
+# each case of tests/policy as the text of a one-case file, without its `expect:`
+POLICY_CASES = [(name, strip_expect(text)) for path in sorted(POLICY_TESTS.glob("*.yaml"))
+                for name, text in one_case_texts(path)]
 JSON = {"Content-Type": "application/json"}
 YAML = {"Content-Type": "application/yaml"}
 
@@ -68,13 +69,13 @@ def test_check_answers_every_example_as_check_does(server):
 def test_check_answers_every_policy_case_as_check_does(server, tmp_path):
     policy = load_policy()
     paths = []
-    for path in POLICY_CASES:
-        text = strip_expect(path.read_text())
-        assert parse_text(text, ".yaml") == split_test(path)[0], path.name  # what policy_tests.py strips
-        copy = tmp_path / path.name
+    tests = {t.name: t for t in policy_tests()}
+    for name, text in POLICY_CASES:
+        assert parse_text(text, ".yaml") == tests[name].doc, name  # what policy_tests.py reads
+        copy = tmp_path / f"{name}.yaml"
         copy.write_text(text)
         paths.append(copy)
-    assert len(paths) == len(POLICY_CASES) > 300 and policy.rules
+    assert len(paths) == len(tests) > 300 and policy.rules
     for path, expected in zip(paths, both(paths, "check")):
         r = clean(server.client.post("/check", content=path.read_bytes(), headers=YAML))
         assert r.json() == expected, path.name
@@ -83,8 +84,7 @@ def test_check_answers_every_policy_case_as_check_does(server, tmp_path):
 
 def test_explain_answers_as_explain_does(server, tmp_path):
     yaml_case = tmp_path / "two-lesions.yaml"
-    yaml_case.write_text(strip_expect(
-        (TESTS / "policy/a-second-lesion-denied-for-three-reasons-makes-the-case-not-covered.yaml").read_text()))
+    yaml_case.write_text(dict(POLICY_CASES)["a-second-lesion-denied-for-three-reasons-makes-the-case-not-covered"])
     paths = [*EXAMPLES, yaml_case]
     for path, expected in zip(paths, both(paths, "explain")):
         r = clean(server.client.post("/explain", content=path.read_bytes(),
@@ -94,7 +94,7 @@ def test_explain_answers_as_explain_does(server, tmp_path):
 
 
 def test_yaml_media_types_are_all_read_as_yaml(server):
-    text = strip_expect(POLICY_CASES[0].read_text()).encode()
+    text = POLICY_CASES[0][1].encode()
     answers = [server.client.post("/check", content=text, headers={"Content-Type": kind}).json()
                for kind in ("application/yaml", "application/x-yaml", "text/yaml", "application/yaml; charset=utf-8")]
     assert all(a == answers[0] for a in answers) and answers[0]["status"] == "ok"

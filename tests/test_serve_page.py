@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EXE
+from helpers import EXE, one_case_texts
 from serving import INTERNAL, TESTS, Server, strip_expect
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -89,8 +89,8 @@ def test_a_pasted_json_case_shows_the_decision_each_line_and_why(browser, server
 
 def test_an_uploaded_yaml_case_shows_why_not_and_what_would_qualify(browser, server, tmp_path):
     path = tmp_path / "two-lesions.yaml"
-    path.write_text(strip_expect(
-        (TESTS / "policy/a-second-lesion-denied-for-three-reasons-makes-the-case-not-covered.yaml").read_text()))
+    cases = dict(one_case_texts(TESTS / "policy" / "case-decision.yaml"))  # the test, as a one-case file
+    path.write_text(strip_expect(cases["a-second-lesion-denied-for-three-reasons-makes-the-case-not-covered"]))
     load(browser, server)
     browser.find_element(By.ID, "case-file").send_keys(str(path))
     decided(browser, "NOT COVERED")
