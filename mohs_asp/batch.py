@@ -105,7 +105,7 @@ def _serve(conn: Connection, root: str, parent: int) -> None:
                 if _policy is None:
                     _policy = load_policy(root)  # forked: already parsed in the parent
                 reply: Any = answer_chunk(*task)
-            except Exception as e:  # a broken policy (exit 3), or a bug: the parent raises it
+            except Exception as e:  # noqa: BLE001 -- a broken policy (exit 3), or a bug: the parent raises it
                 reply = e
             try:
                 conn.send(reply)

@@ -165,7 +165,7 @@ def read_release(path: Path, name: str, text: str) -> Release:
     header: dict[str, str] = {}
     codes: list[str] = []
     lines = text.splitlines()
-    for i, line in enumerate(lines):
+    for line in lines:
         stripped = line.strip()
         if not stripped:
             continue

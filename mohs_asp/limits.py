@@ -147,11 +147,11 @@ def _child(work: Callable[[], Any], read_end: int, write_end: int, cpu: int, mb:
         status = 0
     except MemoryError:
         status = _OVER_MEMORY
-    except BaseException as e:  # a bug: said in the parent's words, one line
+    except BaseException as e:  # noqa: BLE001 -- a bug: said in the parent's words, one line
         try:
             os.write(write_end, marshal.dumps(("error", (type(e).__name__, str(e)))))
             status = 0
-        except BaseException:
+        except BaseException:  # noqa: BLE001 -- the pipe gone: the status says it
             pass
     finally:
         os._exit(status)

@@ -79,7 +79,7 @@ def _collect(node: ast.AST, into: dict[str, None]) -> None:
         return
     keys = _CHILD_KEYS.get(kind)
     if keys is None:
-        keys = _CHILD_KEYS[kind] = tuple(k for k in node.keys() if k not in _LEAF_KEYS)
+        keys = _CHILD_KEYS[kind] = tuple(k for k in node.keys() if k not in _LEAF_KEYS)  # noqa: SIM118 -- an AST node, not a dict
     for key in keys:
         child = getattr(node, key)
         if isinstance(child, ast.AST):
@@ -99,11 +99,10 @@ def variables_in(node: ast.AST) -> frozenset[str]:
     found: set[str] = set()
 
     def walk(t):
-        if t.ast_type == T.Variable:
-            if not t.name.startswith("_"):
-                found.add(t.name)
+        if t.ast_type == T.Variable and not t.name.startswith("_"):
+            found.add(t.name)
         for key in _BOUND_BY:
-            child = getattr(t, key, None) if key in t.keys() else None
+            child = getattr(t, key, None) if key in t.keys() else None  # noqa: SIM118 -- an AST node
             if isinstance(child, ast.AST):
                 walk(child)
             elif isinstance(child, (list, tuple, ast.ASTSequence)):

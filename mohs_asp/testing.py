@@ -420,7 +420,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
         if runnable:
             done = within_limits([case for _, _, case in runnable], policy, run,
                                  lambda case, limit: (refused(case, limit, policy), []))
-            for (result, test, case), (answer, ids) in zip(runnable, done):
+            for (result, test, _case), (answer, ids) in zip(runnable, done):
                 result.fired = set(ids)  # every rule, with track=EVERYTHING
                 _judge(result, test, answer, result.fired, policy, values)
         stop = next((i for i, (result, _, _) in enumerate(chunk) if not result.passed), None) if exitfirst else None

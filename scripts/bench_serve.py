@@ -129,7 +129,7 @@ def main() -> None:
                 break
             except OSError:
                 if server.poll() is not None:
-                    raise SystemExit(server.stderr.read().decode())
+                    raise SystemExit(server.stderr.read().decode()) from None
                 time.sleep(0.1)
 
         async def expected_answers() -> list[bytes]:

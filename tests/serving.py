@@ -31,7 +31,7 @@ class Server:
     def __init__(self, *args: str, wait: bool = True):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="mohs-asp-serve-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix="mohs-asp-serve-", suffix=".log", delete=False)  # noqa: SIM115 -- kept open while it runs
         self.process = subprocess.Popen([EXE, "serve", "--port", str(self.port), *args],
                                         stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.client = httpx.Client(base_url=self.url, timeout=60)

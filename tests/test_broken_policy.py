@@ -317,7 +317,7 @@ def test_check_and_lint_refuse_a_bad_include_with_exit_3_and_a_finding(copy, out
 
     os.mkfifo(copy / "logic" / "fifo.lp")
     (copy / "logic" / "bad.txt").write_bytes(b"% caf\xe9\n")
-    line = append(copy / "logic" / "main.lp", f"#include {include}.\n")
+    append(copy / "logic" / "main.lp", f"#include {include}.\n")
     result = run("check", EXAMPLE, "--policy", copy)
     assert result.returncode == 3, result.stderr
     assert result.stdout == "" and "Traceback" not in result.stderr and "PANIC" not in result.stderr

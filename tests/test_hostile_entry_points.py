@@ -170,7 +170,7 @@ def test_diff_reads_json_lines_as_batch_does(tmp_path, policy):
     path.write_bytes(b"\n".join(raw) + b"\n")
     read = list(read_cases([str(path)]))
     assert [source for source, _ in read] == [f"{path}:{n}" for n in range(1, len(raw) + 1)]
-    for number, ((_, doc), line) in enumerate(zip(read, raw), start=1):
+    for (_, doc), line in zip(read, raw):
         expected = batch._document(line + b"\n")
         if isinstance(expected, CaseInvalid):
             assert isinstance(doc, CaseInvalid) and doc.errors == expected.errors

@@ -39,7 +39,7 @@ from ..api import answer_documents, check_document
 from ..batch import _document as line_document  # a JSON Lines line read exactly as `batch` reads it
 from ..case import MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text
 from ..errors import CaseInvalid, InputError, MohsError, PolicyError
-from ..policy import Policy, default_root, load_policy
+from ..policy import Policy, load_policy
 from ..schema import case_schema
 from . import crd, fhir
 from .openapi import openapi

@@ -415,7 +415,6 @@ class CaseBuilder:
             return False
         for c in self.conditions():
             if any(self.tables.documents.get(icd10.normalize(code)) == "previously_irradiated"
-                   for code in read(c, "icd") if isinstance(code, str)):
-                if set(read(c, "body_site")) & set(snomed):
-                    return True
+                   for code in read(c, "icd") if isinstance(code, str)) and set(read(c, "body_site")) & set(snomed):
+                return True
         return False
