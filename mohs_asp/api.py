@@ -12,7 +12,7 @@ from .case import Case, load_case, parse_case
 from .engine import DECIDING, EVERYTHING, solve
 from .errors import CaseInvalid, InputError, PolicyError
 from .limits import LimitExceeded, bounded
-from .policy import Policy
+from .policy import Policy, sample_case
 
 EXIT_CODES = {"covered": 0, "no_mms": 0, "not_covered": 1}
 T = TypeVar("T")
@@ -82,8 +82,6 @@ def sample_within_limits(policy: Policy, explain: bool = False) -> None:
     that recurses without end, a join too large), not the case. Asked once per policy."""
     if explain in _SAMPLED.setdefault(policy, set()):
         return
-    from .lint import sample_case
-
     try:
         sample = [parse_case(sample_case(policy), policy)]
     except CaseInvalid:  # the data does not allow that sample: a case with no lesions

@@ -39,18 +39,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from decimal import Decimal
 from pathlib import Path
 
 import clingo
 
-from . import case_format, icd10, quotes
-from .dates import show_date
+from . import case_format, quotes
 from .errors import CaseInvalid, PolicyError, UsageError
 from .finding import Finding, LintReport
 from .graph import OPEN, RuleGraph
 from .lint_data import check_data, check_dates, check_diagnoses
-from .policy import LESION_FLAGS, Policy, default_root, load_policy, policy_span
+from .policy import Policy, default_root, load_policy, sample_case
 from .policy_data import CONSTANT, load_data
 from .render import shown
 from .rule import Rule
@@ -325,26 +323,6 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
     for message in unread:
         out.extend(_findings_from_message(message))  # where, when it names logic/FILE.lp:LINE
     return out, len(cases)
-
-
-def sample_case(policy: Policy) -> dict:
-    """A case that reads as much of the policy as one case can: every histology term, every
-    flag, a large ill-defined lesion, and a line of every code set on it."""
-    data = policy.data
-    release = policy.icd10.latest
-    codes = release.codes()
-    first, last = policy_span(policy.versions)  # a day of the policy, under the newest ICD-10-CM release
-    day = show_date(max(first, min(release.effective_from, last)))
-    diagnosis = next((c.upper() for c, _ in data.covered_diagnoses if codes.kind(icd10.normalize(c)) == "billable"),
-                     "C44.311")
-    sites = list(data.sites)
-    lesion = {"id": "A", "diagnosis": diagnosis, "site": sites[0] if sites else "", "size_cm": Decimal("5.0"),
-              "borders": "ill_defined", "histology": list(data.histology), **{flag: True for flag in LESION_FLAGS}}
-    lines = [{"code": f"{lo:05d}", "lesion": "A"} for _, lo, hi in data.code_ranges]
-    lines.append({"code": "99213"})
-    lesions = [lesion] + ([{"id": "B", "diagnosis": diagnosis, "site": sites[-1]}] if sites else [])
-    return {"id": "lint-sample", "date_of_service": day, "patient": {"immunosuppressed": True},
-            "lesions": lesions, "lines": lines}
 
 
 def lint_policy(root: str | Path | None = None) -> LintReport:

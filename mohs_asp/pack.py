@@ -22,6 +22,8 @@ from pathlib import Path, PurePosixPath
 
 from .errors import PolicyError, UsageError
 
+TEST_SUFFIXES = (".yaml", ".yml", ".json")  # a policy test file (mohs_asp/policy_tests.py reads them)
+
 METADATA = "policy.toml"
 TESTS = "tests"
 TEXTS = "docs/contract"
@@ -69,8 +71,6 @@ def _folder(table: dict, key: str, default: str) -> str:
 
 def test_files(pack: Pack) -> list[Path]:
     """The pack's policy tests: every test file below its tests folder (example pairs whole)."""
-    from .policy_tests import TEST_SUFFIXES
-
     if not pack.tests_dir.is_dir():
         return []
     return sorted(p for p in pack.tests_dir.rglob("*") if p.suffix in TEST_SUFFIXES and p.is_file()

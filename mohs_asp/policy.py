@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import tomllib
 from functools import cached_property, lru_cache
+from decimal import Decimal
 from pathlib import Path
 
 from clingo import ast
@@ -233,3 +234,23 @@ def load_policy(root: str | Path | None = None) -> Policy:
     if not found:  # a mistyped --policy is bad usage (2), like a missing case file
         raise UsageError(f"no such policy folder: {path}")
     return _load(str(path.resolve()))
+
+
+def sample_case(policy: Policy) -> dict:
+    """A case that reads as much of the policy as one case can: every histology term, every
+    flag, a large ill-defined lesion, and a line of every code set on it."""
+    data = policy.data
+    release = policy.icd10.latest
+    codes = release.codes()
+    first, last = policy_span(policy.versions)  # a day of the policy, under the newest ICD-10-CM release
+    day = show_date(max(first, min(release.effective_from, last)))
+    diagnosis = next((c.upper() for c, _ in data.covered_diagnoses if codes.kind(icd10.normalize(c)) == "billable"),
+                     "C44.311")
+    sites = list(data.sites)
+    lesion = {"id": "A", "diagnosis": diagnosis, "site": sites[0] if sites else "", "size_cm": Decimal("5.0"),
+              "borders": "ill_defined", "histology": list(data.histology), **{flag: True for flag in LESION_FLAGS}}
+    lines = [{"code": f"{lo:05d}", "lesion": "A"} for _, lo, hi in data.code_ranges]
+    lines.append({"code": "99213"})
+    lesions = [lesion] + ([{"id": "B", "diagnosis": diagnosis, "site": sites[-1]}] if sites else [])
+    return {"id": "lint-sample", "date_of_service": day, "patient": {"immunosuppressed": True},
+            "lesions": lesions, "lines": lines}

@@ -18,8 +18,8 @@ from typing import Any
 
 from .case import read_document, type_name
 from .errors import CaseInvalid, UsageError
+from .pack import TEST_SUFFIXES
 
-TEST_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_TESTS_PER_FILE = 1000  # a file of several tests groups the cases of one topic; past this, split it
 
 
