@@ -89,51 +89,92 @@ def _stdout_to_devnull() -> None:
         pass
 
 
-def _print_json(obj) -> None:
+def _ascii_only() -> bool:
     # UTF-8 as is; for an output that cannot take it, \u escapes (still the same JSON)
-    ascii_only = (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
-    _emit(json.dumps(obj, ensure_ascii=ascii_only, indent=2))
+    return (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
 
 
-def _decide(case: str, format: Format, policy: Optional[Path], explain: bool, full: bool = False) -> None:
+def _print_json(obj) -> None:
+    _emit(json.dumps(obj, ensure_ascii=_ascii_only(), indent=2))
+
+
+def _decide(cases: list[str], format: Format, policy: Optional[Path], explain: bool, full: bool = False) -> None:
+    """The answer to each case named, in order. One file (or -) is answered as it always was; several, or
+    any folder (its case files, `sources`), give one answer each: text answers a blank line apart, JSON
+    Lines with --format json, each answer with its input_file. The exit status is the highest of the
+    answers' (2 any invalid, else 1 any not covered, else 0)."""
     from .api import check_source, exit_code
     from . import render
 
-    answer = check_source(case, _policy(policy), explain=explain)
-    if format is Format.json:
-        _print_json(answer)
-    elif explain:
-        _emit(render.render_explain_full(answer) if full else render.render_explain(answer))
-    else:
-        _emit(render.render_check(answer))
-    raise typer.Exit(exit_code(answer))
+    loaded = _policy(policy)
+    several = len(cases) > 1 or any(os.path.isdir(c) for c in cases)
+    status = 0
+    for number, source in enumerate(_sources(cases) if several else cases):
+        answer = check_source(source, loaded, explain=explain)
+        status = max(status, exit_code(answer))
+        if format is Format.json:
+            if several:
+                _emit(json.dumps({**answer, "input_file": source}, ensure_ascii=_ascii_only(), separators=(",", ":")))
+            else:
+                _print_json(answer)
+            continue
+        text = (render.render_explain_full(answer) if full else render.render_explain(answer)) if explain else \
+            render.render_check(answer)
+        _emit(text if number == 0 else "\n" + text)
+    raise typer.Exit(status)
 
 
-CaseArgument = typer.Argument(..., metavar="CASE", help="A case file (JSON or YAML), or - for standard input.")
+def _sources(cases: list[str]) -> list[str]:
+    """The case files named: files (and -) as given, folders searched (sub-folders too) for
+    *.json, *.yaml and *.yml files, in sorted order, leaving out the *.expected.json of example
+    pairs. A path that does not exist, or a folder with no case file, is bad usage, said before
+    any case is answered."""
+    from .policy_tests import discover, probe
+
+    out: list[str] = []
+    for case in cases:
+        path = Path(case)
+        if case == "-" or probe(path, Path.is_file):
+            out.append(case)
+        elif probe(path, Path.is_dir):
+            found = discover([case])
+            if not found:
+                raise UsageError(f"{case} is a folder with no case files (*.json, *.yaml, *.yml)")
+            out.extend(map(str, found))
+        else:
+            raise UsageError(f"no such file or folder: {case}")
+    return out
+
+
+CaseArgument = typer.Argument(..., metavar="CASE...",
+                              help="Case files (JSON or YAML), folders of them, or - for standard input.")
 
 
 @app.command()
-def check(case: str = CaseArgument, format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
-    """Decide one case: each lesion's indications, each line's outcome, and the decision.
+def check(cases: list[str] = CaseArgument, format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
+    """Decide each case: each lesion's indications, each line's outcome, and the decision.
 
-    Exit 0 covered or no MMS, 1 not covered, 2 invalid case, 3 broken policy.
+    Several files, or a folder (its *.json, *.yaml and *.yml files, sorted, sub-folders too),
+    give one answer each, in order; with --format json, one JSON answer a line (JSON Lines).
+    Exit 0 covered or no MMS, 1 not covered, 2 invalid case, 3 broken policy; for several
+    cases, the highest of theirs.
     """
-    _decide(case, format, policy, explain=False)
+    _decide(cases, format, policy, explain=False)
 
 
 @app.command()
 def explain(
-    case: str = CaseArgument,
+    cases: list[str] = CaseArgument,
     full: bool = typer.Option(False, "--full", "--for-authors",
                               help="The whole tree for policy authors: every rule's id and logic/FILE.lp:LINE."),
     format: Format = FormatOption,
     policy: Optional[Path] = PolicyOption,
 ) -> None:
-    """Decide one case and say why: each denied line's reasons, each lesion's indications met and not met with the case's own values, and what documentation would qualify a lesion that meets none.
+    """Decide each case and say why: each denied line's reasons, each lesion's indications met and not met with the case's own values, and what documentation would qualify a lesion that meets none.
 
-    Exit codes as for check.
+    Several files or folders as for check. Exit codes as for check.
     """
-    _decide(case, format, policy, explain=True, full=full)
+    _decide(cases, format, policy, explain=True, full=full)
 
 
 @app.command()

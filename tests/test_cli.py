@@ -206,7 +206,7 @@ def test_output_the_terminal_cannot_encode_is_escaped_not_a_crash(tmp_path):
 
 
 def test_every_usage_mistake_is_one_plain_line_in_the_house_style():
-    for args, said in ((["check"], "Missing argument 'CASE'"), (["check", "--bogus", "x"], "No such option: --bogus"),
+    for args, said in ((["check"], "Missing argument 'CASE...'"), (["check", "--bogus", "x"], "No such option: --bogus"),
                        (["check", str(EXAMPLES / "nose-bcc-covered.case.json"), "--format", "xml"], "'xml' is not one of"),
                        (["chek"], "Did you mean 'check'")):
         result = run(*args)
@@ -228,3 +228,52 @@ def test_rules_id_shows_one_rule_and_an_unknown_id_says_what_was_meant():
     assert len([t for t in one.stdout.splitlines() if not t.startswith(" ")]) == 1
     typo = run("rules", "mms_wrong_famly")
     assert typo.returncode == 2 and "did you mean `mms_wrong_family`?" in typo.stderr
+
+
+# -- several cases at once (issue 14 item 3) ---------------------------------------------------
+
+
+def test_check_of_several_files_answers_each_in_order_and_exits_with_the_worst():
+    covered, denied = EXAMPLES / "nose-bcc-covered.case.json", EXAMPLES / "trunk-small-nodular-denied.case.json"
+    result = run("check", covered, denied)
+    assert result.returncode == 1  # one not covered, none invalid
+    headlines = [t for t in result.stdout.splitlines() if t.endswith("COVERED")]
+    assert headlines == ["nose-bcc-covered: COVERED", "trunk-small-nodular-denied: NOT COVERED"]
+    assert "\n\ntrunk-small-nodular-denied: NOT COVERED\n" in result.stdout  # a blank line between answers
+    assert run("check", covered, covered).returncode == 0
+
+
+def test_check_of_a_folder_gives_json_lines_of_its_case_files_sorted(tmp_path):
+    result = run("check", EXAMPLES, "--format", "json")
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    cases = sorted(EXAMPLES.glob("*.case.json"))
+    assert [a["input_file"] for a in answers] == [str(p) for p in cases]  # the *.expected.json left out
+    assert [a["case"] for a in answers] == [p.name.removesuffix(".case.json") for p in cases]
+    assert result.returncode == 2  # the folder holds invalid examples
+    single = json.loads(run("check", cases[0], "--format", "json").stdout)
+    assert {k: v for k, v in answers[0].items() if k != "input_file"} == single  # the same answer as alone
+
+
+def test_check_of_a_folder_reads_yaml_and_sub_folders_and_refuses_an_empty_one(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "z.yaml").write_text((EXAMPLES / "nose-bcc-covered.case.json").read_text())
+    (tmp_path / "a.yml").write_text((EXAMPLES / "trunk-small-nodular-denied.case.json").read_text())
+    (tmp_path / "notes.txt").write_text("not a case")
+    result = run("check", tmp_path, "--format", "json")
+    assert [json.loads(l)["input_file"] for l in result.stdout.splitlines()] == [str(tmp_path / "a.yml"), str(tmp_path / "b" / "z.yaml")]
+    assert result.returncode == 1
+    (tmp_path / "empty").mkdir()
+    empty = run("check", tmp_path / "empty")
+    assert empty.returncode == 2 and "no case files" in empty.stderr and not empty.stdout
+
+
+def test_check_of_several_with_one_missing_answers_none():
+    result = run("check", EXAMPLES / "nose-bcc-covered.case.json", EXAMPLES / "no-such.json")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "no such file or folder" in result.stderr
+
+
+def test_explain_takes_several_files_too():
+    result = run("explain", EXAMPLES / "nose-bcc-covered.case.json", EXAMPLES / "wrong-family-code.case.json")
+    assert result.returncode == 1
+    assert result.stdout.startswith("nose-bcc-covered: COVERED") and "\nwrong-family-code: NOT COVERED" in result.stdout
