@@ -15,6 +15,7 @@ is replaced after CHUNKS_PER_WORKER chunks. A worker lost stops the run at once
 from __future__ import annotations
 
 import errno
+import io
 import json
 import multiprocessing
 import os
@@ -189,6 +190,85 @@ def read_json_lines(source: str) -> Iterator[tuple[int, Any]]:
     with open_source(source, "a file of cases") as stream:
         for number, raw in enumerate(read_lines(stream), start=1):
             yield number, _document(raw)
+
+
+def _sniffed(stream: IO[bytes], source: str) -> IO[bytes]:
+    """`stream`, ready to read from its start, once it is known to be JSON Lines. It is not when its
+    first non-blank line is not a complete JSON value and the whole input (at most MAX_FILE_BYTES)
+    reads as one JSON or YAML document holding a case (an object) or a list of them: a case file
+    given to batch, said before anything is written (UsageError, exit 2). Anything else is JSON
+    Lines, each bad line answered invalid as ever. Standard input is read ahead and replayed."""
+    try:
+        seekable = stream.seekable() and stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        seekable = False
+    head = bytearray()
+    while raw := stream.readline(MAX_LINE_BYTES + 2):
+        head += raw
+        if raw.strip():
+            break
+    said = None
+    if raw and not _complete_json(raw):
+        head += stream.read(MAX_FILE_BYTES + 1 - len(head))
+        if len(head) <= MAX_FILE_BYTES:
+            said = _case_file(bytes(head))
+    if said is not None:
+        name = "standard input" if source == "-" else source
+        advice = (f"write one case a line (`jq -c '.[]'{'' if source == '-' else ' ' + source} > cases.jsonl`)" if said.startswith("a ") else
+                  f"run `mohs-asp check {source}`")
+        raise UsageError(f"{name} is not JSON Lines (one case a line): it holds {said}; {advice}")
+    if seekable:
+        stream.seek(0)
+        return stream
+    return _Replayed(bytes(head), stream)
+
+
+def _complete_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw.decode("utf-8-sig"))
+        return True
+    except (ValueError, RecursionError):
+        return False
+
+
+def _case_file(data: bytes) -> str | None:
+    """What a whole input that is not JSON Lines holds, in words, or None when it does not read as
+    one document of a case or a list of cases."""
+    try:
+        text = data.decode("utf-8-sig")
+        doc = parse_text(text)
+    except (CaseInvalid, UnicodeDecodeError):
+        return None
+    form = "JSON" if text.lstrip()[:1] in ("{", "[") else "YAML"
+    lines = len(text.splitlines())
+    if isinstance(doc, dict):
+        return f"one {form} case written across {lines:,} lines"
+    if isinstance(doc, list) and doc and all(isinstance(d, dict) for d in doc):
+        return f"a {form} list of {len(doc):,} case{'s' if len(doc) != 1 else ''}"
+    return None
+
+
+class _Replayed:
+    """A stream that cannot seek (standard input), with the bytes already read from it put back."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self.head = io.BytesIO(head)
+        self.rest = rest
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.head.readline(limit)
+        if line.endswith(b"\n") or 0 <= limit <= len(line):
+            return line
+        return line + self.rest.readline(limit - len(line) if limit >= 0 else -1)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.head.read(size)
+        if size < 0 or len(data) < size:
+            data += self.rest.read(size - len(data) if size >= 0 else -1)
+        return data
+
+    def fileno(self) -> int:
+        return self.rest.fileno()
 
 
 def _identity(stream: Any) -> os.stat_result | None:
@@ -548,7 +628,8 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
         release.codes()
     start = time.perf_counter()
     counts: Counter = Counter()
-    with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as stream, _output(out, stream) as sink:
+    with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as opened, \
+            _output(out, stream := _sniffed(opened, source)) as sink:
         bar = _Progress(_size(stream)) if progress else None
         try:
             with _Workers(workers, policy.root) as pool:

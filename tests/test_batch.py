@@ -296,3 +296,35 @@ def test_out_is_replaced_whole_or_left_as_it_was_with_or_without_unnamed_files(t
         batch.run(str(cases), out, policy, workers=1)
     assert out.read_text() == "old answers\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.jsonl", "cases.jsonl"]
+
+
+# -- a case file given to batch (issue 14 item 3) ----------------------------------------------
+
+
+@pytest.mark.parametrize("name, text, said, advice", [
+    ("pretty.json", json.dumps(NOSE, indent=2), "one JSON case written across", "mohs-asp check"),
+    ("case.yaml", "id: nose\ndate_of_service: 2026-03-01\nlesions:\n  - id: A\n", "one YAML case written across 4 lines",
+     "mohs-asp check"),
+    ("list.json", json.dumps([NOSE, NOSE], indent=1), "a JSON list of 2 cases", "jq -c"),
+], ids=["pretty-json", "yaml", "json-list"])
+def test_a_case_file_is_not_json_lines_and_batch_says_what_to_run_before_writing(tmp_path, name, text, said, advice):
+    path = tmp_path / name
+    path.write_text(text)
+    out = tmp_path / "answers.jsonl"
+    result = run(path, "--out", out)
+    message = result.stderr.decode()
+    assert result.returncode == 2 and "is not JSON Lines" in message and said in message and advice in message
+    assert not out.exists() and result.stdout == b""
+    piped = run("-", stdin=text.encode())
+    assert piped.returncode == 2 and "standard input is not JSON Lines" in piped.stderr.decode() and piped.stdout == b""
+
+
+def test_json_lines_with_a_bad_first_line_is_still_answered_line_by_line(tmp_path):
+    text = b"\n" + b'{"id": "cut short"\n' + jsonl([NOSE]) + b"id: yaml-ish\n"
+    for args, stdin in (((tmp_path / "in.jsonl",), None), (("-",), text)):
+        (tmp_path / "in.jsonl").write_bytes(text)
+        result = run(*args, stdin=stdin)
+        got = answers(result.stdout)
+        assert result.returncode == 0
+        assert [a["status"] for a in got] == ["invalid", "invalid", "ok", "invalid"]
+        assert [a.get("input_line") for a in got] == [1, 2, None, 4]
