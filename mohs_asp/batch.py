@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import IO, Any
@@ -68,16 +68,61 @@ def worker_count(asked: int | None) -> int:
     return asked
 
 
+CSV_COLUMNS = ("input_line", "case", "decision", "line", "code", "lesion", "outcome", "into", "reason")
+FIRST_INVALID = 5  # invalid input lines the summary names
+
+
+@dataclass
+class Tally:
+    """What a chunk's answers (or a whole run's) count: cases by decision (`invalid` for an invalid
+    one), and the first FIRST_INVALID invalid input lines with their first error."""
+
+    counts: Counter = field(default_factory=Counter)
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        self.counts.update(other.counts)
+        self.invalid.extend(other.invalid[:FIRST_INVALID - len(self.invalid)])
+
+    @property
+    def cases(self) -> int:
+        return sum(self.counts.values())
+
+
 @dataclass
 class Summary:
-    counts: Counter
+    tally: Tally
     seconds: float
+    where: str = "standard output"
+
+    @property
+    def counts(self) -> Counter:
+        return self.tally.counts
 
     def text(self) -> str:
-        cases = sum(self.counts.values())
+        """The summary batch prints on standard error, every line under 80 columns: the cases and
+        the time, the counts, where the answers went, and the first invalid input lines."""
+        from .render import safe
+
+        cases = self.tally.cases
         rate = cases / self.seconds if self.seconds > 0 else 0.0
         parts = ", ".join(f"{self.counts[key]:,} {label}" for key, label in COUNTED.items())
-        return f"{cases:,} case{'s' if cases != 1 else ''} in {self.seconds:.1f} s ({rate:,.0f} cases/s): {parts}"
+        out = [f"mohs-asp batch: {cases:,} case{'s' if cases != 1 else ''} in {self.seconds:.1f} s ({rate:,.0f} cases/s)",
+               *_cut(parts), *_cut(f"answers: {safe(self.where)}")]
+        invalid = self.counts["invalid"]
+        if self.tally.invalid:
+            shown = len(self.tally.invalid)
+            out.append("  invalid input lines" + (f" (the first {shown} of {invalid:,})" if invalid > shown else "") + ":")
+            out.extend(row for number, message in self.tally.invalid for row in _cut(f"line {number}: {safe(message)}", 4, 2))
+        return "\n".join(out)
+
+
+def _cut(text: str, indent: int = 2, lines: int | None = None) -> list[str]:
+    """`text` in lines of at most 79 columns, indented (past `lines` lines, cut: " ...")."""
+    import textwrap
+
+    return textwrap.wrap(text, 79, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2),
+                         max_lines=lines, placeholder=" ...", break_on_hyphens=False)
 
 
 # -- in a worker -------------------------------------------------------------------------------
@@ -140,19 +185,57 @@ def _document(raw: bytes | None):
         return e
 
 
-def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False) -> tuple[bytes, Counter]:
+def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False, csv: bool = False) -> tuple[bytes, Tally]:
     """The answers to lines numbered from `first`, one JSON object a line (UTF-8, as JSON Lines
-    always is), and their tally; with `explain`, each with its explanation."""
+    always is), and their tally; with `explain`, each with its explanation; with `csv`, as CSV
+    rows (`csv_rows`) instead."""
     docs = [_document(raw) for raw in lines]
     out: list[str] = []
-    counts: Counter = Counter()
+    tally = Tally()
     for number, answer in enumerate(answer_documents(docs, _policy, len(docs), explain), start=first):
         if answer["status"] != "ok":
             answer["input_line"] = number
-        counts[answer.get("decision", answer["status"])] += 1
-        out.append(_compact(answer))
-    out.append("")
-    return "\n".join(out).encode("utf-8"), counts
+            if len(tally.invalid) < FIRST_INVALID:
+                tally.invalid.append((number, _first_error(answer)))
+        tally.counts[answer.get("decision", answer["status"])] += 1
+        out.append(csv_rows(answer, number) if csv else _compact(answer) + "\n")
+    return "".join(out).encode("utf-8"), tally
+
+
+def _first_error(answer: dict) -> str:
+    error = answer["errors"][0]
+    return f"{error['path']}: {error['message']}" if error["path"] else error["message"]
+
+
+def csv_header() -> str:
+    return _csv_line(CSV_COLUMNS)
+
+
+def csv_rows(answer: dict, input_line: int) -> str:
+    """An answer as CSV rows (RFC 4180: CRLF, fields quoted where they hold a comma, a quote or a
+    line break), one per claim line: CSV_COLUMNS. An invalid case is one row, decision and outcome
+    `invalid`, its first error as the reason; a case with no claim lines one row with its decision."""
+    case = "" if answer.get("case") is None else str(answer["case"])
+    if answer["status"] != "ok":
+        return _csv_line((input_line, case, "invalid", "", "", "", "invalid", "", _first_error(answer)))
+    decision = answer["decision"]
+    if not answer["lines"]:
+        return _csv_line((input_line, case, decision, "", "", "", "", "", "no claim lines"))
+    rows = []
+    for line in answer["lines"]:
+        lesion = line["lesion"] if "lesion" in line else " ".join(line.get("lesions") or [])
+        rows.append(_csv_line((input_line, case, decision, line["line"], line["code"], lesion, line["outcome"],
+                               line.get("into", ""), "; ".join(line.get("reasons") or []))))
+    return "".join(rows)
+
+
+def _csv_line(fields) -> str:
+    import csv
+    import io as _io
+
+    buffer = _io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(fields)
+    return buffer.getvalue()
 
 
 # -- in the parent -----------------------------------------------------------------------------
@@ -524,7 +607,8 @@ class _Workers:
     def idle(self) -> _Worker | None:
         return next((w for w in self.workers if w.chunk is None), None)
 
-    def give(self, worker: _Worker, sequence: int, number: int, lines: list[bytes | None], explain: bool) -> None:
+    def give(self, worker: _Worker, sequence: int, number: int, lines: list[bytes | None], explain: bool,
+             csv: bool = False) -> None:
         if worker.answered >= CHUNKS_PER_WORKER:  # clingo never frees a symbol: a fresh process
             self.workers.remove(worker)  # (first: its end is not a loss)
             worker.conn.send(None)
@@ -534,11 +618,11 @@ class _Workers:
             self.workers.append(worker)
         worker.chunk = (sequence, number, number + len(lines) - 1)
         try:
-            worker.conn.send((number, lines, explain))
+            worker.conn.send((number, lines, explain, csv))
         except OSError:
             raise worker.lost() from None
 
-    def replies(self) -> Iterator[tuple[int, tuple[bytes, Counter]]]:
+    def replies(self) -> Iterator[tuple[int, tuple[bytes, Tally]]]:
         """(sequence number, answer_chunk's result) for each chunk answered, once at least one is."""
         busy = {w.conn: w for w in self.workers if w.chunk is not None}
         ready = wait([*busy, *(w.process.sentinel for w in self.workers)])
@@ -619,15 +703,18 @@ def _stopped_by_sigterm_like_ctrl_c() -> Iterator[None]:
 
 
 def run(source: str, out: Path | None, policy: Policy, workers: int | None = None, progress: bool = False,
-        explain: bool = False) -> Summary:
+        explain: bool = False, csv: bool = False) -> Summary:
     """Answer every line of `source` (a path or `-`) into `out` (None: standard output); with
-    `explain`, every answer carries its explanation (as `explain --format json` gives it)."""
+    `explain`, every answer carries its explanation (as `explain --format json` gives it); with
+    `csv`, the answers are CSV rows under a header (`csv_rows`)."""
+    if csv and explain:
+        raise UsageError("--explain adds explanations to JSON answers; --format csv has a reason column instead")
     workers = worker_count(workers)
     policy.program(EVERYTHING if explain else DECIDING)  # parsed once here: forked workers start with it
     for release in policy.icd10.all:  # the ICD-10-CM code lists, read once here: forked workers start with them
         release.codes()
     start = time.perf_counter()
-    counts: Counter = Counter()
+    tally = Tally()
     with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as opened, \
             _output(out, stream := _sniffed(opened, source)) as sink:
         bar = _Progress(_size(stream)) if progress else None
@@ -635,21 +722,23 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
             with _Workers(workers, policy.root) as pool:
                 chunks = chunked(read_lines(stream))
                 sizes: dict[int, int] = {}  # chunks given, by sequence number, not yet written
-                answered: dict[int, tuple[bytes, Counter]] = {}  # those answered, waiting for the ones before
+                answered: dict[int, tuple[bytes, Tally]] = {}  # those answered, waiting for the ones before
                 given = written = 0
                 ahead = next(chunks, None)  # the next chunk, read while the workers work
+                if csv:
+                    sink.write(csv_header().encode("utf-8"))
                 while True:
                     while ahead is not None and len(sizes) < IN_FLIGHT * workers and (worker := pool.idle()) is not None:
                         number, lines, sizes[given] = ahead
-                        pool.give(worker, given, number, lines, explain)
+                        pool.give(worker, given, number, lines, explain, csv)
                         given += 1
                         ahead = next(chunks, None)
                     while written in answered:
-                        text, tally = answered.pop(written)
+                        text, some = answered.pop(written)
                         sink.write(text)
-                        counts.update(tally)
+                        tally.add(some)
                         if bar is not None:
-                            bar.advance(sizes[written], sum(tally.values()))
+                            bar.advance(sizes[written], some.cases)
                         del sizes[written]
                         written += 1
                     if not sizes:  # nothing in flight: the end, or chunks held back by IN_FLIGHT (a slow worker
@@ -665,4 +754,5 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
         finally:
             if bar is not None:
                 bar.stop()
-    return Summary(counts, time.perf_counter() - start)
+        where = f"{sink.name} ({'CSV' if csv else 'JSON Lines'})"
+    return Summary(tally, time.perf_counter() - start, where)

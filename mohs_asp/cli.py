@@ -51,6 +51,11 @@ class Format(str, Enum):
     json = "json"
 
 
+class BatchFormat(str, Enum):
+    json = "json"
+    csv = "csv"
+
+
 PolicyOption = typer.Option(
     None, "--policy", metavar="DIR",
     help="A policy folder holding logic/ and data/ (default: the project's own).",
@@ -333,6 +338,8 @@ def batch(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N",
                                           help="Worker processes (default: one per core; at most 4 per core)."),
     explain: bool = typer.Option(False, "--explain", help="Add each answer's explanation, as `explain --format json` gives it."),
+    format: BatchFormat = typer.Option(BatchFormat.json, "--format", metavar="[json|csv]",
+                                       help="json: one answer a line (JSON Lines); csv: one row per claim line, with a header."),
     policy: Optional[Path] = PolicyOption,
     dask: Optional[str] = typer.Option(None, "--dask", metavar="ADDRESS",
                                        help="Answer on the dask.distributed cluster whose scheduler is at ADDRESS (tcp://HOST:PORT; "
@@ -347,21 +354,23 @@ def batch(
     """
     from .batch import Terminated, run
 
+    csv = format is BatchFormat.csv
+
     progress = sys.stderr.isatty() and not (out is None and sys.stdout.isatty())  # not over answers on screen
     try:
         if dask is not None:
             from .cluster import run_on_cluster
 
-            summary = run_on_cluster(input, out, dask, _policy(policy), workers, progress, explain)
+            summary = run_on_cluster(input, out, dask, _policy(policy), workers, progress, explain, csv)
         else:
-            summary = run(input, Path(out) if out is not None else None, _policy(policy), workers, progress, explain)
+            summary = run(input, Path(out) if out is not None else None, _policy(policy), workers, progress, explain, csv)
     except KeyboardInterrupt as e:  # Ctrl-C (130), or SIGTERM (batch.Terminated, 143)
         terminated = isinstance(e, Terminated)
         sys.stderr.write(f"mohs-asp: {'terminated' if terminated else 'interrupted'}{f'; {out} left as it was' if out else ''}\n")
         if terminated:
             raise typer.Exit(Terminated.exit_code) from None
         raise
-    sys.stderr.write(f"mohs-asp batch: {summary.text()}\n")
+    sys.stderr.write(f"{summary.text()}\n")
 
 
 @app.command()

@@ -149,10 +149,10 @@ def test_answers_stay_in_order_across_chunks_and_fresh_workers(tmp_path, monkeyp
 
 
 def _slow_first_chunk(answer_chunk):
-    def answer(first, lines, explain=False):
+    def answer(first, lines, explain=False, csv=False):
         if first == 1:
             time.sleep(1.5)  # the first worker is held (as a loaded machine deschedules it) while the other answers
-        return answer_chunk(first, lines, explain)
+        return answer_chunk(first, lines, explain, csv)
     return answer
 
 
@@ -328,3 +328,56 @@ def test_json_lines_with_a_bad_first_line_is_still_answered_line_by_line(tmp_pat
         assert result.returncode == 0
         assert [a["status"] for a in got] == ["invalid", "invalid", "ok", "invalid"]
         assert [a.get("input_line") for a in got] == [1, 2, None, 4]
+
+
+# -- CSV, and the summary (issue 14 items 3 and 4) ---------------------------------------------
+
+TWO_DENIED = {"id": "two, denied", "date_of_service": "2026-03-01",
+              "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "back"}, {"id": "B", "diagnosis": "C44.311", "site": "nose"}],
+              "lines": [{"line": 1, "code": "17313", "lesion": "A"}, {"line": 2, "code": "17311", "lesion": "B"},
+                        {"line": 3, "code": "88331", "lesion": "B"}]}
+
+
+def test_csv_has_a_header_and_one_row_per_claim_line_in_input_order_for_any_workers(tmp_path):
+    import csv
+
+    cases = tmp_path / "cases.jsonl"
+    docs = [TWO_DENIED, {"id": "bad", "lesions": 3}, {**NOSE, "lines": []}] * 700  # several chunks
+    cases.write_bytes(jsonl(docs))
+    out = tmp_path / "answers.csv"
+    result = run(cases, "--format", "csv", "--out", out, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    data = out.read_bytes()
+    assert data.startswith(b"input_line,case,decision,line,code,lesion,outcome,into,reason\r\n")
+    assert data.count(b"\r\n") == data.count(b"\n")  # RFC 4180 line ends
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert len(rows) == 700 * (3 + 1 + 1)
+    first = rows[:5]
+    assert [(r["input_line"], r["case"], r["line"], r["lesion"], r["outcome"], r["into"]) for r in first[:3]] == [
+        ("1", "two, denied", "1", "A", "denied", ""), ("1", "two, denied", "2", "B", "payable", ""),
+        ("1", "two, denied", "3", "B", "bundled", "2")]
+    assert first[0]["reason"] == "lesion A meets none of the nine indications" and first[0]["decision"] == "not_covered"
+    assert first[3]["input_line"] == "2" and first[3]["outcome"] == "invalid" and first[3]["decision"] == "invalid"
+    assert first[3]["reason"].startswith("date_of_service:")  # its first error
+    assert first[4]["decision"] == "no_mms" and first[4]["line"] == "" and first[4]["reason"] == "no claim lines"
+    assert [r["input_line"] for r in rows] == [str(n) for n in range(1, 2101) for _ in range((3, 1, 1)[(n - 1) % 3])]
+    stdout = run(cases, "--format", "csv", "--workers", "1")
+    assert stdout.returncode == 0 and stdout.stdout == data  # standard output: the same bytes
+    assert run(cases, "--format", "csv", "--explain").returncode == 2
+
+
+def test_the_summary_fits_80_columns_says_where_the_answers_went_and_names_the_first_invalid_lines(tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(jsonl([NOSE, {**NOSE, "lesions": [{"id": "A", "diagnosis": "C44.311", "site": "nosee"}]}])
+                      + b"\n" + b"{not json\n" * 10)
+    result = run(cases, "--out", "answers.jsonl", cwd=tmp_path)
+    said = result.stderr.decode()
+    assert result.returncode == 0
+    assert max(map(len, said.splitlines())) < 80
+    assert "13 cases" in said and "1 covered" in said and "12 invalid" in said
+    assert "answers: answers.jsonl (JSON Lines)" in said
+    assert "the first 5 of 12" in said
+    assert "line 2: lesions[0].site:" in said and "nose" in said
+    assert "line 3: the line is empty" in said and "line 4: the line is not valid JSON" in said
+    assert "line 7:" not in said  # only the first five
+    assert "answers: standard output" in run(cases).stderr.decode()
