@@ -643,26 +643,30 @@ class _Workers:
 
 
 class _Progress:
-    """A progress bar on stderr (bytes of input answered), redrawn from this thread only:
-    no drawing thread, so forking fresh workers stays safe."""
+    """A progress bar on stderr: bytes of input answered out of its size (a regular file's; for
+    standard input, bytes so far), cases answered and their rate, time spent and left. Redrawn
+    from this thread only: no drawing thread, so forking fresh workers stays safe."""
 
     def __init__(self, total: int | None):
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
 
         self.bar = Progress(
-            TextColumn("answering"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[cases]:,} cases"),
-            TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("answering"), BarColumn(bar_width=20), TaskProgressColumn(), DownloadColumn(),
+            TextColumn("{task.fields[cases]:,} cases, {task.fields[rate]:,.0f}/s"), TimeElapsedColumn(), TimeRemainingColumn(),
             console=Console(stderr=True), auto_refresh=False, redirect_stdout=False, redirect_stderr=False, transient=True,
         )
-        self.task = self.bar.add_task("batch", total=total, cases=0)
+        self.task = self.bar.add_task("batch", total=total, cases=0, rate=0.0)
         self.cases = 0
         self.drawn = 0.0
+        self.start = time.monotonic()
         self.bar.start()
 
     def advance(self, size: int, cases: int) -> None:
         self.cases += cases
-        self.bar.update(self.task, advance=size, cases=self.cases)
+        spent = time.monotonic() - self.start
+        self.bar.update(self.task, advance=size, cases=self.cases, rate=self.cases / spent if spent > 0 else 0.0)
         if time.monotonic() - self.drawn > 0.1:
             self.bar.refresh()
             self.drawn = time.monotonic()

@@ -381,3 +381,44 @@ def test_the_summary_fits_80_columns_says_where_the_answers_went_and_names_the_f
     assert "line 3: the line is empty" in said and "line 4: the line is not valid JSON" in said
     assert "line 7:" not in said  # only the first five
     assert "answers: standard output" in run(cases).stderr.decode()
+
+
+def _on_a_terminal(args, cwd) -> str:
+    """What `mohs-asp batch ARGS` writes to standard error when that is a terminal (80x40)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    ours, theirs = pty.openpty()
+    fcntl.ioctl(theirs, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
+    process = subprocess.Popen([EXE, "batch", *map(str, args)], stdout=subprocess.DEVNULL, stderr=theirs,
+                               stdin=subprocess.DEVNULL, cwd=cwd, env={k: v for k, v in os.environ.items() if k != "NO_COLOR"})
+    os.close(theirs)
+    data = b""
+    while True:
+        if select.select([ours], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(ours, 65536)
+            except OSError:  # the command has ended and closed its end
+                break
+            if not chunk:
+                break
+            data += chunk
+        elif process.poll() is not None:
+            break
+    process.wait(60)
+    os.close(ours)
+    return data.decode("utf-8", "replace")
+
+
+def test_progress_on_a_terminal_shows_the_input_total_and_a_rate(tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(jsonl({**NOSE, "id": f"case-{n}"} for n in range(1200)))
+    said = _on_a_terminal([cases, "--out", "answers.jsonl", "--workers", "1"], tmp_path)
+    size = f"{cases.stat().st_size / 1000:.1f} kB"
+    assert f"/{size}" in said  # bytes answered out of the input's size
+    assert "1,200 cases, " in said and "/s" in said  # cases so far and their rate
+    assert "answers: answers.jsonl (JSON Lines)" in said  # the summary after it
+    assert len((tmp_path / "answers.jsonl").read_bytes().splitlines()) == 1200
