@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 
 from .errors import MohsError, OutputClosed, OutputError, UsageError
 
@@ -25,11 +26,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help that wraps to the terminal, and plain usage errors (main())
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # help paragraphs wrap to the terminal's width, however wide (click stops at 80 by default)
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 10_000},
     help="Coverage engine for Mohs Micrographic Surgery: the payer's policy as ASP rules.",
 )
 
 INTERNAL_ERROR = 4
+
+
+class _Command(TyperCommand):
+    """A command whose usage line names its arguments as its help does (`check [OPTIONS] CASE...`),
+    not as typer writes a required one (`{CASE}`)."""
+
+    def collect_usage_pieces(self, ctx):
+        return [self.options_metavar] + [p.make_metavar(ctx) for p in self.get_params(ctx)
+                                         if p.param_type_name == "argument"]
+
+
+def command(name: Optional[str] = None):
+    return app.command(name, cls=_Command)
 
 
 def _version(value: bool) -> None:
@@ -61,7 +76,7 @@ PolicyOption = typer.Option(
     help="A policy folder holding logic/ and data/ (default: the project's own).",
     file_okay=False,
 )
-FormatOption = typer.Option(Format.text, "--format", help="text for people, json for programs.")
+FormatOption = typer.Option(Format.text, "--format", metavar="[text|json]", help="text for people, json for programs.")
 
 
 def _policy(path: Optional[Path]):
@@ -155,7 +170,7 @@ CaseArgument = typer.Argument(..., metavar="CASE...",
                               help="Case files (JSON or YAML), folders of them, or - for standard input.")
 
 
-@app.command()
+@command()
 def check(cases: list[str] = CaseArgument, format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
     """Decide each case: each lesion's indications, each line's outcome, and the decision.
 
@@ -167,7 +182,7 @@ def check(cases: list[str] = CaseArgument, format: Format = FormatOption, policy
     _decide(cases, format, policy, explain=False)
 
 
-@app.command()
+@command()
 def explain(
     cases: list[str] = CaseArgument,
     full: bool = typer.Option(False, "--full", "--for-authors",
@@ -182,7 +197,7 @@ def explain(
     _decide(cases, format, policy, explain=True, full=full)
 
 
-@app.command()
+@command()
 def rules(
     rule_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Show only this rule, with the words it gives."),
     format: Format = FormatOption,
@@ -208,7 +223,7 @@ def rules(
         _emit(render_rules(listed))
 
 
-@app.command()
+@command()
 def schema(policy: Optional[Path] = PolicyOption) -> None:
     """Print the JSON Schema of the case format (sites and histology terms from the policy's data)."""
     from .schema import case_schema
@@ -219,7 +234,7 @@ def schema(policy: Optional[Path] = PolicyOption) -> None:
 # -- the policy author's toolkit: lint, test, diff (docs/authoring.md) ------------------------
 
 
-@app.command()
+@command()
 def lint(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
     """Check the policy's logic and data files before an edit reaches claims.
 
@@ -237,7 +252,7 @@ def lint(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -
     raise typer.Exit(0 if report.ok else 1)
 
 
-@app.command("test")
+@command("test")
 def test_command(
     paths: Optional[list[str]] = typer.Argument(
         None, metavar="[PATH]...", help="Test files or folders (default: the policy folder's tests/)."),
@@ -274,7 +289,7 @@ def test_command(
     raise typer.Exit(0 if report.ok(require_coverage) else 1)
 
 
-@app.command("diff")
+@command("diff")
 def diff_command(
     cases: list[str] = typer.Argument(..., metavar="CASES...", help="Case files, folders, or JSON Lines files."),
     against: Optional[Path] = typer.Option(None, "--against", metavar="OLD_POLICY", file_okay=False,
@@ -330,7 +345,7 @@ def _iso_date(option: str, value: str) -> None:
     raise UsageError(f"{option} {value!r}: give a date written YYYY-MM-DD")
 
 
-@app.command()
+@command()
 def batch(
     input: str = typer.Argument(..., metavar="INPUT", help="A JSON Lines file (one case a line), or - for standard input."),
     out: Optional[str] = typer.Option(None, "--out", metavar="FILE",
@@ -373,10 +388,10 @@ def batch(
     sys.stderr.write(f"{summary.text()}\n")
 
 
-@app.command()
+@command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8080, "--port", min=0, max=65535, help="The port (0: any free one, printed at start)."),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="ADDRESS", help="The address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, metavar="PORT", help="The port (0: any free one, printed at start)."),
     workers: int = typer.Option(1, "--workers", min=1, metavar="N", help="Server processes."),
     time_limit: float = typer.Option(10.0, "--time-limit", min=0.001, metavar="SECONDS",
                                      help="Answer 503 past this (a request's whole time)."),

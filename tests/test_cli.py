@@ -277,3 +277,32 @@ def test_explain_takes_several_files_too():
     result = run("explain", EXAMPLES / "nose-bcc-covered.case.json", EXAMPLES / "wrong-family-code.case.json")
     assert result.returncode == 1
     assert result.stdout.startswith("nose-bcc-covered: COVERED") and "\nwrong-family-code: NOT COVERED" in result.stdout
+
+
+COMMANDS = ("check", "explain", "rules", "schema", "lint", "test", "diff", "batch", "serve")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_usage_lines_name_arguments_as_the_help_does(command):
+    result = run(command, "-h")
+    assert result.returncode == 0
+    usage = result.stdout.splitlines()[0]
+    assert usage.startswith(f"Usage: mohs-asp {command} [OPTIONS]")
+    assert not any(mark in result.stdout for mark in ("{", "<str>", "<int", "<text|json>")), result.stdout
+
+
+def test_usage_lines_of_check_and_batch_read_as_a_user_types_them():
+    assert run("check", "-h").stdout.splitlines()[0] == "Usage: mohs-asp check [OPTIONS] CASE..."
+    assert run("batch", "-h").stdout.splitlines()[0] == "Usage: mohs-asp batch [OPTIONS] INPUT"
+    assert "--format [json|csv]" in run("batch", "-h").stdout
+
+
+@pytest.mark.parametrize("columns", [60, 120])
+def test_help_paragraphs_wrap_to_the_terminal_width(columns):
+    import os
+
+    result = subprocess.run([EXE, "check", "-h"], capture_output=True, text=True, env={**os.environ, "COLUMNS": str(columns)})
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= columns
+    assert max(map(len, lines)) > columns - 20  # filled to the width, not cut at 80
+    assert any("one answer each" in line for line in lines)
