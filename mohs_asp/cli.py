@@ -127,6 +127,7 @@ def _decide(cases: list[str], format: Format, policy: Optional[Path], explain: b
     from . import render
 
     loaded = _policy(policy)
+    colour = format is Format.text and _colour()
     several = len(cases) > 1 or any(os.path.isdir(c) for c in cases)
     status = 0
     for number, source in enumerate(_sources(cases) if several else cases):
@@ -138,10 +139,20 @@ def _decide(cases: list[str], format: Format, policy: Optional[Path], explain: b
             else:
                 _print_json(answer)
             continue
-        text = (render.render_explain_full(answer) if full else render.render_explain(answer)) if explain else \
-            render.render_check(answer)
+        text = (render.render_explain_full(answer, colour) if full else render.render_explain(answer, colour)) if explain \
+            else render.render_check(answer, colour)
         _emit(text if number == 0 else "\n" + text)
     raise typer.Exit(status)
+
+
+def _colour() -> bool:
+    """Colour for a terminal: standard output is one, NO_COLOR is unset or empty (no-color.org),
+    and TERM is not `dumb`. A pipe or a file gets none."""
+    try:
+        terminal = sys.stdout.isatty()
+    except (AttributeError, ValueError):  # closed, or a stand-in
+        return False
+    return terminal and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 def _sources(cases: list[str]) -> list[str]:

@@ -306,3 +306,88 @@ def test_help_paragraphs_wrap_to_the_terminal_width(columns):
     assert max(map(len, lines)) <= columns
     assert max(map(len, lines)) > columns - 20  # filled to the width, not cut at 80
     assert any("one answer each" in line for line in lines)
+
+
+# -- colour on a terminal (issue 14 item 5) ----------------------------------------------------
+
+
+def on_a_terminal(*args, env=None) -> tuple[int, str]:
+    """The exit status and what `mohs-asp ARGS` prints with standard output on an 80x40 terminal."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    ours, theirs = pty.openpty()
+    fcntl.ioctl(theirs, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    process = subprocess.Popen([EXE, *map(str, args)], stdout=theirs, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                               env={**base, "TERM": "xterm", **(env or {})})
+    os.close(theirs)
+    data = b""
+    while True:
+        if select.select([ours], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(ours, 65536)
+            except OSError:  # the command has ended
+                break
+            if not chunk:
+                break
+            data += chunk
+        elif process.poll() is not None:
+            break
+    os.close(ours)
+    return process.wait(60), data.decode("utf-8").replace("\r\n", "\n")
+
+
+RED, GREEN, RESET = "\x1b[1;31m", "\x1b[1;32m", "\x1b[0m"
+
+
+def plain(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_on_a_terminal_not_covered_and_denied_stand_out_in_colour_and_read_the_same(tmp_path):
+    case = tmp_path / "two.json"
+    case.write_text(json.dumps({
+        "id": "denied", "date_of_service": "2026-03-01",  # an id that is an outcome's word: never coloured
+        "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "chest"}, {"id": "B", "diagnosis": "L57.0", "site": "nose"}],
+        "lines": [{"line": 1, "code": "17313", "lesion": "A"}, {"line": 2, "code": "17311", "lesion": "B"},
+                  {"line": 3, "code": "88331", "lesion": "B"}]}))
+    status, shown = on_a_terminal("check", case)
+    lines = shown.splitlines()
+    assert status == 1
+    assert lines[0] == f"denied: {RED}NOT COVERED{RESET}"
+    assert f"   1  17313  lesion A  {RED}denied{RESET}: lesion A meets none of the nine indications" in lines
+    assert any(line.startswith(f"   2  17311  lesion B  {RED}denied{RESET}: diagnosis L57.0") for line in lines)
+    assert plain(shown) == run("check", case).stdout  # the same words as in a pipe
+    assert len(lines) <= 40 and max(len(plain(line)) for line in lines) <= 80
+    status, explained = on_a_terminal("explain", case)
+    assert f"Line 1  17313  lesion A: {RED}DENIED{RESET}" in explained
+    assert plain(explained) == run("explain", case).stdout
+
+
+def test_covered_and_payable_are_green_and_a_prior_authorization_headline_says_what_it_is():
+    status, shown = on_a_terminal("check", EXAMPLES / "nose-bcc-covered.case.json")
+    assert status == 0 and shown.startswith(f"nose-bcc-covered: {GREEN}COVERED{RESET}")
+    assert "lesion A  \x1b[32mpayable\x1b[0m" in shown
+    status, shown = on_a_terminal("check", EXAMPLES / "prior-authorization-question.case.json")
+    assert status == 0
+    assert plain(shown).startswith("prior-authorization-question: NO MMS LINES: indications met:")
+    assert "NO MMS LINES" in shown.split(RESET)[0]  # the headline's words coloured, then reset
+
+
+@pytest.mark.parametrize("env", [{"NO_COLOR": "1"}, {"TERM": "dumb"}], ids=["NO_COLOR", "dumb-terminal"])
+def test_no_colour_with_no_color_set_or_a_dumb_terminal(env):
+    status, shown = on_a_terminal("check", EXAMPLES / "trunk-small-nodular-denied.case.json", env=env)
+    assert status == 1 and "\x1b[" not in shown and shown.startswith("trunk-small-nodular-denied: NOT COVERED")
+
+
+def test_no_colour_in_a_pipe_or_in_json_on_a_terminal():
+    assert "\x1b[" not in run("check", EXAMPLES / "trunk-small-nodular-denied.case.json").stdout
+    status, shown = on_a_terminal("check", EXAMPLES / "trunk-small-nodular-denied.case.json", "--format", "json")
+    assert "\x1b[" not in shown and json.loads(shown)["decision"] == "not_covered"
