@@ -244,7 +244,8 @@ def run(source: str, out: str | None, address: str, policy: Policy, progress: bo
     if csv and explain:
         raise UsageError("--explain adds explanations to JSON answers; --format csv has a reason column instead")
     tally = batch.Tally()
-    with batch._stopped_by_sigterm_like_ctrl_c(), _reading(source) as stream, _writing(out, stream) as sink:
+    with batch._stopped_by_sigterm_like_ctrl_c(), _reading(source) as opened, \
+            _writing(out, stream := batch._sniffed(opened, source)) as sink:
         bar = batch._Progress(batch._size(stream)) if progress else None
         try:
             with _client(address) as client:
