@@ -276,32 +276,34 @@ def read_json_lines(source: str) -> Iterator[tuple[int, Any]]:
 
 
 def _sniffed(stream: IO[bytes], source: str) -> IO[bytes]:
-    """`stream`, ready to read from its start, once it is known to be JSON Lines. It is not when its
+    """`stream`, ready to read from where it was, once it is known to be JSON Lines. It is not when its
     first non-blank line is not a complete JSON value and the whole input (at most MAX_FILE_BYTES)
     reads as one JSON or YAML document holding a case (an object) or a list of them: a case file
     given to batch, said before anything is written (UsageError, exit 2). Anything else is JSON
     Lines, each bad line answered invalid as ever. Standard input is read ahead and replayed."""
     try:
-        seekable = stream.seekable() and stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        start = stream.tell() if stream.seekable() and stat.S_ISREG(os.fstat(stream.fileno()).st_mode) else None
     except (OSError, ValueError, AttributeError):
-        seekable = False
+        start = None
     head = bytearray()
-    while raw := stream.readline(MAX_LINE_BYTES + 2):
+    while len(head) <= MAX_FILE_BYTES and (raw := stream.readline(MAX_LINE_BYTES + 2)):
         head += raw
         if raw.strip():
             break
+    else:
+        raw = b""  # nothing but blank lines (so far): JSON Lines
     said = None
-    if raw and not _complete_json(raw):
+    if raw and len(head) <= MAX_FILE_BYTES and not _complete_json(raw):
         head += stream.read(MAX_FILE_BYTES + 1 - len(head))
         if len(head) <= MAX_FILE_BYTES:
             said = _case_file(bytes(head))
     if said is not None:
         name = "standard input" if source == "-" else source
-        advice = (f"write one case a line (`jq -c '.[]'{'' if source == '-' else ' ' + source} > cases.jsonl`)" if said.startswith("a ") else
-                  f"run `mohs-asp check {source}`")
+        jq = "jq -c '.[]'" + ("" if source == "-" else f" {source}")
+        advice = f"write one case a line (`{jq} > cases.jsonl`)" if said.startswith("a ") else f"run `mohs-asp check {source}`"
         raise UsageError(f"{name} is not JSON Lines (one case a line): it holds {said}; {advice}")
-    if seekable:
-        stream.seek(0)
+    if start is not None:
+        stream.seek(start)
         return stream
     return _Replayed(bytes(head), stream)
 

@@ -422,3 +422,12 @@ def test_progress_on_a_terminal_shows_the_input_total_and_a_rate(tmp_path):
     assert "1,200 cases, " in said and "/s" in said  # cases so far and their rate
     assert "answers: answers.jsonl (JSON Lines)" in said  # the summary after it
     assert len((tmp_path / "answers.jsonl").read_bytes().splitlines()) == 1200
+
+
+def test_standard_input_from_a_file_already_part_read_is_answered_from_where_it_stands(tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(jsonl([{**NOSE, "id": "skipped"}, {**NOSE, "id": "first"}, {**NOSE, "id": "second"}]))
+    result = subprocess.run(["sh", "-c", f'{{ read -r skipped; exec "$0" batch -; }} < "{cases}"', EXE],
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert [a["case"] for a in answers(result.stdout)] == ["first", "second"]
