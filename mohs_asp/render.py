@@ -132,7 +132,7 @@ class _Spans:
 def _headline(out: list[str], answer: dict, spans: _Spans) -> None:
     """The headline, its decision word(s) coloured."""
     text = headline(answer)
-    start = len(label(answer.get("case") or "(no id)")) + 2
+    start = len(_heading(answer, ""))  # the decision follows the heading's id and ": "
     spans.add(len(out), start, len("NO MMS LINES") if answer["decision"] == "no_mms" else len(_decision(answer)),
               DECISION_STYLE.get(answer["decision"]))
     out.extend(text.split("\n"))
