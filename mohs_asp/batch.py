@@ -15,6 +15,7 @@ is replaced after CHUNKS_PER_WORKER chunks. A worker lost stops the run at once
 from __future__ import annotations
 
 import errno
+import io
 import json
 import multiprocessing
 import os
@@ -27,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import IO, Any
@@ -67,16 +68,61 @@ def worker_count(asked: int | None) -> int:
     return asked
 
 
+CSV_COLUMNS = ("input_line", "case", "decision", "line", "code", "lesion", "outcome", "into", "reason")
+FIRST_INVALID = 5  # invalid input lines the summary names
+
+
+@dataclass
+class Tally:
+    """What a chunk's answers (or a whole run's) count: cases by decision (`invalid` for an invalid
+    one), and the first FIRST_INVALID invalid input lines with their first error."""
+
+    counts: Counter = field(default_factory=Counter)
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        self.counts.update(other.counts)
+        self.invalid.extend(other.invalid[:FIRST_INVALID - len(self.invalid)])
+
+    @property
+    def cases(self) -> int:
+        return sum(self.counts.values())
+
+
 @dataclass
 class Summary:
-    counts: Counter
+    tally: Tally
     seconds: float
+    where: str = "standard output"
+
+    @property
+    def counts(self) -> Counter:
+        return self.tally.counts
 
     def text(self) -> str:
-        cases = sum(self.counts.values())
+        """The summary batch prints on standard error, every line under 80 columns: the cases and
+        the time, the counts, where the answers went, and the first invalid input lines."""
+        from .render import safe
+
+        cases = self.tally.cases
         rate = cases / self.seconds if self.seconds > 0 else 0.0
         parts = ", ".join(f"{self.counts[key]:,} {label}" for key, label in COUNTED.items())
-        return f"{cases:,} case{'s' if cases != 1 else ''} in {self.seconds:.1f} s ({rate:,.0f} cases/s): {parts}"
+        out = [f"mohs-asp batch: {cases:,} case{'s' if cases != 1 else ''} in {self.seconds:.1f} s ({rate:,.0f} cases/s)",
+               *_cut(parts), *_cut(f"answers: {safe(self.where)}")]
+        invalid = self.counts["invalid"]
+        if self.tally.invalid:
+            shown = len(self.tally.invalid)
+            out.append("  invalid input lines" + (f" (the first {shown} of {invalid:,})" if invalid > shown else "") + ":")
+            out.extend(row for number, message in self.tally.invalid for row in _cut(f"line {number}: {safe(message)}", 4, 2))
+        return "\n".join(out)
+
+
+def _cut(text: str, indent: int = 2, lines: int | None = None) -> list[str]:
+    """`text` in lines of at most 79 columns, indented (past `lines` lines, cut: " ...")."""
+    import textwrap
+
+    return textwrap.wrap(text, 79, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2),
+                         max_lines=lines, placeholder=" ...", break_on_hyphens=False)
 
 
 # -- in a worker -------------------------------------------------------------------------------
@@ -139,19 +185,57 @@ def _document(raw: bytes | None):
         return e
 
 
-def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False) -> tuple[bytes, Counter]:
+def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False, csv: bool = False) -> tuple[bytes, Tally]:
     """The answers to lines numbered from `first`, one JSON object a line (UTF-8, as JSON Lines
-    always is), and their tally; with `explain`, each with its explanation."""
+    always is), and their tally; with `explain`, each with its explanation; with `csv`, as CSV
+    rows (`csv_rows`) instead."""
     docs = [_document(raw) for raw in lines]
     out: list[str] = []
-    counts: Counter = Counter()
+    tally = Tally()
     for number, answer in enumerate(answer_documents(docs, _policy, len(docs), explain), start=first):
         if answer["status"] != "ok":
             answer["input_line"] = number
-        counts[answer.get("decision", answer["status"])] += 1
-        out.append(_compact(answer))
-    out.append("")
-    return "\n".join(out).encode("utf-8"), counts
+            if len(tally.invalid) < FIRST_INVALID:
+                tally.invalid.append((number, _first_error(answer)))
+        tally.counts[answer.get("decision", answer["status"])] += 1
+        out.append(csv_rows(answer, number) if csv else _compact(answer) + "\n")
+    return "".join(out).encode("utf-8"), tally
+
+
+def _first_error(answer: dict) -> str:
+    error = answer["errors"][0]
+    return f"{error['path']}: {error['message']}" if error["path"] else error["message"]
+
+
+def csv_header() -> str:
+    return _csv_line(CSV_COLUMNS)
+
+
+def csv_rows(answer: dict, input_line: int) -> str:
+    """An answer as CSV rows (RFC 4180: CRLF, fields quoted where they hold a comma, a quote or a
+    line break), one per claim line: CSV_COLUMNS. An invalid case is one row, decision and outcome
+    `invalid`, its first error as the reason; a case with no claim lines one row with its decision."""
+    case = "" if answer.get("case") is None else str(answer["case"])
+    if answer["status"] != "ok":
+        return _csv_line((input_line, case, "invalid", "", "", "", "invalid", "", _first_error(answer)))
+    decision = answer["decision"]
+    if not answer["lines"]:
+        return _csv_line((input_line, case, decision, "", "", "", "", "", "no claim lines"))
+    rows = []
+    for line in answer["lines"]:
+        lesion = line["lesion"] if "lesion" in line else " ".join(line.get("lesions") or [])
+        rows.append(_csv_line((input_line, case, decision, line["line"], line["code"], lesion, line["outcome"],
+                               line.get("into", ""), "; ".join(line.get("reasons") or []))))
+    return "".join(rows)
+
+
+def _csv_line(fields) -> str:
+    import csv
+    import io as _io
+
+    buffer = _io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(fields)
+    return buffer.getvalue()
 
 
 # -- in the parent -----------------------------------------------------------------------------
@@ -189,6 +273,87 @@ def read_json_lines(source: str) -> Iterator[tuple[int, Any]]:
     with open_source(source, "a file of cases") as stream:
         for number, raw in enumerate(read_lines(stream), start=1):
             yield number, _document(raw)
+
+
+def _sniffed(stream: IO[bytes], source: str) -> IO[bytes]:
+    """`stream`, ready to read from where it was, once it is known to be JSON Lines. It is not when its
+    first non-blank line is not a complete JSON value and the whole input (at most MAX_FILE_BYTES)
+    reads as one JSON or YAML document holding a case (an object) or a list of them: a case file
+    given to batch, said before anything is written (UsageError, exit 2). Anything else is JSON
+    Lines, each bad line answered invalid as ever. Standard input is read ahead and replayed."""
+    try:
+        start = stream.tell() if stream.seekable() and stat.S_ISREG(os.fstat(stream.fileno()).st_mode) else None
+    except (OSError, ValueError, AttributeError):
+        start = None
+    head = bytearray()
+    while len(head) <= MAX_FILE_BYTES and (raw := stream.readline(MAX_LINE_BYTES + 2)):
+        head += raw
+        if raw.strip():
+            break
+    else:
+        raw = b""  # nothing but blank lines (so far): JSON Lines
+    said = None
+    if raw and len(head) <= MAX_FILE_BYTES and not _complete_json(raw):
+        head += stream.read(MAX_FILE_BYTES + 1 - len(head))
+        if len(head) <= MAX_FILE_BYTES:
+            said = _case_file(bytes(head))
+    if said is not None:
+        name = "standard input" if source == "-" else source
+        jq = "jq -c '.[]'" + ("" if source == "-" else f" {source}")
+        advice = f"write one case a line (`{jq} > cases.jsonl`)" if said.startswith("a ") else f"run `mohs-asp check {source}`"
+        raise UsageError(f"{name} is not JSON Lines (one case a line): it holds {said}; {advice}")
+    if start is not None:
+        stream.seek(start)
+        return stream
+    return _Replayed(bytes(head), stream)
+
+
+def _complete_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw.decode("utf-8-sig"))
+        return True
+    except (ValueError, RecursionError):
+        return False
+
+
+def _case_file(data: bytes) -> str | None:
+    """What a whole input that is not JSON Lines holds, in words, or None when it does not read as
+    one document of a case or a list of cases."""
+    try:
+        text = data.decode("utf-8-sig")
+        doc = parse_text(text)
+    except (CaseInvalid, UnicodeDecodeError):
+        return None
+    form = "JSON" if text.lstrip()[:1] in ("{", "[") else "YAML"
+    lines = len(text.splitlines())
+    if isinstance(doc, dict):
+        return f"one {form} case written across {lines:,} lines"
+    if isinstance(doc, list) and doc and all(isinstance(d, dict) for d in doc):
+        return f"a {form} list of {len(doc):,} case{'s' if len(doc) != 1 else ''}"
+    return None
+
+
+class _Replayed:
+    """A stream that cannot seek (standard input), with the bytes already read from it put back."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self.head = io.BytesIO(head)
+        self.rest = rest
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self.head.readline(limit)
+        if line.endswith(b"\n") or 0 <= limit <= len(line):
+            return line
+        return line + self.rest.readline(limit - len(line) if limit >= 0 else -1)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.head.read(size)
+        if size < 0 or len(data) < size:
+            data += self.rest.read(size - len(data) if size >= 0 else -1)
+        return data
+
+    def fileno(self) -> int:
+        return self.rest.fileno()
 
 
 def _identity(stream: Any) -> os.stat_result | None:
@@ -444,7 +609,8 @@ class _Workers:
     def idle(self) -> _Worker | None:
         return next((w for w in self.workers if w.chunk is None), None)
 
-    def give(self, worker: _Worker, sequence: int, number: int, lines: list[bytes | None], explain: bool) -> None:
+    def give(self, worker: _Worker, sequence: int, number: int, lines: list[bytes | None], explain: bool,
+             csv: bool = False) -> None:
         if worker.answered >= CHUNKS_PER_WORKER:  # clingo never frees a symbol: a fresh process
             self.workers.remove(worker)  # (first: its end is not a loss)
             worker.conn.send(None)
@@ -454,11 +620,11 @@ class _Workers:
             self.workers.append(worker)
         worker.chunk = (sequence, number, number + len(lines) - 1)
         try:
-            worker.conn.send((number, lines, explain))
+            worker.conn.send((number, lines, explain, csv))
         except OSError:
             raise worker.lost() from None
 
-    def replies(self) -> Iterator[tuple[int, tuple[bytes, Counter]]]:
+    def replies(self) -> Iterator[tuple[int, tuple[bytes, Tally]]]:
         """(sequence number, answer_chunk's result) for each chunk answered, once at least one is."""
         busy = {w.conn: w for w in self.workers if w.chunk is not None}
         ready = wait([*busy, *(w.process.sentinel for w in self.workers)])
@@ -479,26 +645,30 @@ class _Workers:
 
 
 class _Progress:
-    """A progress bar on stderr (bytes of input answered), redrawn from this thread only:
-    no drawing thread, so forking fresh workers stays safe."""
+    """A progress bar on stderr: bytes of input answered out of its size (a regular file's; for
+    standard input, bytes so far), cases answered and their rate, time spent and left. Redrawn
+    from this thread only: no drawing thread, so forking fresh workers stays safe."""
 
     def __init__(self, total: int | None):
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
 
         self.bar = Progress(
-            TextColumn("answering"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[cases]:,} cases"),
-            TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("answering"), BarColumn(bar_width=20), TaskProgressColumn(), DownloadColumn(),
+            TextColumn("{task.fields[cases]:,} cases, {task.fields[rate]:,.0f}/s"), TimeElapsedColumn(), TimeRemainingColumn(),
             console=Console(stderr=True), auto_refresh=False, redirect_stdout=False, redirect_stderr=False, transient=True,
         )
-        self.task = self.bar.add_task("batch", total=total, cases=0)
+        self.task = self.bar.add_task("batch", total=total, cases=0, rate=0.0)
         self.cases = 0
         self.drawn = 0.0
+        self.start = time.monotonic()
         self.bar.start()
 
     def advance(self, size: int, cases: int) -> None:
         self.cases += cases
-        self.bar.update(self.task, advance=size, cases=self.cases)
+        spent = time.monotonic() - self.start
+        self.bar.update(self.task, advance=size, cases=self.cases, rate=self.cases / spent if spent > 0 else 0.0)
         if time.monotonic() - self.drawn > 0.1:
             self.bar.refresh()
             self.drawn = time.monotonic()
@@ -539,36 +709,42 @@ def _stopped_by_sigterm_like_ctrl_c() -> Iterator[None]:
 
 
 def run(source: str, out: Path | None, policy: Policy, workers: int | None = None, progress: bool = False,
-        explain: bool = False) -> Summary:
+        explain: bool = False, csv: bool = False) -> Summary:
     """Answer every line of `source` (a path or `-`) into `out` (None: standard output); with
-    `explain`, every answer carries its explanation (as `explain --format json` gives it)."""
+    `explain`, every answer carries its explanation (as `explain --format json` gives it); with
+    `csv`, the answers are CSV rows under a header (`csv_rows`)."""
+    if csv and explain:
+        raise UsageError("--explain adds explanations to JSON answers; --format csv has a reason column instead")
     workers = worker_count(workers)
     policy.program(EVERYTHING if explain else DECIDING)  # parsed once here: forked workers start with it
     for release in policy.icd10.all:  # the ICD-10-CM code lists, read once here: forked workers start with them
         release.codes()
     start = time.perf_counter()
-    counts: Counter = Counter()
-    with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as stream, _output(out, stream) as sink:
+    tally = Tally()
+    with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as opened, \
+            _output(out, stream := _sniffed(opened, source)) as sink:
         bar = _Progress(_size(stream)) if progress else None
         try:
             with _Workers(workers, policy.root) as pool:
                 chunks = chunked(read_lines(stream))
                 sizes: dict[int, int] = {}  # chunks given, by sequence number, not yet written
-                answered: dict[int, tuple[bytes, Counter]] = {}  # those answered, waiting for the ones before
+                answered: dict[int, tuple[bytes, Tally]] = {}  # those answered, waiting for the ones before
                 given = written = 0
                 ahead = next(chunks, None)  # the next chunk, read while the workers work
+                if csv:
+                    sink.write(csv_header().encode("utf-8"))
                 while True:
                     while ahead is not None and len(sizes) < IN_FLIGHT * workers and (worker := pool.idle()) is not None:
                         number, lines, sizes[given] = ahead
-                        pool.give(worker, given, number, lines, explain)
+                        pool.give(worker, given, number, lines, explain, csv)
                         given += 1
                         ahead = next(chunks, None)
                     while written in answered:
-                        text, tally = answered.pop(written)
+                        text, some = answered.pop(written)
                         sink.write(text)
-                        counts.update(tally)
+                        tally.add(some)
                         if bar is not None:
-                            bar.advance(sizes[written], sum(tally.values()))
+                            bar.advance(sizes[written], some.cases)
                         del sizes[written]
                         written += 1
                     if not sizes:  # nothing in flight: the end, or chunks held back by IN_FLIGHT (a slow worker
@@ -584,4 +760,5 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
         finally:
             if bar is not None:
                 bar.stop()
-    return Summary(counts, time.perf_counter() - start)
+        where = f"{sink.name} ({'CSV' if csv else 'JSON Lines'})"
+    return Summary(tally, time.perf_counter() - start, where)

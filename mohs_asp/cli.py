@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperCommand
 
 from .errors import MohsError, OutputClosed, OutputError, UsageError
 
@@ -25,11 +26,25 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help that wraps to the terminal, and plain usage errors (main())
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # help paragraphs wrap to the terminal's width, however wide (click stops at 80 by default)
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 10_000},
     help="Coverage engine for Mohs Micrographic Surgery: the payer's policy as ASP rules.",
 )
 
 INTERNAL_ERROR = 4
+
+
+class _Command(TyperCommand):
+    """A command whose usage line names its arguments as its help does (`check [OPTIONS] CASE...`),
+    not as typer writes a required one (`{CASE}`)."""
+
+    def collect_usage_pieces(self, ctx):
+        return [self.options_metavar] + [p.make_metavar(ctx) for p in self.get_params(ctx)
+                                         if p.param_type_name == "argument"]
+
+
+def command(name: Optional[str] = None):
+    return app.command(name, cls=_Command)
 
 
 def _version(value: bool) -> None:
@@ -51,12 +66,17 @@ class Format(str, Enum):
     json = "json"
 
 
+class BatchFormat(str, Enum):
+    json = "json"
+    csv = "csv"
+
+
 PolicyOption = typer.Option(
     None, "--policy", metavar="DIR",
     help="A policy folder holding logic/ and data/ (default: the project's own).",
     file_okay=False,
 )
-FormatOption = typer.Option(Format.text, "--format", help="text for people, json for programs.")
+FormatOption = typer.Option(Format.text, "--format", metavar="[text|json]", help="text for people, json for programs.")
 
 
 def _policy(path: Optional[Path]):
@@ -89,54 +109,106 @@ def _stdout_to_devnull() -> None:
         pass
 
 
-def _print_json(obj) -> None:
+def _ascii_only() -> bool:
     # UTF-8 as is; for an output that cannot take it, \u escapes (still the same JSON)
-    ascii_only = (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
-    _emit(json.dumps(obj, ensure_ascii=ascii_only, indent=2))
+    return (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
 
 
-def _decide(case: str, format: Format, policy: Optional[Path], explain: bool, full: bool = False) -> None:
+def _print_json(obj) -> None:
+    _emit(json.dumps(obj, ensure_ascii=_ascii_only(), indent=2))
+
+
+def _decide(cases: list[str], format: Format, policy: Optional[Path], explain: bool, full: bool = False) -> None:
+    """The answer to each case named, in order. One file (or -) is answered as it always was; several, or
+    any folder (its case files, `sources`), give one answer each: text answers a blank line apart, JSON
+    Lines with --format json, each answer with its input_file. The exit status is the highest of the
+    answers' (2 any invalid, else 1 any not covered, else 0)."""
     from .api import check_source, exit_code
     from . import render
 
-    answer = check_source(case, _policy(policy), explain=explain)
-    if format is Format.json:
-        _print_json(answer)
-    elif explain:
-        _emit(render.render_explain_full(answer, case) if full else render.render_explain(answer, case))
-    else:
-        _emit(render.render_check(answer, case))
-    raise typer.Exit(exit_code(answer))
+    loaded = _policy(policy)
+    colour = format is Format.text and _colour()
+    several = len(cases) > 1 or any(os.path.isdir(c) for c in cases)
+    status = 0
+    for number, source in enumerate(_sources(cases) if several else cases):
+        answer = check_source(source, loaded, explain=explain)
+        status = max(status, exit_code(answer))
+        if format is Format.json:
+            if several:
+                _emit(json.dumps({**answer, "input_file": source}, ensure_ascii=_ascii_only(), separators=(",", ":")))
+            else:
+                _print_json(answer)
+            continue
+        text = (render.render_explain_full(answer, colour, source) if full else render.render_explain(answer, colour, source)) \
+            if explain else render.render_check(answer, colour, source)
+        _emit(text if number == 0 else "\n" + text)
+    raise typer.Exit(status)
 
 
-CaseArgument = typer.Argument(..., metavar="CASE", help="A case file (JSON or YAML), or - for standard input.")
+def _colour() -> bool:
+    """Colour for a terminal: standard output is one, NO_COLOR is unset or empty (no-color.org),
+    and TERM is not `dumb`. A pipe or a file gets none."""
+    try:
+        terminal = sys.stdout.isatty()
+    except (AttributeError, ValueError):  # closed, or a stand-in
+        return False
+    return terminal and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-@app.command()
-def check(case: str = CaseArgument, format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
-    """Decide one case: each lesion's indications, each line's outcome, and the decision.
+def _sources(cases: list[str]) -> list[str]:
+    """The case files named: files (and -) as given, folders searched (sub-folders too) for
+    *.json, *.yaml and *.yml files, in sorted order, leaving out the *.expected.json of example
+    pairs. A path that does not exist, or a folder with no case file, is bad usage, said before
+    any case is answered."""
+    from .policy_tests import discover, probe
 
-    Exit 0 covered or no MMS, 1 not covered, 2 invalid case, 3 broken policy.
+    out: list[str] = []
+    for case in cases:
+        path = Path(case)
+        if case == "-" or probe(path, Path.is_file):
+            out.append(case)
+        elif probe(path, Path.is_dir):
+            found = discover([case])
+            if not found:
+                raise UsageError(f"{case} is a folder with no case files (*.json, *.yaml, *.yml)")
+            out.extend(map(str, found))
+        else:
+            raise UsageError(f"no such file or folder: {case}")
+    return out
+
+
+CaseArgument = typer.Argument(..., metavar="CASE...",
+                              help="Case files (JSON or YAML), folders of them, or - for standard input.")
+
+
+@command()
+def check(cases: list[str] = CaseArgument, format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
+    """Decide each case: each lesion's indications, each line's outcome, and the decision.
+
+    Several files, or a folder (its *.json, *.yaml and *.yml files, sorted, sub-folders too),
+    give one answer each, in order; with --format json, one JSON answer a line (JSON Lines).
+    Exit 0 covered or no MMS, 1 not covered, 2 invalid case, 3 broken policy; for several
+    cases, the highest of theirs.
     """
-    _decide(case, format, policy, explain=False)
+    _decide(cases, format, policy, explain=False)
 
 
-@app.command()
+@command()
 def explain(
-    case: str = CaseArgument,
+    cases: list[str] = CaseArgument,
     full: bool = typer.Option(False, "--full", "--for-authors",
                               help="The whole tree for policy authors: every rule's id and logic/FILE.lp:LINE."),
     format: Format = FormatOption,
     policy: Optional[Path] = PolicyOption,
 ) -> None:
-    """Decide one case and say why: each denied line's reasons, each lesion's indications met and not met with the case's own values, and what documentation would qualify a lesion that meets none.
+    """Decide each case and say why: each denied line's reasons, each lesion's indications met and not met with the case's own values, and what documentation would qualify a lesion that meets none.
 
-    Exit codes as for check.
+    Several files or folders as for check. Exit codes as for check.
     """
-    _decide(case, format, policy, explain=True, full=full)
+    _decide(cases, format, policy, explain=True, full=full)
 
 
-@app.command()
+@command()
 def rules(
     rule_id: Optional[str] = typer.Argument(None, metavar="[ID]", help="Show only this rule, with the words it gives."),
     format: Format = FormatOption,
@@ -162,7 +234,7 @@ def rules(
         _emit(render_rules(listed))
 
 
-@app.command()
+@command()
 def schema(policy: Optional[Path] = PolicyOption) -> None:
     """Print the JSON Schema of the case format (sites and histology terms from the policy's data)."""
     from .schema import case_schema
@@ -173,7 +245,7 @@ def schema(policy: Optional[Path] = PolicyOption) -> None:
 # -- the policy author's toolkit: lint, test, diff (docs/authoring.md) ------------------------
 
 
-@app.command()
+@command()
 def init(folder: Path = typer.Argument(..., metavar="DIR", help="A new (or empty) folder for the copy."),
          policy: Optional[Path] = PolicyOption) -> None:
     """Copy the policy (the shipped one, or --policy's) to DIR, as a pack of your own to edit.
@@ -214,7 +286,7 @@ def _copied(policy, pack, folder: Path, files: list[Path]) -> str:
     return "\n".join(out)
 
 
-@app.command()
+@command()
 def lint(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
     """Check the policy's logic and data files before an edit reaches claims.
 
@@ -232,7 +304,7 @@ def lint(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -
     raise typer.Exit(0 if report.ok else 1)
 
 
-@app.command("test")
+@command("test")
 def test_command(
     paths: Optional[list[str]] = typer.Argument(
         None, metavar="[PATH]...", help="Test files or folders (default: the policy folder's tests/)."),
@@ -269,7 +341,7 @@ def test_command(
     raise typer.Exit(0 if report.ok(require_coverage) else 1)
 
 
-@app.command("diff")
+@command("diff")
 def diff_command(
     cases: list[str] = typer.Argument(..., metavar="CASES...", help="Case files, folders, or JSON Lines files."),
     against: Optional[Path] = typer.Option(None, "--against", metavar="OLD_POLICY", file_okay=False,
@@ -325,7 +397,7 @@ def _iso_date(option: str, value: str) -> None:
     raise UsageError(f"{option} {value!r}: give a date written YYYY-MM-DD")
 
 
-@app.command()
+@command()
 def batch(
     input: str = typer.Argument(..., metavar="INPUT", help="A JSON Lines file (one case a line), or - for standard input."),
     out: Optional[str] = typer.Option(None, "--out", metavar="FILE",
@@ -333,6 +405,8 @@ def batch(
     workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N",
                                           help="Worker processes (default: one per core; at most 4 per core)."),
     explain: bool = typer.Option(False, "--explain", help="Add each answer's explanation, as `explain --format json` gives it."),
+    format: BatchFormat = typer.Option(BatchFormat.json, "--format", metavar="[json|csv]",
+                                       help="json: one answer a line (JSON Lines); csv: one row per claim line, with a header."),
     policy: Optional[Path] = PolicyOption,
     dask: Optional[str] = typer.Option(None, "--dask", metavar="ADDRESS",
                                        help="Answer on the dask.distributed cluster whose scheduler is at ADDRESS (tcp://HOST:PORT; "
@@ -347,27 +421,29 @@ def batch(
     """
     from .batch import Terminated, run
 
+    csv = format is BatchFormat.csv
+
     progress = sys.stderr.isatty() and not (out is None and sys.stdout.isatty())  # not over answers on screen
     try:
         if dask is not None:
             from .cluster import run_on_cluster
 
-            summary = run_on_cluster(input, out, dask, _policy(policy), workers, progress, explain)
+            summary = run_on_cluster(input, out, dask, _policy(policy), workers, progress, explain, csv)
         else:
-            summary = run(input, Path(out) if out is not None else None, _policy(policy), workers, progress, explain)
+            summary = run(input, Path(out) if out is not None else None, _policy(policy), workers, progress, explain, csv)
     except KeyboardInterrupt as e:  # Ctrl-C (130), or SIGTERM (batch.Terminated, 143)
         terminated = isinstance(e, Terminated)
         sys.stderr.write(f"mohs-asp: {'terminated' if terminated else 'interrupted'}{f'; {out} left as it was' if out else ''}\n")
         if terminated:
             raise typer.Exit(Terminated.exit_code) from None
         raise
-    sys.stderr.write(f"mohs-asp batch: {summary.text()}\n")
+    sys.stderr.write(f"{summary.text()}\n")
 
 
-@app.command()
+@command()
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8080, "--port", min=0, max=65535, help="The port (0: any free one, printed at start)."),
+    host: str = typer.Option("127.0.0.1", "--host", metavar="ADDRESS", help="The address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, metavar="PORT", help="The port (0: any free one, printed at start)."),
     workers: int = typer.Option(1, "--workers", min=1, metavar="N", help="Server processes."),
     time_limit: float = typer.Option(10.0, "--time-limit", min=0.001, metavar="SECONDS",
                                      help="Answer 503 past this (a request's whole time)."),

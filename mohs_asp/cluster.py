@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import chain
@@ -97,13 +97,14 @@ class PolicyPlugin(WorkerPlugin):
         policy_for(self.digest, self.files)
 
 
-def answer_on_worker(digest: str, first: int, lines: list[bytes | None], explain: bool) -> tuple[bytes, Counter]:
+def answer_on_worker(digest: str, first: int, lines: list[bytes | None], explain: bool,
+                     csv: bool = False) -> tuple[bytes, batch.Tally]:
     """A dask task: batch's answer_chunk with the policy PolicyPlugin loaded on this worker."""
     policy = _policies.get(digest)
     if policy is None:
         raise WorkerLost(f"the policy {digest[:12]} did not reach dask worker process {os.getpid()}")
     batch.use_policy(policy)
-    return answer_chunk(first, lines, explain)
+    return answer_chunk(first, lines, explain, csv)
 
 
 # -- input and output: a path or an fsspec URL -------------------------------------------------
@@ -211,7 +212,7 @@ def _threads(client: Any) -> int:
     return max(1, sum(w.get("nthreads", 1) for w in info["workers"].values()))
 
 
-def _answered(future: Any, lines: tuple[int, int], address: str) -> tuple[bytes, Counter]:
+def _answered(future: Any, lines: tuple[int, int], address: str) -> tuple[bytes, batch.Tally]:
     """A chunk's answers; a task dask gave up on (its workers died) or a cluster gone stops the
     run (WorkerLost); an error of ours raised on the worker is raised here as it was."""
     from distributed import KilledWorker
@@ -231,7 +232,7 @@ def _answered(future: Any, lines: tuple[int, int], address: str) -> tuple[bytes,
 
 
 def run(source: str, out: str | None, address: str, policy: Policy, progress: bool = False,
-        explain: bool = False) -> Summary:
+        explain: bool = False, csv: bool = False) -> Summary:
     """`batch`'s run on the dask.distributed cluster whose scheduler is at `address`: every
     line of `source` (a path, `-` or an fsspec URL) answered into `out` (None: standard
     output; a path or an fsspec URL), in input order, the bytes a local run writes."""
@@ -240,8 +241,11 @@ def run(source: str, out: str | None, address: str, policy: Policy, progress: bo
     if out is not None and local_path(out) is None and out == source:
         raise UsageError(f"--out {out} is INPUT itself: the answers would replace the cases")
     start = time.perf_counter()
-    counts: Counter = Counter()
-    with batch._stopped_by_sigterm_like_ctrl_c(), _reading(source) as stream, _writing(out, stream) as sink:
+    if csv and explain:
+        raise UsageError("--explain adds explanations to JSON answers; --format csv has a reason column instead")
+    tally = batch.Tally()
+    with batch._stopped_by_sigterm_like_ctrl_c(), _reading(source) as opened, \
+            _writing(out, stream := batch._sniffed(opened, source)) as sink:
         bar = batch._Progress(batch._size(stream)) if progress else None
         try:
             with _client(address) as client:
@@ -252,16 +256,18 @@ def run(source: str, out: str | None, address: str, policy: Policy, progress: bo
 
                 def write_one() -> None:
                     future, lines, size = pending.popleft()
-                    text, tally = _answered(future, lines, address)
+                    text, some = _answered(future, lines, address)
                     future.release()
                     sink.write(text)
-                    counts.update(tally)
+                    tally.add(some)
                     if bar is not None:
-                        bar.advance(size, sum(tally.values()))
+                        bar.advance(size, some.cases)
 
                 try:
+                    if csv:
+                        sink.write(batch.csv_header().encode("utf-8"))
                     for sequence, (number, lines, size) in enumerate(chunked(read_lines(stream))):
-                        future = client.submit(answer_on_worker, plugin.digest, number, lines, explain,
+                        future = client.submit(answer_on_worker, plugin.digest, number, lines, explain, csv,
                                                key=f"mohs-asp-{run_id}-{sequence}")
                         pending.append((future, (number, number + len(lines) - 1), size))
                         if len(pending) >= limit:
@@ -276,7 +282,7 @@ def run(source: str, out: str | None, address: str, policy: Policy, progress: bo
         finally:
             if bar is not None:
                 bar.stop()
-    return Summary(counts, time.perf_counter() - start)
+    return Summary(tally, time.perf_counter() - start, f"{out or 'standard output'} ({'CSV' if csv else 'JSON Lines'})")
 
 
 # -- Spark -------------------------------------------------------------------------------------
@@ -316,8 +322,8 @@ def spark_answers(lines: Any, policy: Policy | None = None, explain: bool = Fals
 
 
 def run_on_cluster(source: str, out: str | None, address: str, policy: Policy, workers: int | None = None,
-                   progress: bool = False, explain: bool = False) -> Summary:
+                   progress: bool = False, explain: bool = False, csv: bool = False) -> Summary:
     """`mohs-asp batch ... --dask ADDRESS`: `run`, refusing --workers (the cluster's size is its own)."""
     if workers is not None:
         raise UsageError("--workers is for a run on this machine; with --dask the cluster's workers answer")
-    return run(source, out, address, policy, progress, explain)
+    return run(source, out, address, policy, progress, explain, csv)

@@ -1,10 +1,16 @@
-"""Answers as text for people: readable in 80 columns, no colour codes.
+"""Answers as text for people: readable in 80 columns; colour (on a terminal) only where asked.
 
 Nothing from a case or a policy can forge a line: every value is passed through `safe` (no
 control or format character reaches the terminal), an id in a heading through `label` (at most
 ID_COLUMNS wide, so the heading and its decision stay on one line), and every line of `check`,
 `explain` and `rules` is at most WIDTH columns (`fit`: a longer one goes on indented, so no
 terminal wraps a value to the left margin).
+
+With `colour` (the command asks for it on a terminal without NO_COLOR), the decision of the
+headline and each line's outcome are written in colour (ANSI SGR codes, no library): NOT COVERED
+and DENIED bold red, COVERED and payable green. The words stay the same; colour is laid over a
+finished, fitted text at places recorded while writing it (`_Spans`), never found by searching,
+so nothing a case holds is ever coloured.
 """
 
 from __future__ import annotations
@@ -95,6 +101,43 @@ def shown(text: str) -> str:
     return f'"{"".join(out)}"'
 
 
+SGR = {"bad": "1;31", "good": "1;32", "fine": "32", "note": "1;36"}
+DECISION_STYLE = {"covered": "good", "not_covered": "bad", "no_mms": "note"}
+OUTCOME_STYLE = {"denied": "bad", "payable": "fine"}
+
+
+class _Spans:
+    """Where colour goes in a text being written: (row, start, end, style), rows counted in `out`."""
+
+    def __init__(self, colour: bool):
+        self.colour = colour
+        self.spans: list[tuple[int, int, int, str]] = []
+
+    def add(self, row: int, start: int, length: int, style: str | None) -> None:
+        if self.colour and style:
+            self.spans.append((row, start, start + length, style))
+
+    def finish(self, out: list[str]) -> str:
+        """The text, fitted to WIDTH; in colour when asked and fitting it moved nothing."""
+        text = fit("\n".join(out))
+        if not self.spans or text != "\n".join(out):
+            return text
+        rows = list(out)
+        for row, start, end, style in sorted(self.spans, reverse=True):
+            line = rows[row]
+            rows[row] = f"{line[:start]}\x1b[{SGR[style]}m{line[start:end]}\x1b[0m{line[end:]}"
+        return "\n".join(rows)
+
+
+def _headline(out: list[str], answer: dict, spans: _Spans) -> None:
+    """The headline, its decision word(s) coloured."""
+    text = headline(answer)
+    start = len(_heading(answer, ""))  # the decision follows the heading's id and ": "
+    spans.add(len(out), start, len("NO MMS LINES") if answer["decision"] == "no_mms" else len(_decision(answer)),
+              DECISION_STYLE.get(answer["decision"]))
+    out.extend(text.split("\n"))
+
+
 def _wrap(text: str, indent: int) -> str:
     return textwrap.fill(text, WIDTH, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2))
 
@@ -162,13 +205,16 @@ def _said(line: dict) -> str:
     return safe(f"{outcome}: {'; '.join(reasons)}")
 
 
-def render_check(answer: dict, source: str | None = None) -> str:
+def render_check(answer: dict, colour: bool = False, source: str | None = None) -> str:
     """Decision first; one line per claim line (its lesion, outcome and reasons); then each
     lesion's indications met and whether its diagnosis is covered; then warnings and the
     decision record."""
     if answer["status"] != "ok":
         return render_invalid(answer, source)
-    out = [headline(answer), ""]
+    out: list[str] = []
+    spans = _Spans(colour)
+    _headline(out, answer, spans)
+    out.append("")
     if answer["lines"]:
         out.append("Lines")
         for line in answer["lines"]:
@@ -177,6 +223,7 @@ def render_check(answer: dict, source: str | None = None) -> str:
                 out.append(row.rstrip())
                 row = " " * 23
             wrapped = textwrap.wrap(_said(line), WIDTH - len(row)) or [""]
+            spans.add(len(out), len(row), len(line["outcome"]), OUTCOME_STYLE.get(line["outcome"]))
             out.append(row + wrapped[0])
             out.extend(" " * len(row) + w for w in wrapped[1:])
     else:
@@ -189,7 +236,7 @@ def render_check(answer: dict, source: str | None = None) -> str:
             covered = "diagnosis covered" if lesion["diagnosis_covered"] else "diagnosis NOT covered"
             out.append(_wrap(f"{label(lesion['id'])}  {safe(lesion['site'])}, {safe(lesion['diagnosis'])}: "
                              f"{met}; {covered}", 2))
-    return fit("\n".join(out + _footer(answer)))
+    return spans.finish(out + _footer(answer))
 
 
 def _tree(lines: list[str], items: list[str], first: str, rest: str) -> None:
@@ -206,18 +253,21 @@ def _lesion_heading(lesion: dict) -> str:
                  f"{necessary}; {covered}", 0)
 
 
-def render_explain(answer: dict, source: str | None = None) -> str:
+def render_explain(answer: dict, colour: bool = False, source: str | None = None) -> str:
     """The explained answer for a surgeon's office: the decision; each line, with the reasons
     of one that is not payable; each lesion's indications met and not, one row each (why, in
     the case's values); and, for a lesion that meets none, what documentation would qualify
     it (only what the case left undocumented: its site or measured size is told as a fact)."""
     if answer["status"] != "ok":
         return render_invalid(answer, source)
-    out = [headline(answer)]
+    out: list[str] = []
+    spans = _Spans(colour)
+    _headline(out, answer, spans)
     if answer["lines"]:
         out.append("")
     for line in answer["lines"]:
         row = f"Line {line['line']}  {safe(line['code'])}  {_lesions_of(line)}: "
+        spans.add(len(out), len(row), len(line["outcome"]), OUTCOME_STYLE.get(line["outcome"]))
         outcome = f"bundled into line {line['into']}" if line["outcome"] == "bundled" else line["outcome"].replace("_", " ")
         if line["outcome"] in ("payable", "bundled"):
             out.append(row + safe(outcome))
@@ -241,19 +291,23 @@ def render_explain(answer: dict, source: str | None = None) -> str:
                 _tree(out, [" or ".join(option["needs"]) + f"  ({option['indication']})"], "    - ", "      ")
         elif not lesion["medically_necessary"]:
             out.append("  No documentation the case leaves out would qualify it.")
-    return fit("\n".join(out + _footer(answer)))
+    return spans.finish(out + _footer(answer))
 
 
-def render_explain_full(answer: dict, source: str | None = None) -> str:
+def render_explain_full(answer: dict, colour: bool = False, source: str | None = None) -> str:
     """The explained answer for policy authors, as a tree: the decision, each line and the
     rules (id, logic/FILE.lp:LINE) that gave its outcome, each lesion and why, what would qualify."""
     if answer["status"] != "ok":
         return render_invalid(answer, source)
-    out = [headline(answer)]
+    out: list[str] = []
+    spans = _Spans(colour)
+    _headline(out, answer, spans)
     if answer["lines"]:
         out.append("")
     for line in answer["lines"]:
         ex = line["explanation"]
+        lead = f"Line {line['line']}  {safe(line['code'])}  "
+        spans.add(len(out), len(lead), len(line["outcome"]), OUTCOME_STYLE.get(line["outcome"]))
         cited = ", ".join(f"{safe(r['rule'])} {safe(r['source'])}" for r in ex["rules"]) if ex.get("rules") else \
             f"{safe(ex['rule'])} {safe(ex['source'])}" if ex.get("rule") else ""
         # the rule's sentence and reading: `mohs-asp rules ID`
@@ -277,7 +331,7 @@ def render_explain_full(answer: dict, source: str | None = None) -> str:
             out.append("  Would qualify with any one of:")
             for option in lesion["would_qualify"]:
                 out.append(_row(f"    - ({safe(option['indication'])}) ", " and ".join(map(safe, option["needs"]))))
-    return fit("\n".join(out + _footer(answer)))
+    return spans.finish(out + _footer(answer))
 
 
 def _row(lead: str, text: str) -> str:

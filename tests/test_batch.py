@@ -147,10 +147,10 @@ def test_answers_stay_in_order_across_chunks_and_fresh_workers(tmp_path, monkeyp
 
 
 def _slow_first_chunk(answer_chunk):
-    def answer(first, lines, explain=False):
+    def answer(first, lines, explain=False, csv=False):
         if first == 1:
             time.sleep(1.5)  # the first worker is held (as a loaded machine deschedules it) while the other answers
-        return answer_chunk(first, lines, explain)
+        return answer_chunk(first, lines, explain, csv)
     return answer
 
 
@@ -294,3 +294,138 @@ def test_out_is_replaced_whole_or_left_as_it_was_with_or_without_unnamed_files(t
         batch.run(str(cases), out, policy, workers=1)
     assert out.read_text() == "old answers\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.jsonl", "cases.jsonl"]
+
+
+# -- a case file given to batch (issue 14 item 3) ----------------------------------------------
+
+
+@pytest.mark.parametrize("name, text, said, advice", [
+    ("pretty.json", json.dumps(NOSE, indent=2), "one JSON case written across", "mohs-asp check"),
+    ("case.yaml", "id: nose\ndate_of_service: 2026-03-01\nlesions:\n  - id: A\n", "one YAML case written across 4 lines",
+     "mohs-asp check"),
+    ("list.json", json.dumps([NOSE, NOSE], indent=1), "a JSON list of 2 cases", "jq -c"),
+], ids=["pretty-json", "yaml", "json-list"])
+def test_a_case_file_is_not_json_lines_and_batch_says_what_to_run_before_writing(tmp_path, name, text, said, advice):
+    path = tmp_path / name
+    path.write_text(text)
+    out = tmp_path / "answers.jsonl"
+    result = run(path, "--out", out)
+    message = result.stderr.decode()
+    assert result.returncode == 2 and "is not JSON Lines" in message and said in message and advice in message
+    assert not out.exists() and result.stdout == b""
+    piped = run("-", stdin=text.encode())
+    assert piped.returncode == 2 and "standard input is not JSON Lines" in piped.stderr.decode() and piped.stdout == b""
+
+
+def test_json_lines_with_a_bad_first_line_is_still_answered_line_by_line(tmp_path):
+    text = b"\n" + b'{"id": "cut short"\n' + jsonl([NOSE]) + b"id: yaml-ish\n"
+    for args, stdin in (((tmp_path / "in.jsonl",), None), (("-",), text)):
+        (tmp_path / "in.jsonl").write_bytes(text)
+        result = run(*args, stdin=stdin)
+        got = answers(result.stdout)
+        assert result.returncode == 0
+        assert [a["status"] for a in got] == ["invalid", "invalid", "ok", "invalid"]
+        assert [a.get("input_line") for a in got] == [1, 2, None, 4]
+
+
+# -- CSV, and the summary (issue 14 items 3 and 4) ---------------------------------------------
+
+TWO_DENIED = {"id": "two, denied", "date_of_service": "2026-03-01",
+              "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "back"}, {"id": "B", "diagnosis": "C44.311", "site": "nose"}],
+              "lines": [{"line": 1, "code": "17313", "lesion": "A"}, {"line": 2, "code": "17311", "lesion": "B"},
+                        {"line": 3, "code": "88331", "lesion": "B"}]}
+
+
+def test_csv_has_a_header_and_one_row_per_claim_line_in_input_order_for_any_workers(tmp_path):
+    import csv
+
+    cases = tmp_path / "cases.jsonl"
+    docs = [TWO_DENIED, {"id": "bad", "lesions": 3}, {**NOSE, "lines": []}] * 700  # several chunks
+    cases.write_bytes(jsonl(docs))
+    out = tmp_path / "answers.csv"
+    result = run(cases, "--format", "csv", "--out", out, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    data = out.read_bytes()
+    assert data.startswith(b"input_line,case,decision,line,code,lesion,outcome,into,reason\r\n")
+    assert data.count(b"\r\n") == data.count(b"\n")  # RFC 4180 line ends
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert len(rows) == 700 * (3 + 1 + 1)
+    first = rows[:5]
+    assert [(r["input_line"], r["case"], r["line"], r["lesion"], r["outcome"], r["into"]) for r in first[:3]] == [
+        ("1", "two, denied", "1", "A", "denied", ""), ("1", "two, denied", "2", "B", "payable", ""),
+        ("1", "two, denied", "3", "B", "bundled", "2")]
+    assert first[0]["reason"] == "lesion A meets none of the nine indications" and first[0]["decision"] == "not_covered"
+    assert first[3]["input_line"] == "2" and first[3]["outcome"] == "invalid" and first[3]["decision"] == "invalid"
+    assert first[3]["reason"].startswith("date_of_service:")  # its first error
+    assert first[4]["decision"] == "no_mms" and first[4]["line"] == "" and first[4]["reason"] == "no claim lines"
+    assert [r["input_line"] for r in rows] == [str(n) for n in range(1, 2101) for _ in range((3, 1, 1)[(n - 1) % 3])]
+    stdout = run(cases, "--format", "csv", "--workers", "1")
+    assert stdout.returncode == 0 and stdout.stdout == data  # standard output: the same bytes
+    assert run(cases, "--format", "csv", "--explain").returncode == 2
+
+
+def test_the_summary_fits_80_columns_says_where_the_answers_went_and_names_the_first_invalid_lines(tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(jsonl([NOSE, {**NOSE, "lesions": [{"id": "A", "diagnosis": "C44.311", "site": "nosee"}]}])
+                      + b"\n" + b"{not json\n" * 10)
+    result = run(cases, "--out", "answers.jsonl", cwd=tmp_path)
+    said = result.stderr.decode()
+    assert result.returncode == 0
+    assert max(map(len, said.splitlines())) < 80
+    assert "13 cases" in said and "1 covered" in said and "12 invalid" in said
+    assert "answers: answers.jsonl (JSON Lines)" in said
+    assert "the first 5 of 12" in said
+    assert "line 2: lesions[0].site:" in said and "nose" in said
+    assert "line 3: the line is empty" in said and "line 4: the line is not valid JSON" in said
+    assert "line 7:" not in said  # only the first five
+    assert "answers: standard output" in run(cases).stderr.decode()
+
+
+def _on_a_terminal(args, cwd) -> str:
+    """What `mohs-asp batch ARGS` writes to standard error when that is a terminal (80x40)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    ours, theirs = pty.openpty()
+    fcntl.ioctl(theirs, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
+    process = subprocess.Popen([EXE, "batch", *map(str, args)], stdout=subprocess.DEVNULL, stderr=theirs,
+                               stdin=subprocess.DEVNULL, cwd=cwd, env={k: v for k, v in os.environ.items() if k != "NO_COLOR"})
+    os.close(theirs)
+    data = b""
+    while True:
+        if select.select([ours], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(ours, 65536)
+            except OSError:  # the command has ended and closed its end
+                break
+            if not chunk:
+                break
+            data += chunk
+        elif process.poll() is not None:
+            break
+    process.wait(60)
+    os.close(ours)
+    return data.decode("utf-8", "replace")
+
+
+def test_progress_on_a_terminal_shows_the_input_total_and_a_rate(tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(jsonl({**NOSE, "id": f"case-{n}"} for n in range(1200)))
+    said = _on_a_terminal([cases, "--out", "answers.jsonl", "--workers", "1"], tmp_path)
+    size = f"{cases.stat().st_size / 1000:.1f} kB"
+    assert f"/{size}" in said  # bytes answered out of the input's size
+    assert "1,200 cases, " in said and "/s" in said  # cases so far and their rate
+    assert "answers: answers.jsonl (JSON Lines)" in said  # the summary after it
+    assert len((tmp_path / "answers.jsonl").read_bytes().splitlines()) == 1200
+
+
+def test_standard_input_from_a_file_already_part_read_is_answered_from_where_it_stands(tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(jsonl([{**NOSE, "id": "skipped"}, {**NOSE, "id": "first"}, {**NOSE, "id": "second"}]))
+    result = subprocess.run(["sh", "-c", f'{{ read -r skipped; exec "$0" batch -; }} < "{cases}"', EXE],
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert [a["case"] for a in answers(result.stdout)] == ["first", "second"]

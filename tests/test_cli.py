@@ -206,7 +206,7 @@ def test_output_the_terminal_cannot_encode_is_escaped_not_a_crash(tmp_path):
 
 
 def test_every_usage_mistake_is_one_plain_line_in_the_house_style():
-    for args, said in ((["check"], "Missing argument 'CASE'"), (["check", "--bogus", "x"], "No such option: --bogus"),
+    for args, said in ((["check"], "Missing argument 'CASE...'"), (["check", "--bogus", "x"], "No such option: --bogus"),
                        (["check", str(EXAMPLES / "nose-bcc-covered.case.json"), "--format", "xml"], "'xml' is not one of"),
                        (["chek"], "Did you mean 'check'")):
         result = run(*args)
@@ -228,3 +228,166 @@ def test_rules_id_shows_one_rule_and_an_unknown_id_says_what_was_meant():
     assert len([t for t in one.stdout.splitlines() if not t.startswith(" ")]) == 1
     typo = run("rules", "mms_wrong_famly")
     assert typo.returncode == 2 and "did you mean `mms_wrong_family`?" in typo.stderr
+
+
+# -- several cases at once (issue 14 item 3) ---------------------------------------------------
+
+
+def test_check_of_several_files_answers_each_in_order_and_exits_with_the_worst():
+    covered, denied = EXAMPLES / "nose-bcc-covered.case.json", EXAMPLES / "trunk-small-nodular-denied.case.json"
+    result = run("check", covered, denied)
+    assert result.returncode == 1  # one not covered, none invalid
+    headlines = [t for t in result.stdout.splitlines() if t.endswith("COVERED")]
+    assert headlines == ["nose-bcc-covered: COVERED", "trunk-small-nodular-denied: NOT COVERED"]
+    assert "\n\ntrunk-small-nodular-denied: NOT COVERED\n" in result.stdout  # a blank line between answers
+    assert run("check", covered, covered).returncode == 0
+
+
+def test_check_of_a_folder_gives_json_lines_of_its_case_files_sorted(tmp_path):
+    result = run("check", EXAMPLES, "--format", "json")
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    cases = sorted(EXAMPLES.glob("*.case.json"))
+    assert [a["input_file"] for a in answers] == [str(p) for p in cases]  # the *.expected.json left out
+    assert [a["case"] for a in answers] == [p.name.removesuffix(".case.json") for p in cases]
+    assert result.returncode == 2  # the folder holds invalid examples
+    single = json.loads(run("check", cases[0], "--format", "json").stdout)
+    assert {k: v for k, v in answers[0].items() if k != "input_file"} == single  # the same answer as alone
+
+
+def test_check_of_a_folder_reads_yaml_and_sub_folders_and_refuses_an_empty_one(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "z.yaml").write_text((EXAMPLES / "nose-bcc-covered.case.json").read_text())
+    (tmp_path / "a.yml").write_text((EXAMPLES / "trunk-small-nodular-denied.case.json").read_text())
+    (tmp_path / "notes.txt").write_text("not a case")
+    result = run("check", tmp_path, "--format", "json")
+    assert [json.loads(l)["input_file"] for l in result.stdout.splitlines()] == [str(tmp_path / "a.yml"), str(tmp_path / "b" / "z.yaml")]
+    assert result.returncode == 1
+    (tmp_path / "empty").mkdir()
+    empty = run("check", tmp_path / "empty")
+    assert empty.returncode == 2 and "no case files" in empty.stderr and not empty.stdout
+
+
+def test_check_of_several_with_one_missing_answers_none():
+    result = run("check", EXAMPLES / "nose-bcc-covered.case.json", EXAMPLES / "no-such.json")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "no such file or folder" in result.stderr
+
+
+def test_explain_takes_several_files_too():
+    result = run("explain", EXAMPLES / "nose-bcc-covered.case.json", EXAMPLES / "wrong-family-code.case.json")
+    assert result.returncode == 1
+    assert result.stdout.startswith("nose-bcc-covered: COVERED") and "\nwrong-family-code: NOT COVERED" in result.stdout
+
+
+COMMANDS = ("check", "explain", "rules", "schema", "lint", "test", "diff", "batch", "serve")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_usage_lines_name_arguments_as_the_help_does(command):
+    result = run(command, "-h")
+    assert result.returncode == 0
+    usage = result.stdout.splitlines()[0]
+    assert usage.startswith(f"Usage: mohs-asp {command} [OPTIONS]")
+    assert not any(mark in result.stdout for mark in ("{", "<str>", "<int", "<text|json>")), result.stdout
+
+
+def test_usage_lines_of_check_and_batch_read_as_a_user_types_them():
+    assert run("check", "-h").stdout.splitlines()[0] == "Usage: mohs-asp check [OPTIONS] CASE..."
+    assert run("batch", "-h").stdout.splitlines()[0] == "Usage: mohs-asp batch [OPTIONS] INPUT"
+    assert "--format [json|csv]" in run("batch", "-h").stdout
+
+
+@pytest.mark.parametrize("columns", [60, 120])
+def test_help_paragraphs_wrap_to_the_terminal_width(columns):
+    import os
+
+    result = subprocess.run([EXE, "check", "-h"], capture_output=True, text=True, env={**os.environ, "COLUMNS": str(columns)})
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= columns
+    assert max(map(len, lines)) > columns - 20  # filled to the width, not cut at 80
+    assert any("one answer each" in line for line in lines)
+
+
+# -- colour on a terminal (issue 14 item 5) ----------------------------------------------------
+
+
+def on_a_terminal(*args, env=None) -> tuple[int, str]:
+    """The exit status and what `mohs-asp ARGS` prints with standard output on an 80x40 terminal."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    ours, theirs = pty.openpty()
+    fcntl.ioctl(theirs, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    process = subprocess.Popen([EXE, *map(str, args)], stdout=theirs, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                               env={**base, "TERM": "xterm", **(env or {})})
+    os.close(theirs)
+    data = b""
+    while True:
+        if select.select([ours], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(ours, 65536)
+            except OSError:  # the command has ended
+                break
+            if not chunk:
+                break
+            data += chunk
+        elif process.poll() is not None:
+            break
+    os.close(ours)
+    return process.wait(60), data.decode("utf-8").replace("\r\n", "\n")
+
+
+RED, GREEN, RESET = "\x1b[1;31m", "\x1b[1;32m", "\x1b[0m"
+
+
+def plain(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def test_on_a_terminal_not_covered_and_denied_stand_out_in_colour_and_read_the_same(tmp_path):
+    case = tmp_path / "two.json"
+    case.write_text(json.dumps({
+        "id": "denied", "date_of_service": "2026-03-01",  # an id that is an outcome's word: never coloured
+        "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "chest"}, {"id": "B", "diagnosis": "L57.0", "site": "nose"}],
+        "lines": [{"line": 1, "code": "17313", "lesion": "A"}, {"line": 2, "code": "17311", "lesion": "B"},
+                  {"line": 3, "code": "88331", "lesion": "B"}]}))
+    status, shown = on_a_terminal("check", case)
+    lines = shown.splitlines()
+    assert status == 1
+    assert lines[0] == f"denied: {RED}NOT COVERED{RESET}"
+    assert f"   1  17313  lesion A  {RED}denied{RESET}: lesion A meets none of the nine indications" in lines
+    assert any(line.startswith(f"   2  17311  lesion B  {RED}denied{RESET}: diagnosis L57.0") for line in lines)
+    assert plain(shown) == run("check", case).stdout  # the same words as in a pipe
+    assert len(lines) <= 40 and max(len(plain(line)) for line in lines) <= 80
+    status, explained = on_a_terminal("explain", case)
+    assert f"Line 1  17313  lesion A: {RED}DENIED{RESET}" in explained
+    assert plain(explained) == run("explain", case).stdout
+
+
+def test_covered_and_payable_are_green_and_a_prior_authorization_headline_says_what_it_is():
+    status, shown = on_a_terminal("check", EXAMPLES / "nose-bcc-covered.case.json")
+    assert status == 0 and shown.startswith(f"nose-bcc-covered: {GREEN}COVERED{RESET}")
+    assert "lesion A  \x1b[32mpayable\x1b[0m" in shown
+    status, shown = on_a_terminal("check", EXAMPLES / "prior-authorization-question.case.json")
+    assert status == 0
+    assert plain(shown).startswith("prior-authorization-question: NO MMS LINES: indications met:")
+    assert "NO MMS LINES" in shown.split(RESET)[0]  # the headline's words coloured, then reset
+
+
+@pytest.mark.parametrize("env", [{"NO_COLOR": "1"}, {"TERM": "dumb"}], ids=["NO_COLOR", "dumb-terminal"])
+def test_no_colour_with_no_color_set_or_a_dumb_terminal(env):
+    status, shown = on_a_terminal("check", EXAMPLES / "trunk-small-nodular-denied.case.json", env=env)
+    assert status == 1 and "\x1b[" not in shown and shown.startswith("trunk-small-nodular-denied: NOT COVERED")
+
+
+def test_no_colour_in_a_pipe_or_in_json_on_a_terminal():
+    assert "\x1b[" not in run("check", EXAMPLES / "trunk-small-nodular-denied.case.json").stdout
+    status, shown = on_a_terminal("check", EXAMPLES / "trunk-small-nodular-denied.case.json", "--format", "json")
+    assert "\x1b[" not in shown and json.loads(shown)["decision"] == "not_covered"

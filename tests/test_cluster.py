@@ -261,3 +261,15 @@ def _is_utf8(line: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def test_csv_on_the_cluster_is_the_local_csv_and_a_case_file_is_refused(scheduler, cases, tmp_path):
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(b"\n".join(cases.read_bytes().splitlines()[:1200]) + b"\n")
+    here, there = batch(small, "--format", "csv"), batch(small, "--format", "csv", "--dask", scheduler)
+    assert here.returncode == there.returncode == 0, there.stderr
+    assert there.stdout == here.stdout and there.stdout.startswith(b"input_line,case,decision,")
+    pretty = tmp_path / "case.json"
+    pretty.write_text(json.dumps(contract_cases()[0], indent=2))
+    refused = batch(pretty, "--dask", scheduler, "--out", tmp_path / "out.jsonl")
+    assert refused.returncode == 2 and b"is not JSON Lines" in refused.stderr and not (tmp_path / "out.jsonl").exists()
