@@ -27,7 +27,11 @@ F, S, N = clingo.Function, clingo.String, clingo.Number
 TRUE, FALSE = F("true"), F("false")
 # Heads whose rules `check` names per line and per indication (cheap to track).
 DECIDING = frozenset({"payable", "denied", "bundled", "not_addressed", "indication"})
-EVERYTHING = frozenset({"*"})
+FIRINGS = frozenset({"*"})  # every rule's firings (`mohs-asp test` counts which rules fired)
+# explanations: every atom, the deciding rules' records, the firings they word and how far each
+# rule they ask about got (records.instrumented); QUALIFYING: what would qualify (explain.py)
+EVERYTHING = DECIDING | {"*", "?"}
+QUALIFYING = frozenset({"?", "needs"})
 
 
 class Symbols(dict):
@@ -150,6 +154,10 @@ class Solved:
     # (rule id, head atom, values of the variables its `% because:` words name) for each tracked
     # rule with such words (policy.said_by); `check` words each line's reasons with them
     said: list[tuple[str, Atom, tuple]] = field(default_factory=list)
+    # explanations (records.Plans): how far each rule's body got (`__upto` atoms), and each way
+    # the data lets a rule be met with the case's own facts left open (`__needs` atoms)
+    reached: list[clingo.Symbol] = field(default_factory=list)
+    needs: list[clingo.Symbol] = field(default_factory=list)
 
 
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?[0-9]+)|([A-Za-z_#][A-Za-z0-9_\']*)|([(),])')
@@ -345,10 +353,15 @@ def _keep_symbol(sym: clingo.Symbol, out: list[Solved], policy: Policy) -> bool:
     args = sym.arguments
     key = args[0].number if args and args[0].type == clingo.SymbolType.Number else None
     mine = key is not None and 0 <= key < len(out)  # p(-5) is no case's: out[-5] would be someone else's
-    if sym.name == "__fired":
+    name = sym.name
+    if name == "__fired":
         rule_id = policy.rules[args[1].number].id
         for solved in [out[key]] if mine else out:  # not about one case: all
             solved.fired.append((rule_id, tuple(args[2].arguments)))
+        return True
+    if name == "__upto" or name == "__needs":
+        for solved in [out[key]] if mine else out:  # not about one case (the body's data alone): all
+            (solved.reached if name == "__upto" else solved.needs).append(sym)
         return True
     if mine and sym.name in policy.case_predicates:
         out[key].atoms.append(sym)
