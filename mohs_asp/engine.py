@@ -232,7 +232,8 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
 
     `track`: record which rules derived these head predicates (None: none; EVERYTHING: every
     rule, with its variables' values).
-    `everything`: return every atom (data facts and helpers too), for explanations.
+    `everything`: return every atom of each case and its records, as symbols, for explanations
+    (the data's facts are the policy's: policy.data.facts).
     `warnings`: if given, receives every message clingo logs, in an author's words (for lint).
     `raw`: add the facts through clingo's C API when it is there (see _Backend).
     """
@@ -275,7 +276,7 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
 
     def on_model(model: clingo.Model) -> None:
         if not models:  # the first answer is read; a second only proves the policy broken
-            models.append(model.symbols(atoms=True) if everything else _shown_texts(model))
+            models.append(model.symbols(shown=True) if everything else _shown_texts(model))
         else:
             models.append([])
 
@@ -291,9 +292,10 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
     shared: list[clingo.Symbol] = []
     for item in models[0]:
         if everything:
-            if not _keep_symbol(item, out, policy):
+            name = item.name
+            if not _keep_symbol(item, name, out, policy):
                 shared.append(item)
-            if item.name not in shown and item.name not in ("__by", "__said"):
+            if name not in shown and name not in ("__by", "__said"):
                 continue
             item = str(item)
         atom = parse_atom(item)
@@ -347,13 +349,12 @@ def _check(ok: bool) -> None:
         raise RuntimeError(_ffi.string(_lib.clingo_error_message()).decode(errors="replace"))
 
 
-def _keep_symbol(sym: clingo.Symbol, out: list[Solved], policy: Policy) -> bool:
+def _keep_symbol(sym: clingo.Symbol, name: str, out: list[Solved], policy: Policy) -> bool:
     """Explanations: each case's atoms and the firing records, kept as symbols. False for
-    an atom of no one case (the data)."""
+    an atom of no one case (a derived atom of the data alone)."""
     args = sym.arguments
     key = args[0].number if args and args[0].type == clingo.SymbolType.Number else None
     mine = key is not None and 0 <= key < len(out)  # p(-5) is no case's: out[-5] would be someone else's
-    name = sym.name
     if name == "__fired":
         rule_id = policy.rules[args[1].number].id
         for solved in [out[key]] if mine else out:  # not about one case: all

@@ -162,6 +162,17 @@ def _head_binding(rule: Rule, args: list[clingo.Symbol | None]) -> Binding | Non
     return b
 
 
+class _Chain:
+    """Atoms found in several indexes in turn (the data's, then a run's derived atoms of no one case)."""
+
+    def __init__(self, *parts: _Atoms):
+        self.parts = parts
+
+    def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
+        found = [part.find(pred, positions, values) for part in self.parts]
+        return [args for part in found for args in part] if len(self.parts) > 1 and any(found[1:]) else found[0]
+
+
 class _Atoms:
     """Atoms (as their argument lists) by predicate, and by the values of some of their
     arguments: an index for each set of argument positions, built when first asked for."""
@@ -196,10 +207,40 @@ class _Policy:
             self.indications.setdefault(name, clingo.Function(name))
         self.qualify: dict[tuple, list[dict]] = {}  # what would qualify, by what the date fixes, lesion and held facts
         self._records: dict[tuple, dict[int, list]] = {}
+        self._data_values: dict[tuple, str] = {}
+        self._constant_positions: dict[tuple, tuple[int, ...]] = {}
+        self._candidates: dict[tuple, list] = {}
+        self.rules = policy.rules
+        self.data_atoms = _Atoms(policy.data.facts)  # the data's facts, once
         # what the case's date fixes for what would qualify: the atoms of the given predicates the
         # rules derive (in_force), and the date itself if a rule it keeps reads it
         self.fixing = frozenset(k for k in self.plans.given if k in policy.derived)
         self.by_date = any(lit.name == "date_of_service" for plan in self.plans.needs for lit in plan.kept)
+
+    def data_values(self, shared: _Chain, name: str, arity: int, position: int) -> str:
+        """The values the data gives a predicate's argument, each once, in the data's order."""
+        key = (name, arity, position)
+        if key not in self._data_values:
+            rows = shared.find((name, arity), (), ())
+            self._data_values[key] = ", ".join(dict.fromkeys(show(row[position]) for row in rows))
+        return self._data_values[key]
+
+    def candidates(self, name: str, args: list) -> list[tuple[int, Rule]]:
+        """The rules whose head could be name(args) as far as its constants tell (the rest is
+        `_head_binding`'s): looked up by the arguments at the positions some head has a constant."""
+        pred = (name, len(args))
+        positions = self._constant_positions.get(pred)
+        if positions is None:
+            rules = [(i, self.rules[i]) for i in self.plans.by_head.get(pred, [])]
+            positions = self._constant_positions[pred] = tuple(sorted(
+                {p for _, r in rules for p, t in enumerate(r.head_terms) if t.kind != "var" and t.kind != "any"}))
+        key = (pred, tuple(str(args[p]) if args[p] is not None else None for p in positions))
+        found = self._candidates.get(key)
+        if found is None:
+            found = self._candidates[key] = [(i, self.rules[i]) for i in self.plans.by_head.get(pred, []) if all(
+                args[p] is None or _head_binding(self.rules[i], [a if j == p else None for j, a in enumerate(args)]) is not None
+                for p in positions)]
+        return found
 
     def qualifying(self, policy: Policy, case: Case, atoms: _Atoms) -> tuple[dict[int, list], tuple]:
         """What would qualify's `__needs` records for a case's date (rule plan number -> the
@@ -243,7 +284,7 @@ def rule_index(policy: Policy) -> _Policy:
 class Explainer:
     """Explanations for one case, from the solver's records for it."""
 
-    def __init__(self, policy: Policy, key: clingo.Symbol, case: Case, solved, shared: _Atoms, written=None):
+    def __init__(self, policy: Policy, key: clingo.Symbol, case: Case, solved, shared: _Chain, written=None):
         self.policy, self.view, self.key, self.case = policy, policy_view(policy), key, case
         self.plans = self.view.plans
         self.atoms = _Atoms(solved.atoms)
@@ -256,12 +297,10 @@ class Explainer:
             if rule is not None:
                 self.fired[rule_id].append(dict(zip(rule.variables, values)))
         # how far each rule got: rule number -> K -> [(binding of the first K literals, next literal's arguments)]
-        self.reached: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-        plans = self.plans.upto
+        self._reached: dict[int, list] = defaultdict(list)  # rule number -> its records, read when first asked for
         for sym in solved.reached:
-            _, i, k, values, nxt = sym.arguments
-            plan = plans[i.number]
-            self.reached[i.number][k.number].append((dict(zip(plan.bound[k.number], values.arguments)), nxt.arguments))
+            self._reached[sym.arguments[1].number].append(sym)
+        self.reached: dict[int, dict[int, list]] = {}
         self.needs: dict[int, list] | None = None  # what would qualify's records (`qualifying`), when first asked
         self._given = None
 
@@ -332,19 +371,23 @@ class Explainer:
         """Why no rule derived name(args): for each candidate rule, the first condition that
         no binding of the conditions before it satisfies (the solver's `__upto` records)."""
         reasons: list[Reason] = []
-        for i in self.plans.by_head.get((name, len(args)), []):
-            reasons.extend(self.rule_fails(i, args, depth))
+        for i, rule in self.view.candidates(name, args):
+            reasons.extend(self.rule_fails(i, rule, args, depth))
         return reasons
 
-    def rule_fails(self, i: int, args: list[clingo.Symbol | None], depth: int) -> list[Reason]:
-        rule = self.policy.rules[i]
+    def rule_fails(self, i: int, rule: Rule, args: list[clingo.Symbol | None], depth: int) -> list[Reason]:
         start = _head_binding(rule, args)
         if start is None:
             return []  # the head cannot produce this atom (another constant)
         plan = self.plans.upto.get(i)
         if plan is None or any(lit.kind == "other" for lit in plan.order):
             return [Reason("the conditions of rule {R} do not hold", (("R", rule.id),))]
-        reached, n = self.reached.get(i, {}), len(plan.order)
+        reached, n = self.reached.get(i), len(plan.order)
+        if reached is None:
+            reached = self.reached[i] = defaultdict(list)
+            for sym in self._reached.get(i, ()):
+                _, _, k, values, nxt = sym.arguments
+                reached[k.number].append((dict(zip(plan.bound[k.number], values.arguments)), nxt.arguments))
         for k in range(n, 0, -1):
             found = [({**start, **b}, nxt) for b, nxt in reached.get(k, ()) if
                      all(start.get(v, value) == value for v, value in b.items())]
@@ -412,10 +455,10 @@ class Explainer:
         if pred is not None and pred.absent:
             known = {a: v for a, v in zip(pred.args, values) if v is not None}
             reason = Reason(pred.absent, _placeholders(pred.absent, known))
-            open_args = {a: i for i, (a, v) in enumerate(zip(pred.args, values)) if v is None}
-            if open_args and (rows := self.shared.find((name, len(terms)), (), ())):
+            open_args = {a: i for i, (a, v) in enumerate(zip(pred.args, values)) if v is None and a in reason.template}
+            if open_args and self.shared.find((name, len(terms)), (), ()):
                 # a value one rule over the data leaves open (aggressive_histology's K): the values the data gives
-                given = {a: ", ".join(dict.fromkeys(show(row[i]) for row in rows)) for a, i in open_args.items()}
+                given = {a: self.view.data_values(self.shared, name, len(terms), i) for a, i in open_args.items()}
                 reason = Reason(reason.template, tuple((a, given.get(a, v)) for a, v in reason.values))
             if (name, len(terms)) in self.plans.given:  # a row not in force: say which row (the one binding its dates)
                 for var in [t.name for t in reversed(terms) if t.kind == "var"]:
@@ -677,7 +720,8 @@ def _merged_alternatives(alternatives: list[list[Reason]]) -> list[tuple[list[st
 def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     """Answers with explanations, for valid cases solved together."""
     solved = solve(policy, cases, track=EVERYTHING, everything=True)
-    shared = _Atoms(solved[0].shared) if solved else None
+    view = policy_view(policy)
+    shared = _Chain(view.data_atoms, _Atoms(solved[0].shared)) if solved else None
     out = []
     for key, (case, s) in enumerate(zip(cases, solved)):
         answer = build_answer(case, s, policy)
