@@ -148,7 +148,7 @@ class Solved:
     derived: list[Atom] = field(default_factory=list)
     by: list[tuple[str, Atom]] = field(default_factory=list)
     by_index: bool = True  # lesions are named by their position in the case (see case_facts)
-    atoms: list[clingo.Symbol] = field(default_factory=list)
+    atoms: list[tuple[str, list[clingo.Symbol]]] = field(default_factory=list)  # (name, arguments) each
     fired: list[tuple[str, tuple[clingo.Symbol, ...]]] = field(default_factory=list)
     shared: list[clingo.Symbol] = field(default_factory=list)
     # (rule id, head atom, values of the variables its `% because:` words name) for each tracked
@@ -230,8 +230,8 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
           warnings: list[str] | None = None, raw: bool = True) -> list[Solved]:
     """Ground and solve `cases` together; one Solved per case, in order.
 
-    `track`: record which rules derived these head predicates (None: none; EVERYTHING: every
-    rule, with its variables' values).
+    `track`: record which rules derived these head predicates (None: none; FIRINGS: every
+    rule, with its variables' values; EVERYTHING: what explanations read, records.instrumented).
     `everything`: return every atom of each case and its records, as symbols, for explanations
     (the data's facts are the policy's: policy.data.facts).
     `warnings`: if given, receives every message clingo logs, in an author's words (for lint).
@@ -310,7 +310,7 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
             (solved.by if solved is not None else unkeyed).append((rule_id, head))
             if solved is not None:
                 solved.said.append((rule_id, head, atom[3][1:]))
-        elif name == "__fired":  # track=EVERYTHING without `everything`: which rules fired (tests)
+        elif name == "__fired":  # track=FIRINGS without `everything`: which rules fired (tests)
             if not everything:
                 solved, fired = keys.get(atom[1]), (ids[int(atom[2])], ())
                 for target in [solved] if solved is not None else out:  # not about one case: all
@@ -365,6 +365,6 @@ def _keep_symbol(sym: clingo.Symbol, name: str, out: list[Solved], policy: Polic
             (solved.reached if name == "__upto" else solved.needs).append(sym)
         return True
     if mine and sym.name in policy.case_predicates:
-        out[key].atoms.append(sym)
+        out[key].atoms.append((name, args))
         return True
     return False

@@ -177,11 +177,13 @@ class _Atoms:
     """Atoms (as their argument lists) by predicate, and by the values of some of their
     arguments: an index for each set of argument positions, built when first asked for."""
 
-    def __init__(self, symbols: list[clingo.Symbol]):
+    def __init__(self, symbols: list[clingo.Symbol] = (), pairs: list[tuple[str, list[clingo.Symbol]]] = ()):
         self.by_pred: dict[tuple[str, int], list[list[clingo.Symbol]]] = defaultdict(list)
         for sym in symbols:
             args = sym.arguments
             self.by_pred[(sym.name, len(args))].append(args)
+        for name, args in pairs:  # as the engine read them (Solved.atoms)
+            self.by_pred[(name, len(args))].append(args)
         self.indexes: dict[tuple, dict[tuple, list]] = {}
 
     def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
@@ -287,7 +289,7 @@ class Explainer:
     def __init__(self, policy: Policy, key: clingo.Symbol, case: Case, solved, shared: _Chain, written=None):
         self.policy, self.view, self.key, self.case = policy, policy_view(policy), key, case
         self.plans = self.view.plans
-        self.atoms = _Atoms(solved.atoms)
+        self.atoms = _Atoms(pairs=solved.atoms)
         self.shared = shared
         self.written = written or {}  # the case's values in its own words (engine.written_values)
         self._heads: dict[tuple[str, int], tuple[list, dict]] = {}
@@ -614,9 +616,8 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
             else:
                 # the rules that could give this lesion the indication; if none can (a rule
                 # written for one named lesion), cite the indication's first rule anyway
-                candidates = ex.policy.rules_for("indication", 3)
-                rules = [r for r in candidates if _head_binding(r, [key, lid, ind]) is not None]
-                rule = (rules or [r for r in candidates if _head_binding(r, [key, None, ind]) is not None])[0]
+                rules = [r for _, r in view.candidates("indication", [key, lid, ind]) if _head_binding(r, [key, lid, ind]) is not None]
+                rule = (rules or [r for _, r in view.candidates("indication", [key, None, ind])])[0]
                 because = merge(ex.why_not("indication", [key, lid, ind])) or \
                     [f"no rule of this policy gives lesion {lesion['id']} this indication"]
             entries.append({"indication": name, "met": bool(fired), **_cite(rule), "because": because})
