@@ -349,11 +349,18 @@ def _check(ok: bool) -> None:
         raise RuntimeError(_ffi.string(_lib.clingo_error_message()).decode(errors="replace"))
 
 
+def _is_number(sym: clingo.Symbol) -> bool:
+    """Whether a symbol is a number: through the C API when it is there (sym.type builds an enum)."""
+    if _lib is None:  # pragma: no cover
+        return sym.type == clingo.SymbolType.Number
+    return _lib.clingo_symbol_type(sym._rep) == _lib.clingo_symbol_type_number
+
+
 def _keep_symbol(sym: clingo.Symbol, name: str, out: list[Solved], policy: Policy) -> bool:
     """Explanations: each case's atoms and the firing records, kept as symbols. False for
     an atom of no one case (a derived atom of the data alone)."""
     args = sym.arguments
-    key = args[0].number if args and args[0].type == clingo.SymbolType.Number else None
+    key = args[0].number if args and _is_number(args[0]) else None
     mine = key is not None and 0 <= key < len(out)  # p(-5) is no case's: out[-5] would be someone else's
     if name == "__fired":
         rule_id = policy.rules[args[1].number].id
@@ -364,7 +371,7 @@ def _keep_symbol(sym: clingo.Symbol, name: str, out: list[Solved], policy: Polic
         for solved in [out[key]] if mine else out:  # not about one case (the body's data alone): all
             (solved.reached if name == "__upto" else solved.needs).append(sym)
         return True
-    if mine and sym.name in policy.case_predicates:
+    if mine and name in policy.case_predicates:
         out[key].atoms.append((name, args))
         return True
     return False
