@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 
 import clingo
 from clingo import ast
@@ -265,18 +266,20 @@ class _Policy:
         return self._records[key], key
 
 
-_POLICIES: dict[int, tuple[Policy, _Policy]] = {}
+_POLICIES: WeakKeyDictionary[Policy, _Policy] = WeakKeyDictionary()
 
 
 def policy_view(policy: Policy) -> _Policy:
-    found = _POLICIES.get(id(policy))
-    if found is None or found[0] is not policy:
-        found = _POLICIES[id(policy)] = (policy, _Policy(policy))
-    return found[1]
+    found = _POLICIES.get(policy)
+    if found is None:
+        found = _POLICIES[policy] = _Policy(policy)
+    return found
 
 
 def rule_index(policy: Policy) -> _Policy:
-    """Work out once per policy what explanations read off its rules (before a batch forks)."""
+    """Work out once per policy what explanations read off its rules, and the program of what
+    would qualify (before a batch forks)."""
+    policy.program(QUALIFYING)
     return policy_view(policy)
 
 
