@@ -27,7 +27,11 @@ F, S, N = clingo.Function, clingo.String, clingo.Number
 TRUE, FALSE = F("true"), F("false")
 # Heads whose rules `check` names per line and per indication (cheap to track).
 DECIDING = frozenset({"payable", "denied", "bundled", "not_addressed", "indication"})
-EVERYTHING = frozenset({"*"})
+FIRINGS = frozenset({"*"})  # every rule's firings (`mohs-asp test` counts which rules fired)
+# explanations: every atom, the deciding rules' records, the firings they word and how far each
+# rule they ask about got (records.instrumented); QUALIFYING: what would qualify (explain.py)
+EVERYTHING = DECIDING | {"*", "?"}
+QUALIFYING = frozenset({"?", "needs"})
 
 
 class Symbols(dict):
@@ -138,12 +142,16 @@ class Solved:
     derived: list[Atom] = field(default_factory=list)
     by: list[tuple[str, Atom]] = field(default_factory=list)
     by_index: bool = True  # lesions are named by their position in the case (see case_facts)
-    atoms: list[clingo.Symbol] = field(default_factory=list)
+    atoms: list[tuple[str, list[clingo.Symbol]]] = field(default_factory=list)  # (name, arguments) each
     fired: list[tuple[str, tuple[clingo.Symbol, ...]]] = field(default_factory=list)
     shared: list[clingo.Symbol] = field(default_factory=list)
     # (rule id, head atom, values of the variables its `% because:` words name) for each tracked
     # rule with such words (policy.said_by); `check` words each line's reasons with them
     said: list[tuple[str, Atom, tuple]] = field(default_factory=list)
+    # explanations (records.Plans): how far each rule's body got (`__upto` atoms), and each way
+    # the data lets a rule be met with the case's own facts left open (`__needs` atoms)
+    reached: list[clingo.Symbol] = field(default_factory=list)
+    needs: list[clingo.Symbol] = field(default_factory=list)
 
 
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?[0-9]+)|([A-Za-z_#][A-Za-z0-9_\']*)|([(),])')
@@ -216,9 +224,10 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
           warnings: list[str] | None = None, raw: bool = True) -> list[Solved]:
     """Ground and solve `cases` together; one Solved per case, in order.
 
-    `track`: record which rules derived these head predicates (None: none; EVERYTHING: every
-    rule, with its variables' values).
-    `everything`: return every atom (data facts and helpers too), for explanations.
+    `track`: record which rules derived these head predicates (None: none; FIRINGS: every
+    rule, with its variables' values; EVERYTHING: what explanations read, records.instrumented).
+    `everything`: return every atom of each case and its records, as symbols, for explanations
+    (the data's facts are the policy's: policy.data.facts).
     `warnings`: if given, receives every message clingo logs, in an author's words (for lint).
     `raw`: add the facts through clingo's C API when it is there (see _Backend).
     """
@@ -261,7 +270,7 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
 
     def on_model(model: clingo.Model) -> None:
         if not models:  # the first answer is read; a second only proves the policy broken
-            models.append(model.symbols(atoms=True) if everything else _shown_texts(model))
+            models.append(model.symbols(shown=True) if everything else _shown_texts(model))
         else:
             models.append([])
 
@@ -277,9 +286,10 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
     shared: list[clingo.Symbol] = []
     for item in models[0]:
         if everything:
-            if not _keep_symbol(item, out, policy):
+            name = item.name
+            if not _keep_symbol(item, name, out, policy):
                 shared.append(item)
-            if item.name not in shown and item.name not in ("__by", "__said"):
+            if name not in shown and name not in ("__by", "__said"):
                 continue
             item = str(item)
         atom = parse_atom(item)
@@ -294,7 +304,7 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
             (solved.by if solved is not None else unkeyed).append((rule_id, head))
             if solved is not None:
                 solved.said.append((rule_id, head, atom[3][1:]))
-        elif name == "__fired":  # track=EVERYTHING without `everything`: which rules fired (tests)
+        elif name == "__fired":  # track=FIRINGS without `everything`: which rules fired (tests)
             if not everything:
                 solved, fired = keys.get(atom[1]), (ids[int(atom[2])], ())
                 for target in [solved] if solved is not None else out:  # not about one case: all
@@ -333,18 +343,29 @@ def _check(ok: bool) -> None:
         raise RuntimeError(_ffi.string(_lib.clingo_error_message()).decode(errors="replace"))
 
 
-def _keep_symbol(sym: clingo.Symbol, out: list[Solved], policy: Policy) -> bool:
+def _is_number(sym: clingo.Symbol) -> bool:
+    """Whether a symbol is a number: through the C API when it is there (sym.type builds an enum)."""
+    if _lib is None:  # pragma: no cover
+        return sym.type == clingo.SymbolType.Number
+    return _lib.clingo_symbol_type(sym._rep) == _lib.clingo_symbol_type_number
+
+
+def _keep_symbol(sym: clingo.Symbol, name: str, out: list[Solved], policy: Policy) -> bool:
     """Explanations: each case's atoms and the firing records, kept as symbols. False for
-    an atom of no one case (the data)."""
+    an atom of no one case (a derived atom of the data alone)."""
     args = sym.arguments
-    key = args[0].number if args and args[0].type == clingo.SymbolType.Number else None
+    key = args[0].number if args and _is_number(args[0]) else None
     mine = key is not None and 0 <= key < len(out)  # p(-5) is no case's: out[-5] would be someone else's
-    if sym.name == "__fired":
+    if name == "__fired":
         rule_id = policy.rules[args[1].number].id
         for solved in [out[key]] if mine else out:  # not about one case: all
             solved.fired.append((rule_id, tuple(args[2].arguments)))
         return True
-    if mine and sym.name in policy.case_predicates:
-        out[key].atoms.append(sym)
+    if name == "__upto" or name == "__needs":
+        for solved in [out[key]] if mine else out:  # not about one case (the body's data alone): all
+            (solved.reached if name == "__upto" else solved.needs).append(sym)
+        return True
+    if mine and name in policy.case_predicates:
+        out[key].atoms.append((name, args))
         return True
     return False

@@ -1,36 +1,30 @@
 """Why each lesion and line came out as it did, and what would have qualified.
 
-Everything here is read off the rules, never restated beside them:
+The solver finds it; Python puts it in words. Everything is read off the rules, never
+restated beside them (the records are generated from the rule model: mohs_asp/records.py):
 
-- *why*: the solver records, for every rule that fired, its id and its variable bindings
-  (`records.firing_rule` adds `__fired(C, I, (V1,...,Vn)) :- Body.` to rule number I); the
-  rule's `% because:` words are filled with those bindings.
-- *why not*: for a conclusion that does not hold, each rule that could have derived it is
-  walked literal by literal against the answer set, keeping every binding of the literals
-  so far (so a failed join is found, not just a failed literal); the first literal no
-  binding satisfies is the reason, put in words by its predicate's `absent:` text, by the
-  case's own value for the same field ("recurrent tumor: no" rather than "not
-  documented"), by a comparison with both of its numbers, or by asking why-not of a
-  derived predicate in turn.
-- *what would qualify*: the same walk, with the case's own facts left open: what each
-  rule needs documented, with the values the data allows ("site one of: temple, eyebrow,
-  ...", "size at least 2.0 cm").
-
-The rules come from the rule model in plain Python (each literal's kind, predicate, argument
-terms and variables, and a rule's literal order for a set of bound variables:
-mohs_asp/rule_ast.py); `RuleIndex` holds them by head once per policy (`RuleWalk`), and an
-answer set is indexed by predicate and by the values of the arguments a literal has bound
-(`_Atoms`). What would qualify hardly depends on the case: it
-is worked out once per solver run for a stand-in lesion (`_STAND_IN`) whose walk records
-each question it asks that a lesion could answer differently (`probes`); a lesion that
-answers every probe as the stand-in did gets the stand-in's answer, any other is walked.
+- *why*: for every rule that fired, the solver records its id and its variable bindings
+  (`__fired(C, I, (V1,...,Vn))`); the rule's `% because:` words are filled with them.
+- *why not*: for each rule that could derive a conclusion explanations ask about, the solver
+  records how far its body got in the rule's safe order (`__upto`: the first K literals held,
+  with their bindings and the arguments of the next literal). For a conclusion that does not
+  hold, the deepest record that agrees with the conclusion's arguments names the first
+  condition no binding satisfies: put in words by its predicate's `absent:` text, by the
+  case's own value for the same field ("recurrent tumor: no" rather than "not documented"),
+  by a comparison with both of its numbers, or by asking why-not of a derived predicate in
+  turn.
+- *what would qualify*: worked out from the rule model once per policy (`records.Plans`):
+  which case facts each rule reads are left open, which data rows and dated rows it keeps;
+  the solver records each way the data in force on the case's date lets the rule be met
+  (`__needs`), and the words ("site one of: temple, eyebrow, ...", "size at least 2.0 cm")
+  are put together once per distinct set of records, lesion and lesion facts (`_QUALIFY`).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from weakref import WeakKeyDictionary
 
 import clingo
@@ -39,10 +33,11 @@ from clingo import ast
 from .answer import Reason, build_answer, in_unit, merge, reason_order
 from .case import Case
 from .dates import show_date, span_words
-from .engine import EVERYTHING, solve, written_values
+from .engine import EVERYTHING, QUALIFYING, solve, written_values
 from .policy import CASE_FACT_PREDICATES, Policy
+from .records import OPEN, Plan, Plans
 from .rule import PLACEHOLDER, Rule
-from .rule_ast import Lit, Term, Unread
+from .rule_ast import Lit, Term
 
 Binding = dict[str, clingo.Symbol]
 OP = ast.ComparisonOperator
@@ -50,17 +45,7 @@ FAILS_WORDS = {OP.GreaterEqual: "is below", OP.GreaterThan: "is not above", OP.L
                OP.LessThan: "is not below", OP.Equal: "is not", OP.NotEqual: "is"}
 NEEDS_WORDS = {OP.GreaterEqual: "at least", OP.GreaterThan: "above", OP.LessEqual: "at most",
                OP.LessThan: "below", OP.Equal: "", OP.NotEqual: "other than"}
-FLIP = {OP.GreaterEqual: OP.LessEqual, OP.GreaterThan: OP.LessThan, OP.LessEqual: OP.GreaterEqual,
-        OP.LessThan: OP.GreaterThan, OP.Equal: OP.Equal, OP.NotEqual: OP.NotEqual}
-COMPARE = {OP.GreaterEqual: lambda x, y: x >= y, OP.GreaterThan: lambda x, y: x > y, OP.LessEqual: lambda x, y: x <= y,
-           OP.LessThan: lambda x, y: x < y, OP.Equal: lambda x, y: x == y, OP.NotEqual: lambda x, y: x != y}
-ARITHMETIC = {ast.BinaryOperator.Plus: lambda x, y: x + y, ast.BinaryOperator.Minus: lambda x, y: x - y,
-              ast.BinaryOperator.Multiplication: lambda x, y: x * y,
-              ast.BinaryOperator.Division: lambda x, y: x // y if y else None,
-              ast.BinaryOperator.Modulo: lambda x, y: x % y if y else None}
 MAX_DEPTH = 4
-_MARK = "__explain_"  # the stand-in lesion's values (see would_qualify)
-_STAND_IN = clingo.Function(_MARK + "case"), clingo.Function(_MARK + "lesion")
 
 
 # -- values and words ------------------------------------------------------------------------
@@ -138,154 +123,68 @@ def _placeholders(template: str, b: dict[str, clingo.Symbol], written: dict[str,
     return tuple(out)
 
 
-# -- the rules as explanations walk them (from the rule model, once per policy) -----------------
-
-
-class RuleWalk:
-    """A rule as explanations walk it: its head, body and safe orders from the rule model, and
-    which head positions are constants or open."""
-
-    def __init__(self, rule: Rule):
-        self.rule = rule
-
-    @property
-    def head(self) -> tuple[Term, ...]:
-        return self.rule.head_terms
-
-    @property
-    def body(self) -> tuple[Lit, ...]:
-        return self.rule.body
-
-    @cached_property
-    def constants(self) -> tuple[tuple[int, clingo.Symbol], ...]:
-        return tuple((i, t.value) for i, t in enumerate(self.head) if t.kind == "val")
-
-    @cached_property
-    def open(self) -> set[int]:
-        """Head positions taking any value as it comes (_, or a variable found nowhere else in the head)."""
-        return {i for i, t in enumerate(self.head) if t.kind == "any" or t.kind == "var" and
-                not any(t.name in u.vars for j, u in enumerate(self.head) if j != i)}
-
-    def schedule(self, bound) -> list[Lit]:
-        """Body literals in the rule's safe order for these bound variables (the rule model's)."""
-        return self.rule.safe_order(bound)
-
-
-class RuleIndex:
-    """What explanations read off a policy's rules, once per policy."""
-
-    def __init__(self, policy: Policy):
-        self.by_head: dict[tuple[str, int], list[RuleWalk]] = defaultdict(list)
-        self.by_id: dict[str, RuleWalk] = {}
-        for rule in policy.rules:
-            if rule.head:
-                self.by_head[rule.head].append(view := RuleWalk(rule))
-                self.by_id.setdefault(rule.id, view)
-        self.indications: dict[str, clingo.Symbol] = {}  # name -> constant, in the order the rules state them
-        for r in self.rules_for("indication", 3):
-            name = str(r.head[2].value) if r.head[2].kind == "val" else str(r.head[2].node)
-            self.indications.setdefault(name, clingo.Function(name))
-        self.given = self._given(policy)
-        # the given predicates the rules derive for a case (in_force...): what a stand-in lesion borrows
-        self.borrowed = tuple(sorted(k for k in self.given if k in self.by_head))
-
-    def rules_for(self, name: str, arity: int) -> list[RuleWalk]:
-        return self.by_head.get((name, arity), [])
-
-    def _given(self, policy: Policy) -> frozenset[tuple[str, int]]:
-        """What no documentation changes: the case itself and its date of service, and every
-        predicate the rules derive from those and the data alone (which rows are in force on
-        the date). What would qualify takes these as the case has them, never as open."""
-        given = {("case", 1), ("date_of_service", 2)}
-
-        def fixed(lit: Lit) -> bool:
-            if lit.kind in ("cmp", "bool"):
-                return True
-            if lit.kind not in ("pos", "neg") or lit.name is None:
-                return False
-            key = (lit.name, len(lit.args))
-            return key in given or (key not in policy.derived and lit.name not in CASE_FACT_PREDICATES)
-
-        changed = True
-        while changed:
-            changed = False
-            for key, rules in self.by_head.items():
-                if key not in given and all(fixed(lit) for r in rules for lit in r.body):
-                    given.add(key)
-                    changed = True
-        return frozenset(given)
-
-
-_INDEXES: WeakKeyDictionary[Policy, RuleIndex] = WeakKeyDictionary()
-
-
-def rule_index(policy: Policy) -> RuleIndex:
-    if policy not in _INDEXES:
-        _INDEXES[policy] = RuleIndex(policy)
-    return _INDEXES[policy]
-
-
-# -- evaluating the rules' terms against the answer set -----------------------------------
-
-
-def _eval(term: Term, b: Binding) -> clingo.Symbol | None:
-    """The value of a term under a binding; None when a variable in it is unbound."""
+def _value(term: Term, b: Binding) -> clingo.Symbol | None:
+    """A term with its variables replaced by their values (None when one is unbound, or for
+    arithmetic, which the solver has already done where it is needed)."""
     kind = term.kind
-    if kind == "var" or kind == "any":
+    if kind == "var":
         return b.get(term.name)
     if kind == "val":
         return term.value
     if kind == "fn":
-        args = [_eval(a, b) for a in term.args]
+        args = [_value(a, b) for a in term.args]
         if any(a is None for a in args):
             return None
         return clingo.Function(term.name, args) if term.name else clingo.Tuple_(args)
-    if kind == "op":
-        left, right = _eval(term.args[0], b), _eval(term.args[1], b)
-        if left is None or right is None:
-            return None
-        operation = ARITHMETIC.get(term.op)
-        if left.type != clingo.SymbolType.Number or right.type != clingo.SymbolType.Number or operation is None or \
-                (value := operation(left.number, right.number)) is None:
-            raise Unread
-        return clingo.Number(value)
-    raise Unread
+    return None
 
 
-def _match(term: Term, value: clingo.Symbol, b: Binding) -> Binding | None:
-    """Unify a term with a value; the extended binding, or None."""
-    kind = term.kind
-    if kind == "any":
-        return b
-    if kind == "var":
-        bound = b.get(term.name)
-        if bound is None:
-            return {**b, term.name: value}
-        return b if bound == value else None
-    if kind == "fn":
-        if value.type != clingo.SymbolType.Function or term.name != value.name or \
-                len(term.args) != len(value.arguments):
-            return None
-        for sub, v in zip(term.args, value.arguments):
-            b = _match(sub, v, b)
-            if b is None:
+def _head_binding(rule: Rule, args: list[clingo.Symbol | None]) -> Binding | None:
+    """The values a conclusion's arguments give the variables of a rule's head; None when the
+    head cannot be that conclusion (another constant)."""
+    b: Binding = {}
+    for t, a in zip(rule.head_terms, args):
+        if a is None or t.kind == "any":
+            continue
+        if t.kind == "var":
+            if b.setdefault(t.name, a) != a:
                 return None
-        return b
-    got = _eval(term, b)
-    if got is None:
-        raise Unread
-    return b if got == value else None
+        elif t.kind == "val":
+            if t.value != a:
+                return None
+        elif t.kind == "fn" and all(s.kind in ("var", "val", "any") for s in t.args):
+            if a.type != clingo.SymbolType.Function or a.name != t.name or len(a.arguments) != len(t.args):
+                return None
+            for s, v in zip(t.args, a.arguments):
+                if s.kind == "val" and s.value != v or s.kind == "var" and b.setdefault(s.name, v) != v:
+                    return None
+        else:
+            return None
+    return b
+
+
+class _Chain:
+    """Atoms found in several indexes in turn (the data's, then a run's derived atoms of no one case)."""
+
+    def __init__(self, *parts: _Atoms):
+        self.parts = parts
+
+    def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
+        found = [part.find(pred, positions, values) for part in self.parts]
+        return [args for part in found for args in part] if len(self.parts) > 1 and any(found[1:]) else found[0]
 
 
 class _Atoms:
     """Atoms (as their argument lists) by predicate, and by the values of some of their
     arguments: an index for each set of argument positions, built when first asked for."""
 
-    def __init__(self, symbols: list[clingo.Symbol]):
+    def __init__(self, symbols: list[clingo.Symbol] = (), pairs: list[tuple[str, list[clingo.Symbol]]] = ()):
         self.by_pred: dict[tuple[str, int], list[list[clingo.Symbol]]] = defaultdict(list)
         for sym in symbols:
             args = sym.arguments
             self.by_pred[(sym.name, len(args))].append(args)
+        for name, args in pairs:  # as the engine read them (Solved.atoms)
+            self.by_pred[(name, len(args))].append(args)
         self.indexes: dict[tuple, dict[tuple, list]] = {}
 
     def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
@@ -299,55 +198,116 @@ class _Atoms:
         return index.get(values, [])
 
 
-class _Run:
-    """What the cases of one solver run share: the data's atoms, and what would qualify a
-    stand-in lesion (worked out when a lesion first asks), one stand-in for each set of given
-    atoms (the data rows in force on a date: cases in the same period share one)."""
+class _Policy:
+    """What explanations read off a policy once: its plans, indications and histology words."""
 
-    def __init__(self, policy: Policy, shared: list[clingo.Symbol]):
-        self.policy, self.shared = policy, _Atoms(shared)
-        self._stand_ins: dict[frozenset, tuple[list, list[dict]] | None] = {}
+    def __init__(self, policy: Policy):
+        self.plans: Plans = policy.rulebook.plans
+        self.indications: dict[str, clingo.Symbol] = {}  # name -> constant, in the order the rules state them
+        for i in self.plans.by_head.get(("indication", 3), []):
+            t = policy.rules[i].head_terms[2]
+            name = str(t.value) if t.kind == "val" else str(t.node)
+            self.indications.setdefault(name, clingo.Function(name))
+        self.qualify: dict[tuple, list[dict]] = {}  # what would qualify, by what the date fixes, lesion and held facts
+        self._records: dict[tuple, dict[int, list]] = {}
+        self._data_values: dict[tuple, str] = {}
+        self._constant_positions: dict[tuple, tuple[int, ...]] = {}
+        self._candidates: dict[tuple, list] = {}
+        self.rules = policy.rules
+        self.data_atoms = _Atoms(policy.data.facts)  # the data's facts, once
+        # what the case's date fixes for what would qualify: the atoms of the given predicates the
+        # rules derive (in_force), and the date itself if a rule it keeps reads it
+        self.fixing = frozenset(k for k in self.plans.given if k in policy.derived)
+        self.by_date = any(lit.name == "date_of_service" for plan in self.plans.needs for lit in plan.kept)
 
-    def stand_in(self, borrowed: tuple[tuple[str, tuple[clingo.Symbol, ...]], ...]) -> tuple[list, list[dict]] | None:
-        """The stand-in's probes and answer, the stand-in holding the given atoms `borrowed` (each
-        a name and its arguments after the case); None when its answer cannot stand for others'."""
-        key_set = frozenset(borrowed)
-        if key_set not in self._stand_ins:
-            key, lid = _STAND_IN
-            atoms = [clingo.Function("case", [key]), clingo.Function("lesion", [key, lid])]
-            atoms.extend(clingo.Function(name, [key, *args]) for name, args in borrowed)
-            ex = Explainer(self.policy, key, atoms, [], self)
-            ex.probes = []
-            answer = ex.would_qualify(lid)
-            shown = (text for entry in answer for text in entry["needs"])
-            self._stand_ins[key_set] = None if ex.unsure or any(_MARK in text for text in shown) else (ex.probes, answer)
-        return self._stand_ins[key_set]
+    def data_values(self, shared: _Chain, name: str, arity: int, position: int) -> str:
+        """The values the data gives a predicate's argument, each once, in the data's order."""
+        key = (name, arity, position)
+        if key not in self._data_values:
+            rows = shared.find((name, arity), (), ())
+            self._data_values[key] = ", ".join(dict.fromkeys(show(row[position]) for row in rows))
+        return self._data_values[key]
+
+    def candidates(self, name: str, args: list) -> list[tuple[int, Rule]]:
+        """The rules whose head could be name(args) as far as its constants tell (the rest is
+        `_head_binding`'s): looked up by the arguments at the positions some head has a constant."""
+        pred = (name, len(args))
+        positions = self._constant_positions.get(pred)
+        if positions is None:
+            rules = [(i, self.rules[i]) for i in self.plans.by_head.get(pred, [])]
+            positions = self._constant_positions[pred] = tuple(sorted(
+                {p for _, r in rules for p, t in enumerate(r.head_terms) if t.kind != "var" and t.kind != "any"}))
+        key = (pred, tuple(str(args[p]) if args[p] is not None else None for p in positions))
+        found = self._candidates.get(key)
+        if found is None:
+            found = self._candidates[key] = [(i, self.rules[i]) for i in self.plans.by_head.get(pred, []) if all(
+                args[p] is None or _head_binding(self.rules[i], [a if j == p else None for j, a in enumerate(args)]) is not None
+                for p in positions)]
+        return found
+
+    def qualifying(self, policy: Policy, case: Case, atoms: _Atoms) -> tuple[dict[int, list], tuple]:
+        """What would qualify's `__needs` records for a case's date (rule plan number -> the
+        values of each way it holds), and their key: solved once for a stand-in case of that
+        date with no lesions (the records read only the data and what the date fixes), then
+        reused by every case whose date fixes the same."""
+        key = tuple((name, tuple(map(tuple, (args[1:] for args in atoms.by_pred.get((name, arity), ())))))
+                    for name, arity in sorted(self.fixing))
+        if self.by_date:
+            key += (case.date_of_service,)
+        if key not in self._records:
+            stand_in = Case("", case.date_of_service, tuple(f for f in case.facts if f[0] == "date_of_service"), (), ())
+            [solved] = solve(policy, [stand_in], track=QUALIFYING, everything=True)
+            records: dict[int, list] = defaultdict(list)
+            for sym in solved.needs:
+                records[sym.arguments[1].number].append(sym.arguments[2].arguments)
+            if len(self._records) > 256:
+                self._records.clear()
+            self._records[key] = dict(records)
+        return self._records[key], key
+
+
+_POLICIES: WeakKeyDictionary[Policy, _Policy] = WeakKeyDictionary()
+
+
+def policy_view(policy: Policy) -> _Policy:
+    found = _POLICIES.get(policy)
+    if found is None:
+        found = _POLICIES[policy] = _Policy(policy)
+    return found
+
+
+def rule_index(policy: Policy) -> _Policy:
+    """Work out once per policy what explanations read off its rules, and the program of what
+    would qualify (before a batch forks)."""
+    policy.program(QUALIFYING)
+    return policy_view(policy)
 
 
 # -- the explainer -------------------------------------------------------------------------------
 
 
 class Explainer:
-    """Explanations for one case, from its full answer set and the rules' firing records."""
+    """Explanations for one case, from the solver's records for it."""
 
-    def __init__(self, policy: Policy, key: clingo.Symbol, atoms: list[clingo.Symbol],
-                 fired: list[tuple[str, tuple[clingo.Symbol, ...]]], run: _Run, written: Written | None = None):
-        self.policy, self.view, self.key, self.run = policy, rule_index(policy), key, run
-        self.atoms = _Atoms(atoms)
+    def __init__(self, policy: Policy, key: clingo.Symbol, case: Case, solved, shared: _Chain, written=None):
+        self.policy, self.view, self.key, self.case = policy, policy_view(policy), key, case
+        self.plans = self.view.plans
+        self.atoms = _Atoms(pairs=solved.atoms)
+        self.shared = shared
         self.written = written or {}  # the case's values in its own words (engine.written_values)
         self._heads: dict[tuple[str, int], tuple[list, dict]] = {}
         self.fired: dict[str, list[Binding]] = defaultdict(list)
-        for rule_id, values in fired:
+        for rule_id, values in solved.fired:
             rule = policy.rules_by_id.get(rule_id)
             if rule is not None:
                 self.fired[rule_id].append(dict(zip(rule.variables, values)))
-        self.probes: list | None = None  # the stand-in's questions to its case (see _Run)
-        self.unsure = False  # the stand-in met something its probes cannot vouch for
-
-    def _borrowed(self) -> tuple[tuple[str, tuple[clingo.Symbol, ...]], ...]:
-        """This case's given atoms that the rules derive (which rows are in force...), without the case."""
-        return tuple((name, tuple(args[1:])) for name, arity in self.view.borrowed
-                     for args in self.atoms.by_pred.get((name, arity), []))
+        # how far each rule got: rule number -> K -> [(binding of the first K literals, next literal's arguments)]
+        self._reached: dict[int, list] = defaultdict(list)  # rule number -> its records, read when first asked for
+        for sym in solved.reached:
+            self._reached[sym.arguments[1].number].append(sym)
+        self.reached: dict[int, dict[int, list]] = {}
+        self.needs: dict[int, list] | None = None  # what would qualify's records (`qualifying`), when first asked
+        self._given = None
 
     # -- firing (why) ------------------------------------------------------------------------
 
@@ -359,16 +319,11 @@ class Explainer:
         if pred not in self._heads:
             heads: list[tuple[tuple, Rule, Binding]] = []
             by_head: dict[tuple, list[tuple[Rule, Binding]]] = defaultdict(list)
-            for r in self.view.rules_for(*pred):
-                for b in self.fired.get(r.rule.id, []):
-                    values = []
-                    for t in r.head:
-                        try:
-                            values.append(_eval(t, b))
-                        except Unread:
-                            values.append(Unread)  # equals no value asked for
-                    heads.append((tuple(values), r.rule, b))
-                    by_head[tuple(values)].append((r.rule, b))
+            for rule in self.policy.rules_for(*pred):
+                for b in self.fired.get(rule.id, []):
+                    values = tuple(_value(t, b) for t in rule.head_terms)
+                    heads.append((values, rule, b))
+                    by_head[values].append((rule, b))
             self._heads[pred] = heads, by_head
         heads, by_head = self._heads[pred]
         if None not in args:
@@ -377,10 +332,9 @@ class Explainer:
 
     def because(self, rule: Rule, b: Binding) -> Reason:
         if rule.because:
-            view = self.view.by_id.get(rule.id)
             written: dict[str, Words] = {}
             sizes = any(kind == "um" for _, kind in _slots(rule.because))  # only sizes have words of their own
-            for lit in view.body if view is not None and sizes else ():
+            for lit in rule.body if sizes else ():
                 if lit.kind == "pos" and lit.name is not None:
                     for name, words in self._words(lit, b).items():
                         written.setdefault(name, words)
@@ -399,10 +353,7 @@ class Explainer:
     def _words(self, lit: Lit, b: Binding, names: tuple[str, ...] | None = None) -> dict[str, Words]:
         """The words of a positive literal's arguments under a binding, by the variable in each
         position (or by `names`, the predicate's argument names)."""
-        try:
-            values = [_eval(t, b) for t in lit.args]
-        except Unread:
-            return {}
+        values = [_value(t, b) for t in lit.args]
         if any(v is None for v in values):
             return {}
         out = {}
@@ -413,166 +364,95 @@ class Explainer:
                 out[lit.args[i].name] = words
         return out
 
-    # -- matching literals against the answer set --------------------------------------------
-
-    def matches(self, lit: Lit, b: Binding) -> list[Binding]:
-        name, args = lit.parts()
-        pred, positions, values = (name, len(args)), [], []
-        if all(t.kind in ("var", "any", "val") for t in args):  # else every atom is tried, as _match may raise
-            for i, t in enumerate(args):
-                value = t.value if t.kind == "val" else b.get(t.name)
-                if value is not None:
-                    positions.append(i)
-                    values.append(value)
-        positions, values = tuple(positions), tuple(values)
-        out = []
-        for atoms in (self.atoms, self.run.shared):
-            for atom in atoms.find(pred, positions, values):
-                nb: Binding | None = b
-                for t, v in zip(args, atom):
-                    nb = _match(t, v, nb)
-                    if nb is None:
-                        break
-                if nb is not None:
-                    out.append(nb)
-        if self.probes is not None and (name in self.policy.case_predicates or self._stand_in_values(lit, b)):
-            self.probes.append((Explainer.matches, lit, b, out))
-        return out
-
-    def holds(self, lit: Lit, b: Binding) -> list[Binding]:
-        """The bindings extending b under which a body literal is true."""
-        if lit.kind == "pos":
-            return self.matches(lit, b)
-        if lit.kind == "neg":
-            return [] if self.matches(lit, b) else [b]
-        if lit.kind == "cmp":
-            left, right = lit.args
-            x, y = _eval(left, b), _eval(right, b)
-            if x is None and lit.op == OP.Equal and y is not None:
-                nb = _match(left, y, b)
-                out = [nb] if nb is not None else []
-            elif x is None or y is None:
-                raise Unread
-            else:
-                out = [b] if COMPARE[lit.op](x, y) else []
-            if self.probes is not None and self._stand_in_values(lit, b):
-                self.probes.append((Explainer.holds, lit, b, out))
-            return out
-        if lit.kind == "bool":
-            return [b] if lit.value else []
-        raise Unread
-
-    def _stand_in_values(self, lit: Lit, b: Binding) -> bool:
-        """Whether the literal reads a value of the stand-in lesion (so must be asked again of
-        each lesion); one only inside another value cannot be swapped for a lesion's."""
-        found = False
-        for var in lit.vars:
-            value = b.get(var)
-            if value is not None and _MARK in str(value):
-                found = True
-                self.unsure |= value not in _STAND_IN
-        return found
+    def _find(self, name: str, values: list) -> list[list[clingo.Symbol]]:
+        """The atoms of the case and the data of this predicate with these values (None: any)."""
+        positions = tuple(i for i, v in enumerate(values) if v is not None)
+        wanted = tuple(values[i] for i in positions)
+        return [args for atoms in (self.atoms, self.shared) for args in atoms.find((name, len(values)), positions, wanted)]
 
     # -- why not -------------------------------------------------------------------------------
 
     def why_not(self, name: str, args: list[clingo.Symbol | None], depth: int = 0) -> list[Reason]:
         """Why no rule derived name(args): for each candidate rule, the first condition that
-        no binding of the conditions before it satisfies."""
+        no binding of the conditions before it satisfies (the solver's `__upto` records)."""
         reasons: list[Reason] = []
-        for r in self.view.rules_for(name, len(args)):
-            reasons.extend(self.rule_fails(r, args, depth))
+        for i, rule in self.view.candidates(name, args):
+            reasons.extend(self.rule_fails(i, rule, args, depth))
         return reasons
 
-    def _head_binding(self, r: RuleWalk, args: list[clingo.Symbol | None]) -> Binding | None:
-        b: Binding | None = {}
-        if any(args[i] is not None and args[i] != value for i, value in r.constants):
-            b = None  # another constant (the usual answer): no need to match the rest
-        for t, a in zip(r.head, args):
-            if b is None:
-                break
-            if a is not None:
-                try:
-                    b = _match(t, a, b)
-                except Unread:
-                    b = None
-        if self.probes is not None:
-            marked = {i for i, a in enumerate(args) if a is not None and _MARK in str(a)}
-            self.unsure |= any(args[i] not in _STAND_IN for i in marked)
-            if marked - r.open:  # a stand-in's value meets a constant: ask each lesion again
-                self.probes.append((Explainer._head_binding, r, args, b))
-        return b
-
-    def rule_fails(self, r: RuleWalk, args: list[clingo.Symbol | None], depth: int) -> list[Reason]:
-        start = self._head_binding(r, args)
+    def rule_fails(self, i: int, rule: Rule, args: list[clingo.Symbol | None], depth: int) -> list[Reason]:
+        start = _head_binding(rule, args)
         if start is None:
             return []  # the head cannot produce this atom (another constant)
-        bindings = [start]
-        origin: dict[str, tuple[Lit, Binding]] = {}
-        try:
-            for lit in r.schedule(start):
-                nxt = []
-                for b in bindings:
-                    nxt.extend(self.holds(lit, b))
-                if not nxt:
-                    out: list[Reason] = []
-                    for b in bindings:
-                        out.extend(self.failure(lit, b, origin, depth))
-                    return out
-                if lit.kind == "pos":
-                    for var in lit.vars:
-                        origin.setdefault(var, (lit, nxt[0]))
-                bindings = nxt
-        except Unread:
-            return [Reason("the conditions of rule {R} do not hold", (("R", r.rule.id),))]
-        return []  # it holds: nothing to explain
+        plan = self.plans.upto.get(i)
+        if plan is None or any(lit.kind == "other" for lit in plan.order):
+            return [Reason("the conditions of rule {R} do not hold", (("R", rule.id),))]
+        reached, n = self.reached.get(i), len(plan.order)
+        if reached is None:
+            reached = self.reached[i] = defaultdict(list)
+            for sym in self._reached.get(i, ()):
+                _, _, k, values, nxt = sym.arguments
+                reached[k.number].append((dict(zip(plan.bound[k.number], values.arguments)), nxt.arguments))
+        for k in range(n, 0, -1):
+            found = [({**start, **b}, nxt) for b, nxt in reached.get(k, ()) if
+                     all(start.get(v, value) == value for v, value in b.items())]
+            if found:
+                break
+        else:
+            k, found = 0, [(start, ())]
+        if k == n:
+            return []  # it holds: nothing to explain
+        lit = plan.order[k]
+        origin: dict[str, Lit] = {}
+        for before in plan.order[:k]:
+            if before.kind == "pos":
+                for var in before.vars:
+                    origin.setdefault(var, before)
+        out: list[Reason] = []
+        for b, nxt in found:
+            values = [_value(t, b) if not nxt or nxt[j] == OPEN else nxt[j] for j, t in enumerate(lit.args)]
+            out.extend(self.failure(lit, b, values, origin, depth))
+        return out
 
     def describe(self, lit: Lit, b: Binding, unit: str | None = None) -> Reason | None:
         """A positive literal's `holds:` words under a binding ("size 1.2 cm"); sizes in `unit`
         when given (see _placeholders)."""
-        name, args = lit.parts()
+        name, args = lit.name, lit.args
         pred = self.policy.predicates.get((name, len(args)))
         if pred is None or not pred.holds:
             return None
         values = {}
         for arg_name, term in zip(pred.args, args):
-            try:
-                value = _eval(term, b)
-            except Unread:
-                value = None
+            value = _value(term, b)
             if value is not None:
                 values[arg_name] = value
         return Reason(pred.holds, _placeholders(pred.holds, values, self._words(lit, b, pred.args), unit))
 
-    def failure(self, lit: Lit, b: Binding, origin, depth: int) -> list[Reason]:
+    def failure(self, lit: Lit, b: Binding, values: list, origin: dict[str, Lit], depth: int) -> list[Reason]:
+        """Words for the first condition of a rule that failed, under one binding of the ones
+        before it; `values`: its arguments (a comparison's two sides) as the solver gave them."""
         if lit.kind == "cmp":
-            return [self._comparison(lit, b, origin)]
+            return [self._comparison(lit, b, values, origin)]
         if lit.kind == "neg":
             # `not p(...)` fails because p(...) holds: say why it holds
             out = []
-            for nb in self.matches(lit, b):
-                name, args = lit.parts()
-                values = [_eval(t, nb) for t in args]
-                fired = self.firings(name, values)
+            for atom in self._find(lit.name, values):
+                fired = self.firings(lit.name, list(atom))
                 if fired:
                     out.extend(self.because(rule, fb) for rule, fb in fired)
-                elif (d := self.describe(lit, nb)) is not None:
-                    out.append(d)
+                else:
+                    pred = self.policy.predicates.get((lit.name, len(atom)))
+                    if pred is not None and pred.holds:
+                        out.append(Reason(pred.holds, _placeholders(pred.holds, dict(zip(pred.args, atom)))))
             return out or [Reason("{X} holds", (("X", str(lit.node.atom)),))]
-        if lit.kind != "pos":
+        if lit.kind != "pos" or lit.name is None:
             return [Reason("{X} does not hold", (("X", str(lit.node)),))]
-        name, terms = lit.parts()
-        values = []
-        for t in terms:
-            try:
-                values.append(_eval(t, b))
-            except Unread:
-                values.append(None)
+        name, terms = lit.name, lit.args
         pred = self.policy.predicates.get((name, len(terms)))
         # the case documents this field with another value: show the case's own value
         if name in CASE_FACT_PREDICATES and len(values) >= 2 and values[-1] is not None \
                 and all(v is not None for v in values[:-1]):
-            near = [args for atoms in (self.atoms, self.run.shared)
-                    for args in atoms.find((name, len(values)), tuple(range(len(values) - 1)), tuple(values[:-1]))]
+            near = self._find(name, [*values[:-1], None])
             if near and pred is not None and pred.holds:
                 return [Reason(pred.holds, _placeholders(pred.holds, dict(zip(pred.args, args)), {
                     pred.args[i]: w for i, w in self._atom_words(name, list(args)).items() if i < len(pred.args)}))
@@ -580,14 +460,14 @@ class Explainer:
         if pred is not None and pred.absent:
             known = {a: v for a, v in zip(pred.args, values) if v is not None}
             reason = Reason(pred.absent, _placeholders(pred.absent, known))
-            open_args = {a: i for i, (a, v) in enumerate(zip(pred.args, values)) if v is None}
-            if open_args and (rows := self.run.shared.find((name, len(terms)), (), ())):
+            open_args = {a: i for i, (a, v) in enumerate(zip(pred.args, values)) if v is None and a in reason.template}
+            if open_args and self.shared.find((name, len(terms)), (), ()):
                 # a value one rule over the data leaves open (aggressive_histology's K): the values the data gives
-                given = {a: ", ".join(dict.fromkeys(show(row[i]) for row in rows)) for a, i in open_args.items()}
+                given = {a: self.view.data_values(self.shared, name, len(terms), i) for a, i in open_args.items()}
                 reason = Reason(reason.template, tuple((a, given.get(a, v)) for a, v in reason.values))
-            if (name, len(terms)) in self.view.given:  # a row not in force: say which row (the one binding its dates)
+            if (name, len(terms)) in self.plans.given:  # a row not in force: say which row (the one binding its dates)
                 for var in [t.name for t in reversed(terms) if t.kind == "var"]:
-                    if var in origin and (d := self.describe(origin[var][0], {**origin[var][1], **b})) is not None:
+                    if var in origin and (d := self.describe(origin[var], b)) is not None:
                         return [Reason("{A}: {B}", (("A", d.text()), ("B", reason.text())))]
             return [reason]
         if (name, len(terms)) in self.policy.derived and depth < MAX_DEPTH:
@@ -597,158 +477,103 @@ class Explainer:
         shown = ", ".join("_" if v is None else show(v) for v in values)
         return [Reason("no {X}", (("X", f"{name}({shown})"),))]
 
-    def _comparison(self, lit: Lit, b: Binding, origin) -> Reason:
+    def _comparison(self, lit: Lit, b: Binding, values: list, origin: dict[str, Lit]) -> Reason:
         """"size 19.99 mm is below 20 mm (2.0 cm)": each side in the words of the literal that
         bound it, both in the unit the case wrote its own size in."""
-        sources = [(origin[t.name][0], {**origin[t.name][1], **b}) if t.kind == "var" and t.name in origin else None
-                   for t in lit.args]
-        unit = next((w[1] for s in sources if s for w in self._words(*s).values() if w[2]), None)
+        sources = [origin[t.name] if t.kind == "var" and t.name in origin else None for t in lit.args]
+        unit = next((w[1] for s in sources if s for w in self._words(s, b).values() if w[2]), None)
         sides = []
-        for term, source in zip(lit.args, sources):
-            value = _eval(term, b)
-            d = self.describe(*source, unit=unit) if source else None
+        for term, source, value in zip(lit.args, sources, values):
+            d = self.describe(source, b, unit=unit) if source else None
             sides.append(d.text() if d else (show(value) if value is not None else str(term.node)))
         return Reason("{A} " + FAILS_WORDS[lit.op] + " {B}", (("A", sides[0]), ("B", sides[1])))
 
     # -- what would qualify ----------------------------------------------------------------
 
+    def _holds(self, lit: Lit, b: Binding) -> bool:
+        values = [_value(t, b) for t in lit.args]
+        return None not in values and bool(self._find(lit.name, values))
+
     def would_qualify(self, lid: clingo.Symbol) -> list[dict]:
         """For each indication: what documentation would meet it, one list per rule."""
-        if self.probes is None and (stand_in := self.run.stand_in(self._borrowed())) is not None:
-            probes, answer = stand_in
-            swap = dict(zip(_STAND_IN, (self.key, lid)))
-            if self._answers_as(probes, swap):
-                return [{**entry, "needs": list(entry["needs"]), "reads": list(entry["reads"])} for entry in answer]
-        out = []
-        for name, ind in self.view.indications.items():
-            for r in self.view.rules_for("indication", 3):
-                start = self._head_binding(r, [self.key, lid, ind])
-                if start is None:
-                    continue
-                for alternative, reads in _merged_alternatives(self._rule_needs(r, start, 0)):
-                    out.append({"indication": name, "rule": r.rule.id, "needs": alternative, "reads": reads})
-        return out
+        top = [(name, self.plans.needs_for(("indication", 3), (0, 1, 2)), [self.key, lid, ind])
+               for name, ind in self.view.indications.items()]
+        held = tuple(self._holds(lit, b) for plan in self.plans.needs for lit in plan.held
+                     if (b := _head_binding(plan.rule, [self.key, lid]) if plan.fixed[:2] == (0, 1) else None) is not None)
+        if self.needs is None:
+            self.needs, self._given = self.view.qualifying(self.policy, self.case, self.atoms)
+        key = (self._given, lid, held)
+        cached = self.view.qualify.get(key)
+        if cached is None:
+            cached = []
+            for name, plans, args in top:
+                for plan in plans:
+                    start = _head_binding(plan.rule, args)
+                    if start is None:
+                        continue
+                    for alternative, reads in _merged_alternatives(self._rule_needs(plan, start, 0)):
+                        cached.append({"indication": name, "rule": plan.rule.id, "needs": alternative, "reads": reads})
+            if len(self.view.qualify) > 4096:
+                self.view.qualify.clear()
+            self.view.qualify[key] = cached
+        return [{**entry, "needs": list(entry["needs"]), "reads": list(entry["reads"])} for entry in cached]
 
-    def _answers_as(self, probes: list, swap: dict) -> bool:
-        """Whether this case answers the stand-in's probes as the stand-in did."""
-        def swapped(x):
-            if isinstance(x, dict):
-                return {k: swap.get(v, v) for k, v in x.items()}
-            if isinstance(x, list):
-                return [swapped(v) for v in x]
-            return swap.get(x, x) if x is not None else None
-
-        try:
-            return all(ask(self, subject, swapped(given)) == swapped(answer) for ask, subject, given, answer in probes)
-        except Unread:
-            return False
-
-    def needs(self, name: str, args: list[clingo.Symbol | None], depth: int = 0) -> list[list[Reason]]:
+    def needs_of(self, name: str, args: list[clingo.Symbol | None], positions: tuple[int, ...], depth: int) -> list[list[Reason]]:
         """For each rule that could derive name(args): what the case would have to document
         (a list of conditions, all needed), from the rule's body and the data's values."""
         out = []
-        for r in self.view.rules_for(name, len(args)):
-            start = self._head_binding(r, args)
-            if start is None:
-                continue
-            out.extend(self._rule_needs(r, start, depth))
+        for plan in self.plans.needs_for((name, len(args)), positions):
+            start = _head_binding(plan.rule, args)
+            if start is not None:
+                out.extend(self._rule_needs(plan, start, depth))
         return out
 
-    def _rule_needs(self, r: RuleWalk, start: Binding, depth: int) -> list[list[Reason]]:
-        open_lits: list[Lit] = []  # case facts the case would need
-        options: dict[str, set[str]] = {}
+    def _rule_needs(self, plan: Plan, start: Binding, depth: int) -> list[list[Reason]]:
+        if plan.unsure:
+            return [[Reason("what rule {R} asks for", (("R", plan.rule.id),))]]
+        records = self.needs.get(plan.number)
+        if not records:
+            return []  # no row of the data in force lets it be met
+        width = len(plan.kept_vars)
+        b = {**dict(zip(plan.kept_vars, records[0][:width])), **start}
+        options = {var: {show(dict(zip(plan.kept_vars, r))[var]) for r in records}
+                   for var in plan.free if var in plan.kept_vars}
         limits: dict[str, list[str]] = defaultdict(list)
-        bindings, bound = [start], set(start)
+        origin: dict[str, Lit] = {}
+        for lit in plan.kept:
+            if lit.kind == "pos":
+                for var in lit.vars:
+                    origin.setdefault(var, lit)
+        for (var, op, other), value in zip(plan.limits, records[0][width:]):
+            unit = self._unit_of(var, plan.open)
+            if unit == "um" and other.kind == "var" and other.name in origin:
+                shown = show_measure(value, self._words(origin[other.name], b).get(other.name), None)
+            else:
+                shown = show(value, unit)
+            limits[var].append(f"{NEEDS_WORDS[op]} {shown}".strip())
         alternatives: list[list[Reason]] | None = None
-        free: set[str] = set()
-        given = self.view.given
-        origin: dict[str, tuple[Lit, Binding]] = {}  # the data literal that bound each variable
-        try:
-            order = r.schedule(bound)
-            for i, lit in enumerate(order):
-                if lit.kind == "pos":
-                    name, terms = lit.parts()
-                    if name in CASE_FACT_PREDICATES and (name, len(terms)) not in given:
-                        # what the case documents is left open (only facts fixed by the head
-                        # and already true, such as lesion(C,L), are taken as they are)
-                        if not (lit.vars <= bound and self.matches(lit, start)):
-                            open_lits.append(lit)
-                            free |= lit.vars - bound
-                        continue
-                    if lit.vars & free:
-                        # data that constrains an open value: the values it allows, of the rows
-                        # the later given literals keep (in_force: the rows in force on the date)
-                        relaxed = [{k: v for k, v in b.items() if k not in free} for b in bindings]
-                        allowed = [nb for b in relaxed for nb in self.matches(lit, b)]
-                        known = set(bindings[0]) | lit.vars
-                        for later in order[i + 1:]:
-                            if later.kind == "pos" and later.name is not None and \
-                                    (later.name, len(later.args)) in given and later.vars <= known and not later.vars & free:
-                                allowed = [nb for nb in allowed if self.matches(later, nb)]
-                        if not allowed:
-                            return []  # no row of the data is in force that could give it
-                        for var in lit.vars & free:
-                            vals = {show(nb[var]) for nb in allowed if var in nb}
-                            options[var] = vals if var not in options else options[var] & vals
-                        bindings = [{**b, **{k: v for k, v in nb.items() if k not in free}} for b in bindings
-                                    for nb in allowed[:1]] or bindings
-                        continue
-                    found = [nb for b in bindings for nb in self.matches(lit, b)]
-                    if not found and (name, len(terms)) in self.policy.derived and (name, len(terms)) not in given \
-                            and depth < MAX_DEPTH:
-                        values = [None if t.vars & free else _eval(t, bindings[0]) for t in terms]
-                        inner = self.needs(name, values, depth + 1)
-                        alternatives = inner if alternatives is None else \
-                            [a + i for a in alternatives for i in inner]
-                        continue
-                    if not found:
-                        return []  # needs something no documentation can supply
-                    for var in lit.vars - bound:
-                        origin.setdefault(var, (lit, found[0]))
-                    bindings = found
-                elif lit.kind == "cmp" and lit.vars & free:
-                    (left, other), op = lit.args, lit.op
-                    if left.kind == "var" and left.name in free:
-                        var = left.name
-                    elif other.kind == "var" and other.name in free:
-                        var, other, op = other.name, left, FLIP[op]
-                    else:
-                        raise Unread
-                    value = _eval(other, bindings[0])
-                    unit = self._unit_of(var, open_lits)
-                    if unit == "um" and other.kind == "var" and other.name in origin and value is not None:
-                        shown = show_measure(value, self._words(*origin[other.name]).get(other.name), None)
-                    else:
-                        shown = show(value, unit)
-                    limits[var].append(f"{NEEDS_WORDS[op]} {shown}".strip())
-                else:
-                    nxt = [nb for b in bindings for nb in self.holds(lit, b)]
-                    if not nxt:
-                        return []
-                    bindings = nxt
-        except Unread:
-            self.unsure = True
-            return [[Reason("what rule {R} asks for", (("R", r.rule.id),))]]
-        own: list[Reason] = []
-        for lit in open_lits:
-            own.append(self._need_words(lit, bindings[0], options, limits))
+        for lit, positions in plan.inner:
+            values = [_value(t, b) if i in positions else None for i, t in enumerate(lit.args)]
+            inner = self.needs_of(lit.name, values, positions, depth + 1) if depth < MAX_DEPTH else []
+            alternatives = inner if alternatives is None else [a + i for a in alternatives for i in inner]
+        own = [self._need_words(lit, b, options, limits) for lit in plan.open
+               if not (lit in plan.held and self._holds(lit, start))]
         if alternatives is None:
             return [own] if own else []
         return [own + alt for alt in alternatives]
 
     def _unit_of(self, var: str, open_lits: list[Lit]) -> str | None:
         for lit in open_lits:
-            name, terms = lit.parts()
-            pred = self.policy.predicates.get((name, len(terms)))
+            pred = self.policy.predicates.get((lit.name, len(lit.args)))
             if pred and pred.holds:
-                for arg_name, t in zip(pred.args, terms):
+                for arg_name, t in zip(pred.args, lit.args):
                     if t.kind == "var" and t.name == var:
                         m = re.search(r"\{" + re.escape(arg_name) + r":(\w+)\}", pred.holds)
                         return m.group(1) if m else None
         return None
 
     def _need_words(self, lit: Lit, b: Binding, options, limits) -> Reason:
-        name, terms = lit.parts()
+        name, terms = lit.name, lit.args
         pred = self.policy.predicates.get((name, len(terms)))
         if pred is None or not pred.holds:
             return Reason("{X}", (("X", str(lit.node)),))
@@ -763,10 +588,7 @@ class Explainer:
             elif var in limits:
                 values.append((arg_name, " and ".join(limits[var])))
             else:
-                try:
-                    value = _eval(term, b)
-                except Unread:
-                    value = None
+                value = _value(term, b)
                 values.append((arg_name, show(value, unit) if value is not None else "documented"))
         template = PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}", pred.holds)
         return Reason(template, tuple(values), name)
@@ -797,9 +619,8 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
             else:
                 # the rules that could give this lesion the indication; if none can (a rule
                 # written for one named lesion), cite the indication's first rule anyway
-                rules = [r.rule for r in view.rules_for("indication", 3) if ex._head_binding(r, [key, lid, ind]) is not None]
-                rule = (rules or [r.rule for r in view.rules_for("indication", 3)
-                                  if ex._head_binding(r, [key, None, ind]) is not None])[0]
+                rules = [r for _, r in view.candidates("indication", [key, lid, ind]) if _head_binding(r, [key, lid, ind]) is not None]
+                rule = (rules or [r for _, r in view.candidates("indication", [key, None, ind])])[0]
                 because = merge(ex.why_not("indication", [key, lid, ind])) or \
                     [f"no rule of this policy gives lesion {lesion['id']} this indication"]
             entries.append({"indication": name, "met": bool(fired), **_cite(rule), "because": because})
@@ -843,7 +664,7 @@ def _could_document(ex: Explainer, lid: clingo.Symbol, options: list[dict]) -> l
     site and measured size are facts, told in its indications, not options. Histology terms
     are named by the characteristic they spell (data/histology.csv), each once."""
     # histology_term(Term, Characteristic, When): the spelling and what it names, whatever its dates
-    spelled = {args[0].string: args[1].string for args in ex.run.shared.find(("histology_term", 3), (), ())
+    spelled = {args[0].string: args[1].string for args in ex.shared.find(("histology_term", 3), (), ())
                if args[1].string}
     out = []
     for option in options:
@@ -903,10 +724,11 @@ def _merged_alternatives(alternatives: list[list[Reason]]) -> list[tuple[list[st
 def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     """Answers with explanations, for valid cases solved together."""
     solved = solve(policy, cases, track=EVERYTHING, everything=True)
-    run = _Run(policy, solved[0].shared) if solved else None
+    view = policy_view(policy)
+    shared = _Chain(view.data_atoms, _Atoms(solved[0].shared)) if solved else None
     out = []
     for key, (case, s) in enumerate(zip(cases, solved)):
         answer = build_answer(case, s, policy)
         k = clingo.Number(key)
-        out.append(explain_answer(answer, Explainer(policy, k, s.atoms, s.fired, run, written_values(k, case))))
+        out.append(explain_answer(answer, Explainer(policy, k, case, s, shared, written_values(k, case))))
     return out

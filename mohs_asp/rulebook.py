@@ -264,7 +264,15 @@ class Rulebook:
     def _programs(self, track: frozenset[str] | None) -> list[ast.AST]:
         from .records import instrumented
 
-        return instrumented(self.statements, self.rules, track)
+        return instrumented(self.statements, self.rules, track, self.plans if track and "?" in track else None)
+
+    @cached_property
+    def plans(self):
+        """What explanations ask of the rules, once per policy (records.Plans)."""
+        from .policy import CASE_FACT_PREDICATES
+        from .records import Plans
+
+        return Plans(self.rules, self.predicates, self.derived, CASE_FACT_PREDICATES)
 
 
 # -- reading logic files before clingo does ------------------------------------------------

@@ -374,7 +374,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
     from .answer import build_answer, invalid_answer
     from .api import refused, within_limits
     from .case import parse_case
-    from .engine import EVERYTHING, solve
+    from .engine import FIRINGS, solve
     from .graph import RuleGraph
 
     started = time.perf_counter()
@@ -410,10 +410,10 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
     fired: set[str] = set()
 
     def run(cases: list) -> list[tuple[dict, list[str]]]:  # each case's answer and the rules that fired
-        solved = solve(policy, cases, track=EVERYTHING)
+        solved = solve(policy, cases, track=FIRINGS)
         return [(build_answer(case, s, policy), [rule_id for rule_id, _ in s.fired]) for case, s in zip(cases, solved)]
 
-    policy.program(EVERYTHING)
+    policy.program(FIRINGS)
     for start in range(0, len(entries), chunk_size):
         chunk = entries[start:start + chunk_size]
         runnable = [(result, test, case) for result, test, case in chunk if case is not None]
@@ -421,7 +421,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
             done = within_limits([case for _, _, case in runnable], policy, run,
                                  lambda case, limit: (refused(case, limit, policy), []))
             for (result, test, _case), (answer, ids) in zip(runnable, done):
-                result.fired = set(ids)  # every rule, with track=EVERYTHING
+                result.fired = set(ids)  # every rule, with track=FIRINGS
                 _judge(result, test, answer, result.fired, policy, values)
         stop = next((i for i, (result, _, _) in enumerate(chunk) if not result.passed), None) if exitfirst else None
         ran.extend(result for result, _, _ in chunk[:None if stop is None else stop + 1])

@@ -353,3 +353,40 @@ def test_the_readmes_denied_two_lesion_case_reads_in_80_by_40(tmp_path):
     assert "  not met: recurrent_or_incomplete" in text  # lesion A qualifies: its unmet ones in one list
     assert "    - documented as incompletely excised: yes  (recurrent_or_incomplete)" in text
     assert "documented as recurrent: yes" not in text  # the case says recurrent: false, a fact
+
+
+def test_the_one_aggressive_histology_rule_over_the_data_explains_each_feature_once(policy):
+    """One rule over data/histology.csv (the characteristic K left to the data) stands for the
+    eight the policy once had: why not words the characteristics the data gives, what would
+    qualify lists the spellings the data allows, and the office's view names each feature once."""
+    single = explain(case({"histology": ["nodular"]}), policy)
+    assert because(single, "aggressive_or_rapid_growth")[0].startswith(
+        "histology nodular has none of the aggressive features: sclerotic, morpheaform, fibrosing, ")
+    needs = [w["needs"] for w in single["lesions"][0]["would_qualify"] if w["indication"] == "aggressive_or_rapid_growth"]
+    assert needs[1:] == [["documented as growing rapidly: yes"]]
+    terms = needs[0][0].removeprefix("histology one of: ").split(", ")
+    assert {"spiky", "spikey_shaped", "infiltrative", "sclerotic"} <= set(terms) and len(terms) == len(set(terms))
+    short = [n for w in single["lesions"][0]["could_document"] if w["indication"] == "aggressive_or_rapid_growth"
+             for n in w["needs"]]
+    features = short[0].removeprefix("histology one of: ").split(", ")
+    assert "metatypical/infiltrative/spiky" in features and len(features) == len(set(features)) == 8
+    met = explain(case({"histology": ["infiltrative"]}), policy)
+    assert because(met, "aggressive_or_rapid_growth") == \
+        ["histology infiltrative is an aggressive feature (metatypical/infiltrative/spiky)"]
+
+
+def test_why_not_is_read_off_the_solvers_records_not_worked_out_in_python(policy):
+    """The rules explanations ask about come with records of how far their bodies got: the
+    deepest record that agrees with the question names the condition that failed."""
+    from mohs_asp.engine import EVERYTHING, solve
+
+    plans = policy.rulebook.plans
+    large = policy.rules_by_id["large_lesion"]
+    plan = plans.upto[policy.rules.index(large)]
+    assert [lit.kind for lit in plan.order] == ["pos", "pos", "pos", "cmp"]
+    [solved] = solve(policy, [parse_case(case({"size_cm": 1.1}), policy)], track=EVERYTHING, everything=True)
+    mine = [s for s in solved.reached if s.arguments[1].number == plan.index]
+    deepest = max(s.arguments[2].number for s in mine)
+    assert deepest == 3  # size, threshold and date held; the comparison (the fourth) did not
+    [record] = [s for s in mine if s.arguments[2].number == 3]
+    assert [str(a) for a in record.arguments[4].arguments] == ["11000", "20000"]  # the comparison's two sides
