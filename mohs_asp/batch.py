@@ -14,8 +14,6 @@ is replaced after CHUNKS_PER_WORKER chunks. A worker lost stops the run at once
 
 from __future__ import annotations
 
-import errno
-import io
 import json
 import multiprocessing
 import os
@@ -23,7 +21,6 @@ import pickle
 import signal
 import stat
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,17 +30,18 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import IO, Any
 
+from .answers_file import output
 from .api import answer_documents
-from .case import MAX_FILE_BYTES, open_source, parse_text
+from .case import open_source
 from .engine import DECIDING, EVERYTHING
-from .errors import CaseInvalid, InputError, OutputClosed, OutputError, UsageError, WorkerLost
+from .jsonl import MAX_LINE_BYTES, document, read_json_lines, read_lines, sniffed  # noqa: F401 -- read_json_lines: batch's reading, as diff uses it
+from .errors import UsageError, WorkerLost
 from .policy import Policy, load_policy
 
 CHUNK_LINES = 500  # cases per solver run
 CHUNK_BYTES = 4 << 20  # a chunk of long lines is cut early
 IN_FLIGHT = 3  # chunks queued or being answered, per worker
 CHUNKS_PER_WORKER = 50  # then fresh workers: 25,000 cases, at most ~100 MB of symbols with no lesion id repeated
-MAX_LINE_BYTES = MAX_FILE_BYTES  # a line, like a case file, holds at most 10 MB
 WORKERS_PER_CORE = 4  # --workers at most: the work is all CPU, so more workers only cost memory (~60 MB each)
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # check's JSON, on one line
 COUNTED = {"covered": "covered", "not_covered": "not covered", "no_mms": "no MMS", "invalid": "invalid"}
@@ -168,28 +166,12 @@ def use_policy(policy: Policy) -> None:
     _policy = policy
 
 
-def _document(raw: bytes | None):
-    """A line as answer_documents takes it: the parsed document, or the CaseInvalid saying why not.
-    It is read as `check` reads a file of the same bytes (a byte-order mark skipped, on any line)."""
-    if raw is None:
-        return CaseInvalid([InputError("", f"the line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB")])
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        return CaseInvalid([InputError("", f"the line is not UTF-8 text (byte {e.start})")])
-    if not text.strip():
-        return CaseInvalid([InputError("", "the line is empty: each line must hold one case")])
-    try:
-        return parse_text(text, "the line")
-    except CaseInvalid as e:
-        return e
-
 
 def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False, csv: bool = False) -> tuple[bytes, Tally]:
     """The answers to lines numbered from `first`, one JSON object a line (UTF-8, as JSON Lines
     always is), and their tally; with `explain`, each with its explanation; with `csv`, as CSV
     rows (`csv_rows`) instead."""
-    docs = [_document(raw) for raw in lines]
+    docs = [document(raw) for raw in lines]
     out: list[str] = []
     tally = Tally()
     for number, answer in enumerate(answer_documents(docs, _policy, len(docs), explain), start=first):
@@ -241,17 +223,6 @@ def _csv_line(fields) -> str:
 # -- in the parent -----------------------------------------------------------------------------
 
 
-def read_lines(stream: IO[bytes]) -> Iterator[bytes | None]:
-    """Each line of the input; None for one longer than MAX_LINE_BYTES (skipped, never held).
-    The line ending (\\n or \\r\\n) is not part of the case: a line holds 10 MB as a file does."""
-    while raw := stream.readline(MAX_LINE_BYTES + 2):
-        if len(raw.removesuffix(b"\n").removesuffix(b"\r")) > MAX_LINE_BYTES:
-            while raw and not raw.endswith(b"\n"):
-                raw = stream.readline(MAX_LINE_BYTES)
-            yield None
-        else:
-            yield raw
-
 
 def chunked(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | None], int]]:
     """(number of the first line, the lines, their size in bytes), CHUNK_LINES at a time."""
@@ -266,264 +237,7 @@ def chunked(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | N
         yield first, chunk, size
 
 
-def read_json_lines(source: str) -> Iterator[tuple[int, Any]]:
-    """(line number, document) for each line of a JSON Lines file (or `-`), read exactly as
-    batch reads it (`read_lines`, `_document`): a blank, non-UTF-8, non-JSON or too long line is a
-    CaseInvalid in its place, never skipped. `mohs-asp diff` reads its .jsonl files with this."""
-    with open_source(source, "a file of cases") as stream:
-        for number, raw in enumerate(read_lines(stream), start=1):
-            yield number, _document(raw)
 
-
-def _sniffed(stream: IO[bytes], source: str) -> IO[bytes]:
-    """`stream`, ready to read from where it was, once it is known to be JSON Lines. It is not when its
-    first non-blank line is not a complete JSON value and the whole input (at most MAX_FILE_BYTES)
-    reads as one JSON or YAML document holding a case (an object) or a list of them: a case file
-    given to batch, said before anything is written (UsageError, exit 2). Anything else is JSON
-    Lines, each bad line answered invalid as ever. Standard input is read ahead and replayed."""
-    try:
-        start = stream.tell() if stream.seekable() and stat.S_ISREG(os.fstat(stream.fileno()).st_mode) else None
-    except (OSError, ValueError, AttributeError):
-        start = None
-    head = bytearray()
-    while len(head) <= MAX_FILE_BYTES and (raw := stream.readline(MAX_LINE_BYTES + 2)):
-        head += raw
-        if raw.strip():
-            break
-    else:
-        raw = b""  # nothing but blank lines (so far): JSON Lines
-    said = None
-    if raw and len(head) <= MAX_FILE_BYTES and not _complete_json(raw):
-        head += stream.read(MAX_FILE_BYTES + 1 - len(head))
-        if len(head) <= MAX_FILE_BYTES:
-            said = _case_file(bytes(head))
-    if said is not None:
-        name = "standard input" if source == "-" else source
-        jq = "jq -c '.[]'" + ("" if source == "-" else f" {source}")
-        advice = f"write one case a line (`{jq} > cases.jsonl`)" if said.startswith("a ") else f"run `mohs-asp check {source}`"
-        raise UsageError(f"{name} is not JSON Lines (one case a line): it holds {said}; {advice}")
-    if start is not None:
-        stream.seek(start)
-        return stream
-    return _Replayed(bytes(head), stream)
-
-
-def _complete_json(raw: bytes) -> bool:
-    try:
-        json.loads(raw.decode("utf-8-sig"))
-        return True
-    except (ValueError, RecursionError):
-        return False
-
-
-def _case_file(data: bytes) -> str | None:
-    """What a whole input that is not JSON Lines holds, in words, or None when it does not read as
-    one document of a case or a list of cases."""
-    try:
-        text = data.decode("utf-8-sig")
-        doc = parse_text(text)
-    except (CaseInvalid, UnicodeDecodeError):
-        return None
-    form = "JSON" if text.lstrip()[:1] in ("{", "[") else "YAML"
-    lines = len(text.splitlines())
-    if isinstance(doc, dict):
-        return f"one {form} case written across {lines:,} lines"
-    if isinstance(doc, list) and doc and all(isinstance(d, dict) for d in doc):
-        return f"a {form} list of {len(doc):,} case{'s' if len(doc) != 1 else ''}"
-    return None
-
-
-class _Replayed:
-    """A stream that cannot seek (standard input), with the bytes already read from it put back."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]):
-        self.head = io.BytesIO(head)
-        self.rest = rest
-
-    def readline(self, limit: int = -1) -> bytes:
-        line = self.head.readline(limit)
-        if line.endswith(b"\n") or 0 <= limit <= len(line):
-            return line
-        return line + self.rest.readline(limit - len(line) if limit >= 0 else -1)
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.head.read(size)
-        if size < 0 or len(data) < size:
-            data += self.rest.read(size - len(data) if size >= 0 else -1)
-        return data
-
-    def fileno(self) -> int:
-        return self.rest.fileno()
-
-
-def _identity(stream: Any) -> os.stat_result | None:
-    """The file behind an open stream (its st_dev and st_ino say which), or None when it has none."""
-    try:
-        return os.fstat(stream.fileno())
-    except (OSError, ValueError, AttributeError):  # closed, or a stand-in with no descriptor
-        return None
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def _writing(name: str) -> Iterator[None]:
-    """A failure to write `name` said in words: OutputClosed when its reader has gone,
-    OutputError for anything else (a full disk, a file grown past its limit, an I/O error)."""
-    try:
-        yield
-    except BrokenPipeError:
-        raise OutputClosed(f"{name}: its reader has gone") from None
-    except OSError as e:
-        raise OutputError(f"cannot write {name}: {e.strerror or e}") from None
-
-
-@dataclass
-class _Sink:
-    """Where the answers are written; `whole` when they replace a file at the end (so after a
-    failure that file is as it was)."""
-
-    stream: IO[bytes]
-    name: str
-    whole: bool
-
-    def write(self, data: bytes) -> None:
-        with _writing(self.name):  # flushed at once: a failure is said here, never later by surprise
-            self.stream.write(data)
-            self.stream.flush()
-
-
-@contextmanager
-def _output(out: Path | None, source: IO[bytes] | None = None) -> Iterator[_Sink]:
-    """Where the answers go, refused (UsageError) when it is `source`'s own regular file:
-
-    - None, `/dev/stdout` or any name of the file standard output goes to: standard output;
-    - a FIFO or a character device (`/dev/null`): written straight through;
-    - a regular file, or a name that does not exist yet: written whole (`_replacing`), behind
-      any symlinks (the file the link leads to is replaced; the link stays);
-    - anything else (a folder, a socket, a block device): refused."""
-    stdout = _identity(sys.stdout)
-    info, replace, to_stdout = stdout, None, out is None
-    if out is not None:
-        try:
-            info = os.stat(out)
-        except FileNotFoundError:
-            info = None
-        except OSError as e:  # a name too long, a folder it may not enter, a symlink loop
-            raise UsageError(f"cannot write {out}: {e.strerror}") from None
-        if info is not None and stdout is not None and os.path.samestat(info, stdout):
-            to_stdout = True
-        elif info is None or stat.S_ISREG(info.st_mode):  # (a new file behind a dangling symlink: the file it names)
-            replace = Path(os.path.realpath(out))
-        elif not (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
-            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else (
-                "a block device" if stat.S_ISBLK(info.st_mode) else "not a file")
-            raise UsageError(f"--out {out} is {kind}: answers go to a file, a FIFO or a character device")
-    read = _identity(source)
-    if info is not None and read is not None and stat.S_ISREG(info.st_mode) and os.path.samestat(info, read):
-        raise UsageError(f"{'standard output' if out is None else f'--out {out}'} is INPUT itself: the answers would replace the cases")
-    name = "standard output" if to_stdout else str(out)
-    if replace is not None:
-        with _replacing(replace, name) as stream:
-            yield _Sink(stream, name, whole=True)
-        return
-    if to_stdout:
-        with _writing(name):
-            sys.stdout.flush()  # anything printed before, then the answers
-        yield _Sink(sys.stdout.buffer, name, whole=False)
-        with _writing(name):
-            sys.stdout.buffer.flush()
-        return
-    try:
-        stream = open(out, "wb")  # noqa: SIM115 -- closed below
-    except OSError as e:
-        raise UsageError(f"cannot write {out}: {e.strerror}") from None
-    try:
-        yield _Sink(stream, name, whole=False)
-        with _writing(name):
-            stream.close()
-    finally:
-        _close(stream)
-
-
-@contextmanager
-def _replacing(target: Path, name: str) -> Iterator[IO[bytes]]:
-    """`target` written whole: into a file beside it that replaces it at the end (os.replace:
-    atomic, so a reader sees the old file or the new one; another hard link to the old file
-    keeps the old answers). On any failure or interruption `target` is left as it was and the
-    file goes. Where Linux allows (O_TMPFILE), that file has no name until it is complete, so
-    even a SIGKILL leaves nothing behind; elsewhere it is the hidden `.NAME.*.part`."""
-    try:
-        stream, temp = _temporary(target.parent, target.name)
-    except OSError as e:  # no such folder, no right to write there
-        raise UsageError(f"cannot write {name}: {e.strerror}") from None
-    try:
-        try:
-            yield stream
-            with _writing(name):
-                stream.flush()
-                os.fsync(stream.fileno())
-                os.chmod(stream.fileno(), stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask())
-                if temp is None:  # named only now, for the moment it takes to rename it
-                    temp = _name(stream, target)
-                stream.close()
-        finally:
-            _close(stream)  # after a failure, what is still buffered is dropped
-        with _writing(name):
-            os.replace(temp, target)
-    except OutputError as e:
-        _remove(temp)
-        raise type(e)(f"{e}; {name} left as it was") from None
-    except BaseException:
-        _remove(temp)
-        raise
-
-
-def _close(stream: IO[bytes]) -> None:
-    try:
-        stream.close()
-    except OSError:  # the failure that brought us here, again: already reported
-        pass
-
-
-def _temporary(folder: Path, name: str) -> tuple[IO[bytes], str | None]:
-    """An open file in `folder` for the answers, and its name: None for a file with no name
-    (Linux's O_TMPFILE, where the file system has it), else a new hidden `.NAME.*.part`."""
-    if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"):
-        try:
-            return os.fdopen(os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600), "wb"), None
-        except OSError as e:
-            if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):  # not this file system, or kernel
-                raise
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name[:200]}.", suffix=".part")
-    return os.fdopen(fd, "wb"), temp
-
-
-def _name(stream: IO[bytes], target: Path) -> str:
-    """A new hidden name beside `target` for the unnamed file open as `stream`."""
-    folder = os.open(target.parent, os.O_RDONLY)
-    try:
-        while True:
-            temp = f".{target.name[:200]}.{os.urandom(4).hex()}.part"
-            try:  # given dst_dir_fd, os.link calls linkat, which follows the /proc link to the open file
-                os.link(f"/proc/self/fd/{stream.fileno()}", temp, dst_dir_fd=folder)
-                return str(target.parent / temp)
-            except FileExistsError:
-                pass
-    finally:
-        os.close(folder)
-
-
-def _remove(temp: str | None) -> None:
-    if temp is not None:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
 
 
 class _Worker:
@@ -722,7 +436,7 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
     start = time.perf_counter()
     tally = Tally()
     with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as opened, \
-            _output(out, stream := _sniffed(opened, source)) as sink:
+            output(out, stream := sniffed(opened, source)) as sink:
         bar = _Progress(_size(stream)) if progress else None
         try:
             with _Workers(workers, policy.root) as pool:

@@ -1,7 +1,7 @@
 """Batch beyond one machine, on engines the payer already runs: `mohs-asp batch INPUT --out
 OUT --dask ADDRESS` (a dask.distributed cluster, `run`) and Spark's mapPartitions
 (`spark_answers`). Both call batch's own per-chunk function (batch.answer_chunk) on batch's
-own chunks (batch.read_lines, batch.chunked), so the answers are the bytes a local run writes.
+own chunks (jsonl.read_lines, batch.chunked), so the answers are the bytes a local run writes.
 
 The policy travels with the run: its files (logic/, data/ and policy.toml) go to
 each worker (dask: a WorkerPlugin named by the policy's digest, so a worker that joins later
@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import batch
-from .batch import IN_FLIGHT, MAX_LINE_BYTES, Summary, answer_chunk, chunked, read_lines
+from . import answers_file, jsonl
+from .batch import IN_FLIGHT, Summary, answer_chunk, chunked
+from .jsonl import MAX_LINE_BYTES, read_lines
 from .case import open_source
 from .engine import DECIDING, EVERYTHING
 from .errors import MohsError, OutputError, UsageError, WorkerLost
@@ -142,15 +144,15 @@ def _reading(source: str) -> Iterator[IO[bytes]]:
 
 
 @contextmanager
-def _writing(out: str | None, source: IO[bytes]) -> Iterator[batch._Sink]:
+def _writing(out: str | None, source: IO[bytes]) -> Iterator[answers_file.Sink]:
     """Where the answers go. A local path (or file:// URL, or None for standard output): as
-    the local batch writes it (batch._output: a file written whole or not at all). An fsspec
+    the local batch writes it (answers_file.output: a file written whole or not at all). An fsspec
     URL: a hidden `.NAME.*.part` object beside it, moved onto it at the end (fs.mv: a rename
     where the file system has one, else a copy and a delete; an object store's copy appears
     whole), removed on failure, so OUT is all the answers or as it was."""
     path = local_path(out) if out is not None else None
     if out is None or path is not None:
-        with batch._output(Path(path) if path is not None else None, source) as sink:
+        with answers_file.output(Path(path) if path is not None else None, source) as sink:
             yield sink
         return
     import fsspec
@@ -166,12 +168,12 @@ def _writing(out: str | None, source: IO[bytes]) -> Iterator[batch._Sink]:
         raise UsageError(f"cannot write {out}: {e}") from None
     try:
         try:
-            yield batch._Sink(stream, out, whole=True)
-            with batch._writing(out):
+            yield answers_file.Sink(stream, out, whole=True)
+            with answers_file.writing(out):
                 stream.close()
                 fs.mv(temp, target)
         finally:
-            batch._close(stream)
+            answers_file.close_stream(stream)
     except BaseException as e:
         try:
             fs.rm(temp)
@@ -245,7 +247,7 @@ def run(source: str, out: str | None, address: str, policy: Policy, progress: bo
         raise UsageError("--explain adds explanations to JSON answers; --format csv has a reason column instead")
     tally = batch.Tally()
     with batch._stopped_by_sigterm_like_ctrl_c(), _reading(source) as opened, \
-            _writing(out, stream := batch._sniffed(opened, source)) as sink:
+            _writing(out, stream := jsonl.sniffed(opened, source)) as sink:
         bar = batch._Progress(batch._size(stream)) if progress else None
         try:
             with _client(address) as client:

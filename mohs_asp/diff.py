@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import answer_documents
-from .batch import read_json_lines
+from .jsonl import read_json_lines
 from .case import suggest
 from .errors import CaseInvalid, UsageError
 from .policy import Policy

@@ -269,10 +269,9 @@ class Rulebook:
     @cached_property
     def plans(self):
         """What explanations ask of the rules, once per policy (records.Plans)."""
-        from .policy import CASE_FACT_PREDICATES
         from .records import Plans
 
-        return Plans(self.rules, self.predicates, self.derived, CASE_FACT_PREDICATES)
+        return Plans(self.rules, self.predicates, self.derived, frozenset(case_format.facts()))  # the case's facts
 
 
 # -- reading logic files before clingo does ------------------------------------------------

@@ -313,7 +313,7 @@ def _xml(text: str) -> str:
 
 def write_junit_xml(report: TestReport, path: Path, require_coverage: bool = False) -> None:
     """The JUnit XML written whole: a temporary file beside `path`, renamed over it."""
-    from .batch import _output  # the one writer of whole files
+    from .answers_file import output as _output  # the one writer of whole files
 
     if probe(path, Path.is_dir):
         raise UsageError(f"--junit-xml {path} is a folder")

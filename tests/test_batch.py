@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp import batch
+from mohs_asp import answers_file, batch
+from mohs_asp import jsonl as jsonl_input
 from mohs_asp.api import check_source
 from mohs_asp.errors import OutputError
 from helpers import copy_policy, policy_tests
@@ -265,10 +266,10 @@ def test_ctrl_c_exits_130_stops_the_workers_and_keeps_the_old_out_file(tmp_path)
 
 
 def test_a_line_over_the_limit_is_skipped_without_being_held(monkeypatch):
-    monkeypatch.setattr(batch, "MAX_LINE_BYTES", 10)
+    monkeypatch.setattr(jsonl_input, "MAX_LINE_BYTES", 10)
     stream = io.BytesIO(b"short\n" + b"x" * 55 + b"\n" + b"y" * 12 + b"\nok\n")
-    assert list(batch.read_lines(stream)) == [b"short\n", None, None, b"ok\n"]
-    assert "longer than" in batch._document(None).errors[0].message
+    assert list(jsonl_input.read_lines(stream)) == [b"short\n", None, None, b"ok\n"]
+    assert "longer than" in jsonl_input.document(None).errors[0].message
 
 
 @pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed-file", "named-part-file"])
@@ -285,11 +286,11 @@ def test_out_is_replaced_whole_or_left_as_it_was_with_or_without_unnamed_files(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.jsonl", "cases.jsonl"]
 
     def disk_full(self, data):
-        with batch._writing(self.name):
+        with answers_file.writing(self.name):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     out.write_text("old answers\n")
-    monkeypatch.setattr(batch._Sink, "write", disk_full)
+    monkeypatch.setattr(answers_file.Sink, "write", disk_full)
     with pytest.raises(OutputError, match=f"cannot write {out}: No space left on device; {out} left as it was"):
         batch.run(str(cases), out, policy, workers=1)
     assert out.read_text() == "old answers\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp import batch, diff, explain, policy_tests
+from mohs_asp import answers_file, batch, diff, explain, jsonl, policy_tests
 from mohs_asp.api import answer_documents, check_document, check_source
 from mohs_asp.case import parse_case
 from mohs_asp.diff import case_files, diff_policies, read_cases
@@ -171,7 +171,7 @@ def test_diff_reads_json_lines_as_batch_does(tmp_path, policy):
     read = list(read_cases([str(path)]))
     assert [source for source, _ in read] == [f"{path}:{n}" for n in range(1, len(raw) + 1)]
     for (_, doc), line in zip(read, raw):
-        expected = batch._document(line + b"\n")
+        expected = jsonl.document(line + b"\n")
         if isinstance(expected, CaseInvalid):
             assert isinstance(doc, CaseInvalid) and doc.errors == expected.errors
         else:
@@ -192,7 +192,7 @@ def test_diff_of_a_json_lines_file_with_a_byte_that_is_not_utf8_answers_every_li
 
 
 def test_a_line_over_the_limit_is_an_invalid_case_in_diff_too(tmp_path, monkeypatch):
-    monkeypatch.setattr(batch, "MAX_LINE_BYTES", 100)
+    monkeypatch.setattr(jsonl, "MAX_LINE_BYTES", 100)
     path = tmp_path / "cases.jsonl"
     path.write_text(json.dumps({**NOSE, "id": "x" * 200}) + "\n" + json.dumps({"id": "short"}) + "\n")
     [(_, long), (_, short)] = read_cases([str(path)])
@@ -363,7 +363,7 @@ def test_paths_the_system_cannot_look_up_are_usage_errors(tmp_path, policy):
     for call in (lambda: run_tests([long], policy), lambda: case_files([long]), lambda: load_policy(long)):
         with pytest.raises(UsageError, match="File name too long"):
             call()
-    with pytest.raises(UsageError, match="File name too long"), batch._output(Path(long)):
+    with pytest.raises(UsageError, match="File name too long"), answers_file.output(Path(long)):
         pass
     # X.expected.json is 4 characters longer than X.case.json: only the pair's name is too long
     case = tmp_path / ("y" * 245 + ".case.json")
@@ -490,10 +490,10 @@ def test_out_the_same_file_as_the_input_is_refused(tmp_path, policy):
 
 def test_the_json_lines_reader_is_batchs(tmp_path):
     stream = io.BytesIO(b'{"id": "a"}\n\n\xff\n')
-    documents = [batch._document(raw) for raw in batch.read_lines(stream)]
+    documents = [jsonl.document(raw) for raw in jsonl.read_lines(stream)]
     path = tmp_path / "cases.jsonl"
     path.write_bytes(b'{"id": "a"}\n\n\xff\n')
-    read = [doc for _, doc in batch.read_json_lines(str(path))]
+    read = [doc for _, doc in jsonl.read_json_lines(str(path))]
     assert read[0] == documents[0] == {"id": "a"}
     assert [d.errors for d in read[1:]] == [d.errors for d in documents[1:]]
 

@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..api import answer_documents, check_document
-from ..batch import _document as line_document  # a JSON Lines line read exactly as `batch` reads it
+from ..jsonl import document as line_document  # a JSON Lines line read exactly as `batch` reads it
 from ..case import MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text
 from ..errors import CaseInvalid, InputError, MohsError, PolicyError
 from ..policy import Policy, load_policy
