@@ -6,10 +6,11 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
+from . import fastpath
 from .answer import build_answer, invalid_answer
 from .case import Case, load_case, parse_case
 from .engine import DECIDING, solve
-from .errors import CaseInvalid
+from .errors import CaseInvalid, PolicyError
 from .policy import Policy
 
 EXIT_CODES = {"covered": 0, "no_mms": 0, "not_covered": 1}
@@ -22,7 +23,13 @@ def answer_cases(cases: list[Case], policy: Policy, explain: bool = False) -> li
         from .explain import explain_cases
 
         return explain_cases(cases, policy)
-    solved = solve(policy, cases, track=DECIDING)
+    solved = fastpath.solve(policy, cases)  # compiled templates where they cover a case, clingo otherwise
+    try:
+        return [build_answer(case, s, policy) for case, s in zip(cases, solved)]
+    except PolicyError:
+        if not any(isinstance(s, fastpath.Compiled) for s in solved):
+            raise
+    solved = solve(policy, cases, track=DECIDING)  # a broken policy is reported in clingo's own words
     return [build_answer(case, s, policy) for case, s in zip(cases, solved)]
 
 

@@ -1,0 +1,489 @@
+"""The compiled engine: the policy as clingo grounds it, evaluated for many cases at once.
+
+`solve(policy, cases)` gives what `engine.solve(policy, cases, track=DECIDING)` gives, one
+Solved per case, in order. For the cases it can take it does not run clingo per chunk:
+
+1. analysis.py reads the rules (never a restatement of them) and decides how each input
+   argument may stand in for the case's values without changing any answer;
+2. template.py has clingo ground the rules once over open inputs (each argument over its
+   stand-ins) and compiles the ground program to straight-line bit-set code;
+3. here each case is turned into its input atoms exactly as `engine.case_facts` makes them
+   (the one translation from a case to facts), mapped onto the stand-ins, the template
+   evaluated for all its cases at once (one bit a case), and the shown atoms read back,
+   stand-ins mapped back to the case's own values.
+
+A case the templates do not cover (more lesions or lines than any template has, a value
+outside an exact domain) goes to clingo as before, in one Control for all such cases of the
+chunk; so does every case when the policy uses a construct the templates do not take (the
+analysis or the ground program is refused: a constraint, a choice, a disjunction, a
+recursive or cyclic rule, an aggregate other than #count, ...). Each case is answered as
+`check` answers it alone.
+
+`MOHS_ASP_ENGINE=clingo` turns the compiled engine off (every case through clingo, the
+reference); `MOHS_ASP_ENGINE=compiled` uses it even for a handful of cases (by default a
+call with fewer than FAST_MIN cases goes to clingo unless a template is already built,
+since building one takes a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+from ..engine import DECIDING, Solved, case_facts, solve as clingo_solve
+from ..policy import CASE_FACT_PREDICATES, Policy
+from .analysis import Refused, analyse
+from .template import CASE, SYMBOL_TEXT, Template, build, sort_maps, value_key
+
+ENGINE_VARIABLE = "MOHS_ASP_ENGINE"
+FAST_MIN = 100  # cases in one call before a template is worth building
+MAX_TEMPLATES = 4  # per policy and process
+MAX_STAND_INS = 8  # per sort: a case needing more goes to clingo
+MAX_EXACT_VALUES = 128  # values of an exact sort (units) a template takes
+BUILD_MIN = 20  # cases a new template must cover to be built
+
+
+class Compiled(Solved):
+    """A Solved read off a compiled template (the same fields, the same meaning)."""
+
+
+class _Identity(dict):
+    """engine.case_facts's symbol table, handing back plain values (ints and strs)."""
+
+    def __missing__(self, value):
+        if len(self) > CACHE_LIMIT:
+            self.clear()
+        self[value] = value
+        return value
+
+
+_IDENTITY = _Identity()
+CACHE_LIMIT = 200_000  # entries of a per-process cache before it is emptied
+_SKIP = ()  # a fact no rule reads
+
+
+@dataclass
+class _Encoded:
+    keys: list  # canonical input atom keys
+    inverse: dict | None  # sort root -> {stand-in key: the case's value}; None when every value stands for itself
+    facts: list | None = None
+
+
+@dataclass
+class Engine:
+    policy: Policy
+    refused: str | None = None
+    analysis: object = None
+    data_atoms: list = field(default_factory=list)
+    maps: dict = field(default_factory=dict)
+    seen: dict = field(default_factory=dict)  # root of an equality sort -> values seen often (stand for themselves)
+    templates: list[Template] = field(default_factory=list)
+    failed_builds: int = 0
+    stats: dict = field(default_factory=lambda: {"compiled": 0, "clingo": 0})
+    cache: dict = field(default_factory=dict)  # fact -> (key, every equality value fixed, ordered values)
+
+    # -- the analysis, once --------------------------------------------------------------------
+
+    def prepare(self, facts_of_cases: list[list]) -> None:
+        keyed = set()
+        names = set(CASE_FACT_PREDICATES)
+        for facts in facts_of_cases:
+            for name, args in facts:
+                names.add(name)
+                if args and args[0] is CASE:
+                    keyed.add(name)
+        try:
+            self.data_atoms = _data_atoms(self.policy)
+            self.analysis = analyse(self.policy.program(DECIDING), frozenset(names), frozenset(keyed), self.data_atoms)
+        except (Refused, RuntimeError) as e:
+            self.refused = str(e)
+            return
+        a = self.analysis
+        self.roots = {name: tuple(a.root(((name, arity, i),)) for i in range(arity)) for name, arity in a.input_arities.items()}
+        self._remap({})
+
+    def _remap(self, seen: dict) -> None:
+        """The maps used to encode cases: generic stand-ins up to MAX_STAND_INS, the values
+        seen often standing for themselves."""
+        params = {}
+        for root, kind in self.analysis.kinds.items():
+            if kind == "injective":
+                params[("k", root)] = MAX_STAND_INS
+                params[("S", root)] = seen.get(root, ())
+        self.seen = seen
+        self.maps = sort_maps(self.analysis, self.analysis.data_values, self.data_atoms, params)
+        self.cache = {}
+
+    # -- cases to input atoms --------------------------------------------------------------------
+
+    def _entry(self, fact):
+        """The canonical key of one fact when every value of an injective sort stands for
+        itself, whether its equality values do, and its ordered values (to check that)."""
+        name, args = fact
+        a = self.analysis
+        arity = a.input_arities.get(name)
+        if arity is None:
+            return _SKIP if name in a.inputs else None  # an input no rule reads (none is shown)
+        if arity != len(args) or ((bool(args) and args[0] is CASE) != (name in a.keyed)):
+            return None
+        key = [name]
+        fixed = True
+        ordered = []
+        for root, arg in zip(self.roots[name], args):
+            if arg is CASE:
+                if len(key) != 1:
+                    return None
+                key.append(0)
+                continue
+            value = value_key(arg)
+            m = self.maps[root]
+            if m.kind == "class":
+                rep = m.class_of(value)
+                if rep is None:
+                    return None
+                key.append(rep)
+            elif m.kind == "injective":
+                if m.ordered:
+                    ordered.append((root, value))
+                elif value not in m.fixed:
+                    fixed = False
+                key.append(value)
+            else:
+                key.append(value)
+        if len(self.cache) > CACHE_LIMIT:
+            self.cache.clear()
+        entry = self.cache[fact] = (tuple(key), fixed, tuple(ordered))
+        return entry
+
+    def encode(self, facts: list) -> _Encoded | None:
+        cache = self.cache
+        keys = []
+        ordered: dict | None = None
+        for fact in facts:
+            entry = cache.get(fact)
+            if entry is None:
+                entry = self._entry(fact)
+                if entry is None:
+                    return None
+            if entry is _SKIP:
+                continue
+            key, fixed, values = entry
+            if not fixed:
+                return self.encode_mapped(facts)
+            keys.append(key)
+            if values:
+                if ordered is None:
+                    ordered = {}
+                for root, value in values:
+                    ordered.setdefault(root, []).append(value)
+        if ordered:
+            maps = self.maps
+            for root, values in ordered.items():
+                found = maps[root].injective(values)
+                if found is None:
+                    return None
+                for key, rep in found.items():
+                    if key != rep:
+                        return self.encode_mapped(facts)
+        return _Encoded(keys, None, facts)
+
+    def encode_mapped(self, facts: list) -> _Encoded | None:
+        """Encoding with the values of injective sorts mapped onto their stand-ins."""
+        maps = self.maps
+        values: dict = {}
+        rows = []
+        for fact in facts:
+            entry = self.cache.get(fact) or self._entry(fact)
+            if entry is None:
+                return None
+            if entry is _SKIP:
+                continue
+            name, args = fact
+            roots = self.roots[name]
+            for root, arg in zip(roots, args):
+                if arg is not CASE and maps[root].kind == "injective":
+                    values.setdefault(root, []).append(value_key(arg))
+            rows.append((entry[0], roots, args))
+        mapping = {}
+        for root, keys in values.items():
+            found = maps[root].injective(keys)
+            if found is None:
+                return None
+            mapping[root] = found
+        keys = []
+        for key, roots, args in rows:
+            key = list(key)
+            for i, (root, arg) in enumerate(zip(roots, args), start=1):
+                if arg is not CASE and root in mapping:
+                    key[i] = mapping[root][value_key(arg)]
+            keys.append(tuple(key))
+        inverse = {root: {rep: key for key, rep in found.items()} for root, found in mapping.items()}
+        return _Encoded(keys, inverse, facts)
+
+    # -- templates ---------------------------------------------------------------------------------
+
+    def new_template(self, encoded: list[_Encoded]) -> Template | None:
+        """A template for these cases: their exact values, their injective sorts' values seen
+        in at least 1% of them standing for themselves, generic stand-ins for the rest."""
+        a = self.analysis
+        counts: dict = {}
+        exact: dict = {}
+        need: dict = {}
+        for enc in encoded:
+            per_case: dict = {}
+            for name, args in enc.facts:
+                roots = self.roots.get(name)
+                if roots is None:
+                    continue
+                for root, arg in zip(roots, args):
+                    if arg is CASE:
+                        continue
+                    kind = a.kinds.get(root)
+                    if kind == "injective" or kind == "exact":
+                        per_case.setdefault(root, set()).add(value_key(arg))
+            for root, vals in per_case.items():
+                if a.kinds[root] == "exact":
+                    exact.setdefault(root, set()).update(vals)
+                elif self.maps[root].ordered:
+                    found = self.maps[root].injective(list(vals)) or {}
+                    need[root] = max(need.get(root, 1), _per_interval(self.maps[root], found))
+                else:
+                    for v in vals:
+                        counts.setdefault(root, {}).setdefault(v, 0)
+                        counts[root][v] += 1
+        seen = {root: set(vals) for root, vals in self.seen.items()}
+        for root, c in counts.items():
+            often = [v for v, n in c.items() if n >= max(2, len(encoded) // 100)]
+            seen.setdefault(root, set()).update(sorted(often, key=lambda v: -c[v])[:MAX_SEEN])
+        for enc in encoded:
+            per_case: dict = {}
+            for name, args in enc.facts:
+                for root, arg in zip(self.roots.get(name, ()), args):
+                    if arg is not CASE and a.kinds.get(root) == "injective" and not self.maps[root].ordered:
+                        v = value_key(arg)
+                        if v not in self.maps[root].fixed and v not in seen.get(root, ()):
+                            per_case.setdefault(root, set()).add(v)
+            for root, vals in per_case.items():
+                need[root] = max(need.get(root, 0), len(vals))
+        if any(len(v) > MAX_EXACT_VALUES for v in exact.values()):
+            return None
+        params = {}
+        for root, kind in a.kinds.items():
+            if kind == "injective":
+                params[("k", root)] = min(need.get(root, 0 if not self.maps[root].ordered else 1), MAX_STAND_INS)
+                params[("S", root)] = sorted(seen.get(root, ()), key=repr)
+            elif kind == "exact":
+                params[("values", root)] = sorted(exact.get(root, ()), key=repr)
+        if seen != self.seen:
+            self._remap(seen)
+        for name in a.input_arities:
+            if name not in a.keyed:  # facts about values (code_num): the combinations the cases show
+                params[("observed", name)] = set()
+        for enc in encoded:
+            for fact in enc.facts:
+                name = fact[0]
+                if ("observed", name) in params:
+                    entry = self.cache.get(fact) or self._entry(fact)
+                    if entry and entry is not _SKIP and entry[1]:
+                        params[("observed", name)].add(entry[0])
+        # functional dependencies the cases keep (one code a line, one site a lesion): the
+        # template leaves out rules that would need two at once, and checks each case keeps them
+        keys_of = [k for k in (self.encode(enc.facts) for enc in encoded) if k is not None]
+        for name, arity in a.input_arities.items():
+            held = []
+            for j in range(1, arity + 1):
+                if name in a.keyed and j == 1:
+                    continue
+                ok, some = True, False
+                for enc in keys_of:
+                    rest = [key[:j] + key[j + 1:] for key in enc.keys if key[0] == name]
+                    if len(set(rest)) != len(rest):
+                        ok = False
+                        break
+                    some = some or bool(rest)
+                if ok and some:
+                    held.append(j)
+            if held:
+                params[("fd", name)] = tuple(held)
+        try:
+            template = build(self.policy, self.analysis, self.data_atoms, params, self.policy.program(DECIDING))
+        except Refused as e:
+            self.failed_builds += 1
+            if not self.templates:
+                self.refused = str(e)
+            return None
+        self.templates.append(template)
+        return template
+
+
+def _per_interval(m, found: dict) -> int:
+    counts: dict = {}
+    for key in found:
+        if key not in m.fixed:
+            i = bisect_left(m.points, key)
+            counts[i] = counts.get(i, 0) + 1
+    return max(counts.values(), default=1)
+
+
+MAX_SEEN = 64
+
+
+def _data_atoms(policy: Policy) -> list:
+    """The data facts and every atom the rules derive from the data alone (no case)."""
+    import clingo
+    from clingo import ast
+
+    ctl = clingo.Control(["--models=2"], logger=lambda code, message: None)
+    with ast.ProgramBuilder(ctl) as builder:
+        for statement in policy.program(DECIDING):
+            builder.add(statement)
+    with ctl.backend() as backend:
+        for sym in policy.data.facts:
+            backend.add_rule([backend.add_atom(sym)])
+    ctl.ground([("base", [])])
+    models = []
+    ctl.solve(on_model=lambda m: models.append(m.symbols(atoms=True)))
+    if len(models) != 1:
+        raise Refused("the data alone do not give one answer")
+    return list(models[0])
+
+
+_ENGINES: dict[int, Engine] = {}
+
+
+def engine_for(policy: Policy) -> Engine:
+    engine = _ENGINES.get(id(policy))
+    if engine is None or engine.policy is not policy:
+        engine = _ENGINES[id(policy)] = Engine(policy)
+        engine.rule_ids = [rule.id for rule in policy.rules]
+    return engine
+
+
+def mode() -> str:
+    value = os.environ.get(ENGINE_VARIABLE, "auto").strip().lower() or "auto"
+    return value if value in ("auto", "clingo", "compiled") else "auto"
+
+
+def solve(policy: Policy, cases: list) -> list[Solved]:
+    """One Solved per case, as engine.solve(policy, cases, track=DECIDING) gives them; the
+    cases the compiled templates cover are evaluated there, the others solved by clingo."""
+    how = mode()
+    if how == "clingo" or not cases:
+        return clingo_solve(policy, cases, track=DECIDING)
+    engine = engine_for(policy)
+    if engine.refused or (how == "auto" and len(cases) < FAST_MIN and not engine.templates):
+        return clingo_solve(policy, cases, track=DECIDING)
+    facts_of = []
+    for case in cases:
+        facts: list = []
+        case_facts(CASE, case, facts, _IDENTITY, set(), True)
+        facts_of.append(facts)
+    if engine.analysis is None:
+        engine.prepare(facts_of)
+        if engine.refused:
+            return clingo_solve(policy, cases, track=DECIDING)
+    encoded = [engine.encode(facts) for facts in facts_of]
+    groups: dict[int, list] = {}
+    left: list[int] = []
+    for i, enc in enumerate(encoded):
+        found = _covering(engine, enc)
+        if found is None:
+            left.append(i)
+        else:
+            groups.setdefault(found[0], []).append((i, found[1]))
+    buildable = [i for i in left if encoded[i] is not None]
+    if len(buildable) >= min(BUILD_MIN, len(cases)) and len(engine.templates) < MAX_TEMPLATES and engine.failed_builds < 2:
+        if engine.new_template([encoded[i] for i in buildable]) is not None:
+            still = []
+            for i in left:
+                enc = engine.encode(facts_of[i]) if encoded[i] is not None else None
+                encoded[i] = enc
+                found = _covering(engine, enc)
+                if found is None:
+                    still.append(i)
+                else:
+                    groups.setdefault(found[0], []).append((i, found[1]))
+            left = still
+    out: list[Solved | None] = [None] * len(cases)
+    for t, members in groups.items():
+        for (i, _), solved in zip(members, _evaluate(engine, engine.templates[t], [(encoded[i], slots) for i, slots in members])):
+            out[i] = solved
+    if left:
+        for i, solved in zip(left, clingo_solve(policy, [cases[i] for i in left], track=DECIDING)):
+            out[i] = solved
+    engine.stats["compiled"] += len(cases) - len(left)
+    engine.stats["clingo"] += len(left)
+    return out
+
+
+def _covering(engine: Engine, enc: _Encoded | None):
+    """(template number, input slots) of the first template whose domain holds every input
+    atom of the case; None when none does."""
+    if enc is None:
+        return None
+    for t, template in enumerate(engine.templates):
+        index = template.index
+        try:
+            slots = [index[key] for key in enc.keys]
+        except KeyError:
+            continue
+        groups = template.slot_groups
+        used = [g for slot in slots for g in groups[slot]]
+        if len(used) == len(set(used)):  # the case keeps the template's functional dependencies
+            return t, slots
+    return None
+
+
+def _evaluate(engine: Engine, template: Template, members: list) -> list[Solved]:
+    inputs = [0] * len(template.index)
+    for i, (_, slots) in enumerate(members):
+        bit = 1 << i
+        for slot in slots:
+            inputs[slot] |= bit
+    values = template.run(inputs, (1 << len(members)) - 1)
+    ids = engine.rule_ids
+    out = [Compiled() for _ in members]
+    for output, value in zip(template.outputs, values):
+        if not value:
+            continue
+        atom, holes, by, keyed = output.atom, output.holes, output.by, output.keyed
+        if by:
+            rule_id = ids[int(atom[1])]
+        elif not keyed:
+            continue
+        while value:
+            low = value & -value
+            i = low.bit_length() - 1
+            value ^= low
+            a = atom
+            if holes:
+                inverse = members[i][0].inverse
+                if inverse is not None:
+                    a = _fill(atom, holes, inverse)
+            if by:
+                out[i].by.append((rule_id, a[2]))
+            else:
+                out[i].derived.append(a)
+    return out
+
+
+def _fill(atom: tuple, holes: list, inverse: dict) -> tuple:
+    for path, root, rep in holes:
+        atom = _replace(atom, path, _text(inverse[root][rep]))
+    return atom
+
+
+def _replace(atom: tuple, path: tuple, text: str) -> tuple:
+    i = path[0]
+    if len(path) == 1:
+        return atom[:i] + (text,) + atom[i + 1:]
+    return atom[:i] + (_replace(atom[i], path[1:], text),) + atom[i + 1:]
+
+
+def _text(key) -> str:
+    """A value as engine.parse_atom reads it back: a number's digits, a string unquoted,
+    any other symbol as clingo prints it."""
+    if type(key) is int or type(key) is str:
+        return str(key)
+    return SYMBOL_TEXT[key]
