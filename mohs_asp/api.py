@@ -12,6 +12,7 @@ from .case import Case, load_case, parse_case
 from .engine import DECIDING, solve
 from .errors import CaseInvalid, PolicyError
 from .policy import Policy
+from .quickcheck import quick_case
 
 EXIT_CODES = {"covered": 0, "no_mms": 0, "not_covered": 1}
 
@@ -45,7 +46,7 @@ def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500,
             try:
                 if isinstance(doc, CaseInvalid):
                     raise doc
-                cases.append(parse_case(doc, policy))
+                cases.append(quick_case(doc, policy) or parse_case(doc, policy))
                 answers.append(None)
             except CaseInvalid as e:
                 answers.append(invalid_answer(e))

@@ -29,7 +29,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
 
-from . import icd10
+from . import fastpath, icd10
 from .api import answer_documents
 from .case import MAX_FILE_BYTES, open_source, parse_text
 from .engine import DECIDING, EVERYTHING
@@ -271,6 +271,8 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
         try:
             chunks = _chunks(_lines(stream))
             while (first := next(chunks, None)) is not None:
+                if not explain:  # compiled templates built once, here: forked workers start with them
+                    fastpath.warm_up(policy, [_document(raw, n) for n, raw in enumerate(first[1], start=first[0])])
                 with _workers(workers, policy.root) as pool:
                     window: deque = deque()
                     for number, lines, size in chain([first], islice(chunks, CHUNKS_PER_WORKER * workers - 1)):

@@ -27,6 +27,7 @@ since building one takes a fraction of a second).
 
 from __future__ import annotations
 
+import gc
 import os
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -415,6 +416,41 @@ def solve(policy: Policy, cases: list) -> list[Solved]:
     engine.stats["compiled"] += len(cases) - len(left)
     engine.stats["clingo"] += len(left)
     return out
+
+
+def warm_up(policy: Policy, docs: list) -> None:
+    """Build the templates for these documents (batch's first chunk) now, before worker
+    processes are forked: they start with the templates instead of each building its own.
+    Documents that are not valid cases are passed over; nothing is answered here."""
+    if mode() == "clingo" or engine_for(policy).templates or engine_for(policy).refused:
+        return
+    from ..case import parse_case
+    from ..errors import CaseInvalid
+
+    cases = []
+    for doc in docs:
+        if isinstance(doc, CaseInvalid):
+            continue
+        try:
+            cases.append(parse_case(doc, policy))
+        except CaseInvalid:
+            continue
+    if len(cases) < FAST_MIN and mode() == "auto":
+        return
+    engine = engine_for(policy)
+    facts_of = []
+    for case in cases:
+        facts: list = []
+        case_facts(CASE, case, facts, _IDENTITY, set(), True)
+        facts_of.append(facts)
+    if engine.analysis is None:
+        engine.prepare(facts_of)
+    if engine.refused:
+        return
+    encoded = [e for e in (engine.encode(facts) for facts in facts_of) if e is not None]
+    if len(encoded) >= BUILD_MIN:
+        engine.new_template(encoded)
+    gc.freeze()  # what is built lives as long as the process: the collector need not look at it again
 
 
 def _covering(engine: Engine, enc: _Encoded | None):
