@@ -43,9 +43,10 @@ def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500,
         answers: list[dict | None] = []
         cases: list[Case] = []
         for doc in chunk:
+            if isinstance(doc, CaseInvalid):  # answered, not raised: raising it here would tie
+                answers.append(invalid_answer(doc))  # the chunk into a cycle only the collector frees
+                continue
             try:
-                if isinstance(doc, CaseInvalid):
-                    raise doc
                 cases.append(quick_case(doc, policy) or parse_case(doc, policy))
                 answers.append(None)
             except CaseInvalid as e:
