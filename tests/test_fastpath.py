@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from strategies import POLICY, cases, claim
 
 from mohs_asp import fastpath
+from mohs_asp.fastpath import cache
 from mohs_asp.answer import build_answer
 from mohs_asp.api import answer_cases
 from mohs_asp.case import parse_case
@@ -51,6 +52,12 @@ def _valid(docs, policy) -> list:
         except CaseInvalid:
             pass
     return out
+
+
+def _claims(seed: int, count: int, policy) -> list:
+    """`count` generated documents (tests/strategies.py claim), seeded; the valid ones as Cases."""
+    rng = random.Random(seed)
+    return _valid([claim(rng, n) for n in range(count)], policy)
 
 
 def _policy_cases(policy) -> list:
@@ -172,7 +179,7 @@ def test_recursion_that_grounds_without_a_loop_is_taken(compiled, tmp_path):
                 "mms_after(C,L,M,N) :- mms_after(C,L,M,X), mms_after(C,L,X,N).\n"
                 "denied(C,N) :- mms_after(C,L,M,N), mms_after(C,L,X,N), M < X.\n")
     policy = Policy(root)
-    cases = _valid([claim(random.Random(4), n) for n in range(1500)], policy)
+    cases = _claims(4, 1500, policy)
     assert not _differ(policy, cases)
     assert fastpath.engine_for(policy).stats["compiled"] > 0.9 * len(cases)
     assert _clingo(policy, cases) != _clingo(POLICY, cases)  # the new rule denies some lines
@@ -183,7 +190,7 @@ def test_a_choice_is_refused_and_clingo_reports_the_broken_policy(compiled, tmp_
     with (root / "logic/claims.lp").open("a", encoding="utf-8") as f:
         f.write("\n{ note(C) } :- case(C).\n")
     policy = Policy(root)
-    cases = _valid([claim(random.Random(5), n) for n in range(200)], policy)
+    cases = _claims(5, 200, policy)
     with pytest.raises(PolicyError) as theirs:
         solve(policy, cases, track=DECIDING)
     with pytest.raises(PolicyError) as ours:
@@ -211,7 +218,7 @@ def test_an_edited_threshold_is_followed(compiled, tmp_path):
 def test_engine_clingo_turns_the_templates_off(monkeypatch):
     monkeypatch.setenv(fastpath.ENGINE_VARIABLE, "clingo")
     fastpath._ENGINES.clear()
-    cases = _valid([claim(random.Random(9), n) for n in range(300)], POLICY)
+    cases = _claims(9, 300, POLICY)
     assert _compiled(POLICY, cases) == _clingo(POLICY, cases)
     assert id(POLICY) not in fastpath._ENGINES
 
@@ -219,7 +226,7 @@ def test_engine_clingo_turns_the_templates_off(monkeypatch):
 def test_the_analysis_reads_the_shipped_policy_as_documented(compiled):
     """How each input sort may stand in: the diagnosis only as on or off the covered list, the
     size only against the threshold, line numbers by rank, lesions and codes for themselves."""
-    cases = _valid([claim(random.Random(13), n) for n in range(300)], POLICY)
+    cases = _claims(13, 300, POLICY)
     fastpath.solve(POLICY, cases)
     engine = fastpath.engine_for(POLICY)
     a = engine.analysis
@@ -230,6 +237,52 @@ def test_the_analysis_reads_the_shipped_policy_as_documented(compiled):
     assert a.kind((("case", 1, 0),)) == "case"
     dx = engine.maps[a.root((("diagnosis", 3, 2),))]
     assert len(set(dx.classes.values()) | {dx.fresh}) == 2  # covered or not
+
+
+def test_a_template_from_the_disk_cache_answers_as_a_fresh_one(compiled, monkeypatch, tmp_path):
+    monkeypatch.setenv(cache.CACHE_VARIABLE, str(tmp_path / "cache"))
+    cases = _claims(17, 1000, POLICY)
+    fresh = _compiled(POLICY, cases)
+    assert not fastpath.engine_for(POLICY).templates[0].from_cache
+    assert list((tmp_path / "cache").glob("*.template"))
+    fastpath._ENGINES.clear()
+    again = _compiled(POLICY, cases)
+    assert fastpath.engine_for(POLICY).templates[0].from_cache
+    assert again == fresh == _clingo(POLICY, cases)
+
+
+def test_an_edited_rule_is_never_served_a_cached_template(compiled, monkeypatch, tmp_path):
+    monkeypatch.setenv(cache.CACHE_VARIABLE, str(tmp_path / "cache"))
+    cases = _claims(19, 1000, POLICY)
+    _compiled(POLICY, cases)
+    root = copy_policy(tmp_path / "policy")
+    path = root / "logic/indications.lp"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "indication(C,L,irradiated_skin) :- previously_irradiated(C,L,true).",
+        "indication(C,L,irradiated_skin) :- previously_irradiated(C,L,false)."), encoding="utf-8")
+    edited = Policy(root)
+    assert not _differ(edited, cases)
+    engine = fastpath.engine_for(edited)
+    assert engine.templates, (engine.refused, engine.stats, engine.failed_builds)
+    assert not engine.templates[0].from_cache
+    assert _clingo(edited, cases) != _clingo(POLICY, cases)
+
+
+@pytest.mark.parametrize("spoil", ["garbage", "unwritable"])
+def test_a_broken_cache_only_costs_a_build(spoil, compiled, monkeypatch, tmp_path):
+    folder = tmp_path / "cache"
+    cases = _claims(23, 600, POLICY)
+    if spoil == "garbage":
+        monkeypatch.setenv(cache.CACHE_VARIABLE, str(folder))
+        _compiled(POLICY, cases)
+        for file in folder.glob("*.template"):
+            file.write_bytes(b"not a template")
+        fastpath._ENGINES.clear()
+    else:
+        folder.write_text("a file where the folder would go")
+        monkeypatch.setenv(cache.CACHE_VARIABLE, str(folder / "templates"))
+    assert _compiled(POLICY, cases) == _clingo(POLICY, cases)
+    assert not fastpath.engine_for(POLICY).templates[0].from_cache
 
 
 @pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")

@@ -40,7 +40,7 @@ from .template import CASE, SYMBOL_TEXT, Template, build, sort_maps, value_key
 ENGINE_VARIABLE = "MOHS_ASP_ENGINE"
 FAST_MIN = 100  # cases in one call before a template is worth building
 MAX_TEMPLATES = 4  # per policy and process
-MAX_STAND_INS = 8  # per sort: a case needing more goes to clingo
+MAX_STAND_INS = 16  # per sort: a case needing more goes to clingo
 MAX_EXACT_VALUES = 128  # values of an exact sort (units) a template takes
 BUILD_MIN = 20  # cases a new template must cover to be built
 
@@ -224,81 +224,79 @@ class Engine:
 
     # -- templates ---------------------------------------------------------------------------------
 
-    def new_template(self, encoded: list[_Encoded]) -> Template | None:
-        """A template for these cases: their exact values, their injective sorts' values seen
-        in at least 1% of them standing for themselves, generic stand-ins for the rest."""
+    def new_template(self, facts_of: list[list]) -> Template | None:
+        """A template for these cases (their facts): their exact values; of each equality sort,
+        the values seen in at least 1% of them standing for themselves, generic stand-ins for
+        the others; as many ranks as the cases need."""
         a = self.analysis
+        plan = {}  # predicate -> [(argument, root, kind)] for injective and exact arguments
+        for name, roots in self.roots.items():
+            plan[name] = [(i, root, a.kinds[root]) for i, root in enumerate(roots) if a.kinds.get(root) in ("injective", "exact")]
+        per_case = []
         counts: dict = {}
         exact: dict = {}
-        need: dict = {}
-        for enc in encoded:
-            per_case: dict = {}
-            for name, args in enc.facts:
-                roots = self.roots.get(name)
-                if roots is None:
-                    continue
-                for root, arg in zip(roots, args):
-                    if arg is CASE:
-                        continue
-                    kind = a.kinds.get(root)
-                    if kind == "injective" or kind == "exact":
-                        per_case.setdefault(root, set()).add(value_key(arg))
-            for root, vals in per_case.items():
+        for facts in facts_of:
+            mine: dict = {}
+            for name, args in facts:
+                for i, root, kind in plan.get(name, ()):
+                    arg = args[i]
+                    if arg is not CASE:
+                        mine.setdefault(root, set()).add(value_key(arg))
+            for root, vals in mine.items():
                 if a.kinds[root] == "exact":
                     exact.setdefault(root, set()).update(vals)
-                elif self.maps[root].ordered:
-                    found = self.maps[root].injective(list(vals)) or {}
-                    need[root] = max(need.get(root, 1), _per_interval(self.maps[root], found))
-                else:
+                elif not self.maps[root].ordered:
+                    c = counts.setdefault(root, {})
                     for v in vals:
-                        counts.setdefault(root, {}).setdefault(v, 0)
-                        counts[root][v] += 1
-        seen = {root: set(vals) for root, vals in self.seen.items()}
-        for root, c in counts.items():
-            often = [v for v, n in c.items() if n >= max(2, len(encoded) // 100)]
-            seen.setdefault(root, set()).update(sorted(often, key=lambda v: -c[v])[:MAX_SEEN])
-        for enc in encoded:
-            per_case: dict = {}
-            for name, args in enc.facts:
-                for root, arg in zip(self.roots.get(name, ()), args):
-                    if arg is not CASE and a.kinds.get(root) == "injective" and not self.maps[root].ordered:
-                        v = value_key(arg)
-                        if v not in self.maps[root].fixed and v not in seen.get(root, ()):
-                            per_case.setdefault(root, set()).add(v)
-            for root, vals in per_case.items():
-                need[root] = max(need.get(root, 0), len(vals))
+                        c[v] = c.get(v, 0) + 1
+            per_case.append(mine)
         if any(len(v) > MAX_EXACT_VALUES for v in exact.values()):
             return None
+        seen = {root: set(vals) for root, vals in self.seen.items()}
+        for root, c in counts.items():
+            often = [v for v, n in c.items() if n >= max(2, len(facts_of) // 100)]
+            seen.setdefault(root, set()).update(sorted(often, key=lambda v: (-c[v], repr(v)))[:MAX_SEEN])
+        needs: dict = {}
+        for mine in per_case:
+            for root, vals in mine.items():
+                m = self.maps[root]
+                if a.kinds[root] != "injective":
+                    continue
+                if m.ordered:
+                    found = m.injective(list(vals))
+                    n = _per_interval(m, found) if found is not None else MAX_STAND_INS + 1
+                else:
+                    extra = seen.get(root, ())
+                    n = sum(1 for v in vals if v not in m.fixed and v not in extra)
+                needs.setdefault(root, []).append(n)
+        # stand-ins for what 99% of these cases need: a case with many more lines than the rest
+        # goes to clingo rather than make the template (which grows with them) slow for all
+        need = {root: sorted(ns)[(len(ns) * 99) // 100 if len(ns) >= 100 else -1] for root, ns in needs.items()}
         params = {}
         for root, kind in a.kinds.items():
             if kind == "injective":
-                params[("k", root)] = min(need.get(root, 0 if not self.maps[root].ordered else 1), MAX_STAND_INS)
-                params[("S", root)] = sorted(seen.get(root, ()), key=repr)
+                ordered = self.maps[root].ordered
+                params[("k", root)] = min(need.get(root, 1 if ordered else 0), MAX_STAND_INS)
+                if not ordered:
+                    params[("S", root)] = sorted(seen.get(root, ()), key=repr)
             elif kind == "exact":
                 params[("values", root)] = sorted(exact.get(root, ()), key=repr)
         if seen != self.seen:
             self._remap(seen)
+        keys_of = [enc.keys for enc in (self.encode(facts) for facts in facts_of) if enc is not None]
         for name in a.input_arities:
             if name not in a.keyed:  # facts about values (code_num): the combinations the cases show
-                params[("observed", name)] = set()
-        for enc in encoded:
-            for fact in enc.facts:
-                name = fact[0]
-                if ("observed", name) in params:
-                    entry = self.cache.get(fact) or self._entry(fact)
-                    if entry and entry is not _SKIP and entry[1]:
-                        params[("observed", name)].add(entry[0])
+                params[("observed", name)] = {key for keys in keys_of for key in keys if key[0] == name}
         # functional dependencies the cases keep (one code a line, one site a lesion): the
         # template leaves out rules that would need two at once, and checks each case keeps them
-        keys_of = [k for k in (self.encode(enc.facts) for enc in encoded) if k is not None]
         for name, arity in a.input_arities.items():
             held = []
             for j in range(1, arity + 1):
                 if name in a.keyed and j == 1:
                     continue
                 ok, some = True, False
-                for enc in keys_of:
-                    rest = [key[:j] + key[j + 1:] for key in enc.keys if key[0] == name]
+                for keys in keys_of:
+                    rest = [key[:j] + key[j + 1:] for key in keys if key[0] == name]
                     if len(set(rest)) != len(rest):
                         ok = False
                         break
@@ -395,7 +393,7 @@ def solve(policy: Policy, cases: list) -> list[Solved]:
             groups.setdefault(found[0], []).append((i, found[1]))
     buildable = [i for i in left if encoded[i] is not None]
     if len(buildable) >= min(BUILD_MIN, len(cases)) and len(engine.templates) < MAX_TEMPLATES and engine.failed_builds < 2:
-        if engine.new_template([encoded[i] for i in buildable]) is not None:
+        if engine.new_template([facts_of[i] for i in buildable]) is not None:
             still = []
             for i in left:
                 enc = engine.encode(facts_of[i]) if encoded[i] is not None else None
@@ -426,13 +424,14 @@ def warm_up(policy: Policy, docs: list) -> None:
         return
     from ..case import parse_case
     from ..errors import CaseInvalid
+    from ..quickcheck import quick_case
 
     cases = []
     for doc in docs:
         if isinstance(doc, CaseInvalid):
             continue
         try:
-            cases.append(parse_case(doc, policy))
+            cases.append(quick_case(doc, policy) or parse_case(doc, policy))
         except CaseInvalid:
             continue
     if len(cases) < FAST_MIN and mode() == "auto":
@@ -447,9 +446,8 @@ def warm_up(policy: Policy, docs: list) -> None:
         engine.prepare(facts_of)
     if engine.refused:
         return
-    encoded = [e for e in (engine.encode(facts) for facts in facts_of) if e is not None]
-    if len(encoded) >= BUILD_MIN:
-        engine.new_template(encoded)
+    if len(facts_of) >= BUILD_MIN:
+        engine.new_template(facts_of)
     gc.freeze()  # what is built lives as long as the process: the collector need not look at it again
 
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 import bisect
 import graphlib
 import itertools
+import types
 from dataclasses import dataclass, field
 
 import clingo
 from clingo import ast
 
 from ..engine import parse_atom
+from . import cache
 from .analysis import Analysis, Refused, data_positions
 
 CASE = object()  # the case key handed to engine.case_facts: tells keyed facts from others
@@ -182,6 +184,13 @@ def sort_maps(analysis: Analysis, data_values: dict, data_atoms: list[clingo.Sym
         if kind == "case":
             m.symbols = {0: TEMPLATE_KEY}
         elif kind == "class":
+            known = getattr(analysis, "_class_maps", None)
+            if known is None:
+                known = analysis._class_maps = {}
+            if root in known:  # a class sort's map depends on the rules and data alone
+                maps[root] = known[root]
+                continue
+            known[root] = m
             _classes(m, analysis, root, sort, data_atoms)
             reps = set(m.classes.values()) | {r for reps in getattr(m, "interval_reps", ()) for r in reps}
             if m.fresh is not None:
@@ -393,6 +402,37 @@ def build(policy, analysis: Analysis, data_atoms: list[clingo.Symbol], params: d
                 # combinations of values that stand for themselves, those the cases showed
                 continue
             inputs.append((key, clingo.Function(name, [s for _, s in combo])))
+    index = {key: slot for slot, (key, _) in enumerate(inputs)}
+    group_ids: dict = {}
+    slot_members: list = [()] * len(inputs)  # (group, member) pairs of each input slot
+    for slot, (key, _) in enumerate(inputs):
+        mine = []
+        for j in params.get(("fd", key[0]), ()):
+            gid = group_ids.setdefault((key[0], j, key[:j] + key[j + 1:]), len(group_ids))
+            mine.append((gid, key[j]))
+        slot_members[slot] = tuple(mine)
+    fds = sorted((k, v) for k, v in params.items() if k[0] == "fd")
+    name = cache.digest(program, policy.data.facts, inputs, repr(fds))
+    stored = cache.load(name)
+    from_cache = stored is not None
+    if stored is None:
+        shown, code, count = _ground_and_compile(policy, program, inputs, slot_members, analysis, maps)
+        stored = {"shown": [str(sym) for sym in shown], "code": code, "rules": count}
+        cache.save(name, stored)
+    else:
+        shown = [clingo.parse_term(text) for text in stored["shown"]]
+    outputs = _outputs(shown, analysis, maps)
+    run = types.FunctionType(stored["code"], {"__builtins__": {}}, "run")
+    template = Template(params, maps, preds, index, outputs, run, stored["rules"], time.perf_counter() - start)
+    template.slot_groups = [tuple(g for g, _ in members) for members in slot_members]
+    template.from_cache = from_cache
+    return template
+
+
+def _ground_and_compile(policy, program: list, inputs: list, slot_members: list, analysis: Analysis, maps: dict):
+    """clingo grounds the program over the inputs; the ground program is checked and compiled.
+    Returns the shown symbols (in the order the compiled code returns their values), the code
+    and the number of ground rules compiled."""
     messages: list[str] = []
 
     def logger(code, message):
@@ -418,7 +458,6 @@ def build(policy, analysis: Analysis, data_atoms: list[clingo.Symbol], params: d
             backend.add_rule([backend.add_atom(sym)])
     ctl.ground([("base", [])])
     slot_of_atom: dict[int, int] = {}
-    index: dict = {}
     atoms = []
     for slot, (key, sym) in enumerate(inputs):
         found = ctl.symbolic_atoms[sym]
@@ -426,34 +465,22 @@ def build(policy, analysis: Analysis, data_atoms: list[clingo.Symbol], params: d
             raise Refused(f"input atom {sym} did not reach the ground program")
         atoms.append(found.literal)
         slot_of_atom[found.literal] = slot
-        index[key] = slot
     if messages:
         raise Refused("the policy reads atoms no rule defines")
     if observer.refused:
         raise Refused(observer.refused[0])
     if len(observer.choices) != 1 or set(observer.choices[0]) != set(atoms):
         raise Refused("a choice rule")
-    outputs, output_atoms = _outputs(observer.outputs, analysis, maps)
-    group_ids: dict = {}
-    groups: dict = {}
-    slot_groups: list = [()] * len(inputs)
-    for slot, (key, _) in enumerate(inputs):
-        mine = []
-        for j in params.get(("fd", key[0]), ()):
-            gid = group_ids.setdefault((key[0], j, key[:j] + key[j + 1:]), len(group_ids))
-            mine.append((gid, key[j]))
-        if mine:
-            groups[atoms[slot]] = mine
-            slot_groups[slot] = tuple(g for g, _ in mine)
-    run, count = _compile(observer, slot_of_atom, output_atoms, groups)
-    template = Template(params, maps, preds, index, outputs, run, count, time.perf_counter() - start)
-    template.slot_groups = slot_groups
-    return template
+    shown = [symbol for symbol, _ in observer.outputs]
+    _outputs(shown, analysis, maps)  # refuses a shown atom that holds a class stand-in
+    groups = {atoms[slot]: list(members) for slot, members in enumerate(slot_members) if members}
+    code, count = _compile(observer, slot_of_atom, [atom for _, atom in observer.outputs], groups)
+    return shown, code, count
 
 
-def _outputs(shown, analysis: Analysis, maps: dict) -> tuple[list[Output], list[int]]:
-    outputs, atoms = [], []
-    for symbol, atom in shown:
+def _outputs(shown: list, analysis: Analysis, maps: dict) -> list[Output]:
+    outputs = []
+    for symbol in shown:
         out = Output(parse_atom(str(symbol)))
         _holes(symbol, (), (), analysis, maps, out)
         name = out.atom[0]
@@ -464,8 +491,7 @@ def _outputs(shown, analysis: Analysis, maps: dict) -> tuple[list[Output], list[
         else:
             out.keyed = len(out.atom) > 1 and out.atom[1] == "0"
         outputs.append(out)
-        atoms.append(atom)
-    return outputs, atoms
+    return outputs
 
 
 def _holes(sym: clingo.Symbol, pos: tuple, path: tuple, analysis: Analysis, maps: dict, out: Output) -> None:
@@ -620,5 +646,4 @@ def _compile(observer: _Observer, slot_of_atom: dict[int, int], output_atoms: li
     namespace: dict = {}
     source = "\n".join(lines)
     exec(compile(source, "<mohs-asp template>", "exec"), namespace)  # noqa: S102 -- code made here from clingo's ground rules
-    namespace["run"].source = source
-    return namespace["run"], count
+    return namespace["run"].__code__, count
