@@ -30,6 +30,8 @@ from __future__ import annotations
 import gc
 import os
 from bisect import bisect_left
+from itertools import chain
+from operator import itemgetter
 from dataclasses import dataclass, field
 
 from ..engine import DECIDING, Solved, case_facts, solve as clingo_solve
@@ -61,7 +63,8 @@ class _Identity(dict):
 
 _IDENTITY = _Identity()
 CACHE_LIMIT = 200_000  # entries of a per-process cache before it is emptied
-_SKIP = ()  # a fact no rule reads
+_MAPPED = object()  # a fact with a value that needs a generic stand-in: encode_mapped
+_SECOND = itemgetter(1)
 
 
 @dataclass
@@ -82,7 +85,8 @@ class Engine:
     templates: list[Template] = field(default_factory=list)
     failed_builds: int = 0
     stats: dict = field(default_factory=lambda: {"compiled": 0, "clingo": 0})
-    cache: dict = field(default_factory=dict)  # fact -> (key, every equality value fixed, ordered values)
+    cache: dict = field(default_factory=dict)  # fact -> (key, ordered values), or _MAPPED
+    _identity: dict = field(default_factory=dict)  # a case's ordered values -> whether they stand for themselves
 
     # -- the analysis, once --------------------------------------------------------------------
 
@@ -115,6 +119,7 @@ class Engine:
         self.seen = seen
         self.maps = sort_maps(self.analysis, self.analysis.data_values, self.data_atoms, params)
         self.cache = {}
+        self._identity = {}
 
     # -- cases to input atoms --------------------------------------------------------------------
 
@@ -125,7 +130,10 @@ class Engine:
         a = self.analysis
         arity = a.input_arities.get(name)
         if arity is None:
-            return _SKIP if name in a.inputs else None  # an input no rule reads (none is shown)
+            if name not in a.inputs:
+                return None
+            entry = self.cache[fact] = (None, ())  # an input no rule reads (and none is shown)
+            return entry
         if arity != len(args) or ((bool(args) and args[0] is CASE) != (name in a.keyed)):
             return None
         key = [name]
@@ -154,40 +162,56 @@ class Engine:
                 key.append(value)
         if len(self.cache) > CACHE_LIMIT:
             self.cache.clear()
-        entry = self.cache[fact] = (tuple(key), fixed, tuple(ordered))
+        entry = self.cache[fact] = (tuple(key), tuple(ordered)) if fixed else _MAPPED
         return entry
 
-    def encode(self, facts: list) -> _Encoded | None:
-        cache = self.cache
-        keys = []
-        ordered: dict | None = None
-        for fact in facts:
-            entry = cache.get(fact)
-            if entry is None:
-                entry = self._entry(fact)
-                if entry is None:
-                    return None
-            if entry is _SKIP:
+    def _mapped_key(self, fact) -> tuple:
+        """The key of a fact whose injective values are replaced afterwards (encode_mapped)."""
+        name, args = fact
+        key = [name]
+        for root, arg in zip(self.roots[name], args):
+            if arg is CASE:
+                key.append(0)
                 continue
-            key, fixed, values = entry
-            if not fixed:
-                return self.encode_mapped(facts)
-            keys.append(key)
-            if values:
-                if ordered is None:
-                    ordered = {}
-                for root, value in values:
-                    ordered.setdefault(root, []).append(value)
+            m = self.maps[root]
+            key.append(m.class_of(value_key(arg)) if m.kind == "class" else value_key(arg))
+        return tuple(key)
+
+    def encode(self, facts: list) -> _Encoded | None:
+        """The case's input atoms, when every value of an injective sort stands for itself (the
+        usual case: lesions 0, 1, ..., lines numbered 1, 2, ..., codes seen before); else
+        encode_mapped."""
+        entries = list(map(self.cache.get, facts))
+        if None in entries:
+            entries = [e if e is not None else self._entry(f) for e, f in zip(entries, facts)]
+            if None in entries:
+                return None
+        if _MAPPED in entries:
+            return self.encode_mapped(facts)
+        keys = [e[0] for e in entries]  # None for a fact no rule reads (the template's spare slot)
+        ordered = list(chain.from_iterable(map(_SECOND, entries)))
         if ordered:
-            maps = self.maps
-            for root, values in ordered.items():
-                found = maps[root].injective(values)
-                if found is None:
-                    return None
-                for key, rep in found.items():
-                    if key != rep:
-                        return self.encode_mapped(facts)
+            found = self._identity.get(frozenset(ordered))
+            if found is None:
+                found = self._identity_check(ordered)
+            if not found:
+                return self.encode_mapped(facts)
         return _Encoded(keys, None, facts)
+
+    def _identity_check(self, ordered: list) -> bool:
+        """Whether the ordered values of a case ((sort, value) pairs) are their own stand-ins."""
+        per_root: dict = {}
+        for root, value in ordered:
+            per_root.setdefault(root, []).append(value)
+        same = True
+        for root, values in per_root.items():
+            found = self.maps[root].injective(values)
+            if found is None or any(key != rep for key, rep in found.items()):
+                same = False
+        if len(self._identity) > CACHE_LIMIT:
+            self._identity.clear()
+        self._identity[frozenset(ordered)] = same
+        return same
 
     def encode_mapped(self, facts: list) -> _Encoded | None:
         """Encoding with the values of injective sorts mapped onto their stand-ins."""
@@ -198,9 +222,12 @@ class Engine:
             entry = self.cache.get(fact) or self._entry(fact)
             if entry is None:
                 return None
-            if entry is _SKIP:
-                continue
             name, args = fact
+            if entry is _MAPPED:
+                entry = (self._mapped_key(fact),)
+            elif entry[0] is None:
+                rows.append((None, (), ()))
+                continue
             roots = self.roots[name]
             for root, arg in zip(roots, args):
                 if arg is not CASE and maps[root].kind == "injective":
@@ -214,6 +241,9 @@ class Engine:
             mapping[root] = found
         keys = []
         for key, roots, args in rows:
+            if key is None:
+                keys.append(None)
+                continue
             key = list(key)
             for i, (root, arg) in enumerate(zip(roots, args), start=1):
                 if arg is not CASE and root in mapping:
@@ -244,14 +274,16 @@ class Engine:
                         mine.setdefault(root, set()).add(value_key(arg))
             for root, vals in mine.items():
                 if a.kinds[root] == "exact":
-                    exact.setdefault(root, set()).update(vals)
+                    c = exact.setdefault(root, {})
+                    for v in vals:
+                        c[v] = c.get(v, 0) + 1
                 elif not self.maps[root].ordered:
                     c = counts.setdefault(root, {})
                     for v in vals:
                         c[v] = c.get(v, 0) + 1
             per_case.append(mine)
-        if any(len(v) > MAX_EXACT_VALUES for v in exact.values()):
-            return None
+        # an exact sort (values the rules compute with) takes its most frequent values only
+        exact = {root: sorted(c, key=lambda v: (-c[v], repr(v)))[:MAX_EXACT_VALUES] for root, c in exact.items()}
         seen = {root: set(vals) for root, vals in self.seen.items()}
         for root, c in counts.items():
             often = [v for v, n in c.items() if n >= max(2, len(facts_of) // 100)]
@@ -283,7 +315,8 @@ class Engine:
                 params[("values", root)] = sorted(exact.get(root, ()), key=repr)
         if seen != self.seen:
             self._remap(seen)
-        keys_of = [enc.keys for enc in (self.encode(facts) for facts in facts_of) if enc is not None]
+        keys_of = [[key for key in enc.keys if key is not None]
+                   for enc in (self.encode(facts) for facts in facts_of) if enc is not None]
         for name in a.input_arities:
             if name not in a.keyed:  # facts about values (code_num): the combinations the cases show
                 params[("observed", name)] = {key for keys in keys_of for key in keys if key[0] == name}
@@ -382,15 +415,25 @@ def solve(policy: Policy, cases: list) -> list[Solved]:
         engine.prepare(facts_of)
         if engine.refused:
             return clingo_solve(policy, cases, track=DECIDING)
-    encoded = [engine.encode(facts) for facts in facts_of]
+    encoded: list = [None] * len(cases)
     groups: dict[int, list] = {}
     left: list[int] = []
-    for i, enc in enumerate(encoded):
-        found = _covering(engine, enc)
+    for i, facts in enumerate(facts_of):
+        found = _place(engine, facts)
         if found is None:
-            left.append(i)
+            encoded[i] = enc = engine.encode(facts)
+            found = _covering(engine, enc)
+            if found is None:
+                left.append(i)
+                continue
+            if enc.inverse is None:  # every value stood for itself: this case's facts map straight to slots
+                slots_of = engine.templates[found[0]].fact_slots
+                if len(slots_of) > CACHE_LIMIT:
+                    slots_of.clear()
+                slots_of.update(zip(facts, found[1]))
         else:
-            groups.setdefault(found[0], []).append((i, found[1]))
+            encoded[i] = _PLACED
+        groups.setdefault(found[0], []).append((i, found[1]))
     buildable = [i for i in left if encoded[i] is not None]
     if len(buildable) >= min(BUILD_MIN, len(cases)) and len(engine.templates) < MAX_TEMPLATES and engine.failed_builds < 2:
         if engine.new_template([facts_of[i] for i in buildable]) is not None:
@@ -451,19 +494,43 @@ def warm_up(policy: Policy, docs: list) -> None:
     gc.freeze()  # what is built lives as long as the process: the collector need not look at it again
 
 
+_PLACED = _Encoded([], None)  # a case whose facts went straight to slots: every value stands for itself
+
+
+def _place(engine: Engine, facts: list):
+    """(template number, slots) for a case all of whose facts a template has seen stand for
+    themselves, checked as _covering checks (ordered values their own stand-ins, functional
+    dependencies kept); None to go the long way (encode, _covering)."""
+    for t, template in enumerate(engine.templates):
+        try:
+            slots = list(map(template.fact_slots.__getitem__, facts))
+        except KeyError:
+            continue
+        ordered = frozenset(chain.from_iterable(map(template.slot_ordered.__getitem__, slots)))
+        if ordered:
+            same = engine._identity.get(ordered)
+            if same is None:
+                same = engine._identity_check(list(ordered))
+            if not same:
+                return None
+        used = list(chain.from_iterable(map(template.slot_groups.__getitem__, slots)))
+        if len(used) == len(set(used)):
+            return t, slots
+        return None
+    return None
+
+
 def _covering(engine: Engine, enc: _Encoded | None):
     """(template number, input slots) of the first template whose domain holds every input
     atom of the case; None when none does."""
     if enc is None:
         return None
     for t, template in enumerate(engine.templates):
-        index = template.index
         try:
-            slots = [index[key] for key in enc.keys]
+            slots = list(map(template.index.__getitem__, enc.keys))
         except KeyError:
             continue
-        groups = template.slot_groups
-        used = [g for slot in slots for g in groups[slot]]
+        used = list(chain.from_iterable(map(template.slot_groups.__getitem__, slots)))
         if len(used) == len(set(used)):  # the case keeps the template's functional dependencies
             return t, slots
     return None

@@ -423,8 +423,14 @@ def build(policy, analysis: Analysis, data_atoms: list[clingo.Symbol], params: d
         shown = [clingo.parse_term(text) for text in stored["shown"]]
     outputs = _outputs(shown, analysis, maps)
     run = types.FunctionType(stored["code"], {"__builtins__": {}}, "run")
+    spare = len(inputs)  # the slot of facts no rule reads: set, never read
+    index[None] = spare
     template = Template(params, maps, preds, index, outputs, run, stored["rules"], time.perf_counter() - start)
-    template.slot_groups = [tuple(g for g, _ in members) for members in slot_members]
+    template.slot_groups = [tuple(g for g, _ in members) for members in slot_members] + [()]
+    ordered_at = {name: [j + 1 for j, root in enumerate(roots) if maps[root].kind == "injective" and maps[root].ordered]
+                  for name, (_, _, roots) in preds.items()}
+    template.slot_ordered = [tuple((preds[key[0]][2][j - 1], key[j]) for j in ordered_at[key[0]]) for key, _ in inputs] + [()]
+    template.fact_slots = {}  # a fact (as engine.case_facts makes it) -> its slot, when its values stand for themselves
     template.from_cache = from_cache
     return template
 
