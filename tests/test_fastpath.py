@@ -215,6 +215,19 @@ def test_an_edited_threshold_is_followed(compiled, tmp_path):
     assert fast != _compiled(POLICY, cases)  # the edit changed some answers
 
 
+def test_a_fault_in_the_compiled_engine_costs_no_answer(compiled, monkeypatch):
+    """An unexpected error inside the compiled engine turns it off for the policy; clingo answers."""
+    cases = _claims(29, 400, POLICY)
+    _compiled(POLICY, cases[:200])
+
+    def broken(*args):
+        raise RuntimeError("a fault")
+
+    monkeypatch.setattr(fastpath, "_evaluate", broken)
+    assert _compiled(POLICY, cases) == _clingo(POLICY, cases)
+    assert "a fault" in fastpath.engine_for(POLICY).refused
+
+
 def test_engine_clingo_turns_the_templates_off(monkeypatch):
     monkeypatch.setenv(fastpath.ENGINE_VARIABLE, "clingo")
     fastpath._ENGINES.clear()

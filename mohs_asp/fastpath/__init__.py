@@ -30,21 +30,25 @@ from __future__ import annotations
 import gc
 import os
 from bisect import bisect_left
+from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
-from dataclasses import dataclass, field
 
-from ..engine import DECIDING, Solved, case_facts, solve as clingo_solve
+from ..engine import DECIDING, Solved, case_facts
+from ..engine import solve as clingo_solve
+from ..errors import PolicyError
 from ..policy import CASE_FACT_PREDICATES, Policy
 from .analysis import Refused, analyse
 from .template import CASE, SYMBOL_TEXT, Template, build, sort_maps, value_key
 
 ENGINE_VARIABLE = "MOHS_ASP_ENGINE"
 FAST_MIN = 100  # cases in one call before a template is worth building
-MAX_TEMPLATES = 4  # per policy and process
-MAX_STAND_INS = 16  # per sort: a case needing more goes to clingo
-MAX_EXACT_VALUES = 128  # values of an exact sort (units) a template takes
 BUILD_MIN = 20  # cases a new template must cover to be built
+MAX_TEMPLATES = 4  # per policy and process
+MAX_STAND_INS = 16  # per sort and case: a case needing more goes to clingo
+MAX_SEEN = 64  # values of an equality sort that stand for themselves in a template
+MAX_EXACT_VALUES = 128  # values of an exact sort (units) a template takes
+CACHE_LIMIT = 200_000  # entries of a per-process lookup table before it is emptied
 
 
 class Compiled(Solved):
@@ -62,7 +66,6 @@ class _Identity(dict):
 
 
 _IDENTITY = _Identity()
-CACHE_LIMIT = 200_000  # entries of a per-process cache before it is emptied
 _MAPPED = object()  # a fact with a value that needs a generic stand-in: encode_mapped
 _SECOND = itemgetter(1)
 
@@ -100,13 +103,12 @@ class Engine:
                     keyed.add(name)
         try:
             self.data_atoms = _data_atoms(self.policy)
-            self.analysis = analyse(self.policy.program(DECIDING), frozenset(names), frozenset(keyed), self.data_atoms)
+            self.analysis = a = analyse(self.policy.program(DECIDING), frozenset(names), frozenset(keyed), self.data_atoms)
+            self.roots = {name: tuple(a.root(((name, arity, i),)) for i in range(arity))
+                          for name, arity in a.input_arities.items()}
+            self._remap({})
         except (Refused, RuntimeError) as e:
             self.refused = str(e)
-            return
-        a = self.analysis
-        self.roots = {name: tuple(a.root(((name, arity, i),)) for i in range(arity)) for name, arity in a.input_arities.items()}
-        self._remap({})
 
     def _remap(self, seen: dict) -> None:
         """The maps used to encode cases: generic stand-ins up to MAX_STAND_INS, the values
@@ -341,6 +343,7 @@ class Engine:
         try:
             template = build(self.policy, self.analysis, self.data_atoms, params, self.policy.program(DECIDING))
         except Refused as e:
+            self.last_failure = str(e)
             self.failed_builds += 1
             if not self.templates:
                 self.refused = str(e)
@@ -356,9 +359,6 @@ def _per_interval(m, found: dict) -> int:
             i = bisect_left(m.points, key)
             counts[i] = counts.get(i, 0) + 1
     return max(counts.values(), default=1)
-
-
-MAX_SEEN = 64
 
 
 def _data_atoms(policy: Policy) -> list:
@@ -406,6 +406,16 @@ def solve(policy: Policy, cases: list) -> list[Solved]:
     engine = engine_for(policy)
     if engine.refused or (how == "auto" and len(cases) < FAST_MIN and not engine.templates):
         return clingo_solve(policy, cases, track=DECIDING)
+    try:
+        return _solve(policy, engine, cases)
+    except PolicyError:
+        raise  # clingo's own (for the cases it answered): the policy is broken
+    except Exception as e:  # noqa: BLE001 -- a fault of the compiled engine must never cost an answer
+        engine.refused = f"the compiled engine failed ({type(e).__name__}: {e}); clingo answers"
+        return clingo_solve(policy, cases, track=DECIDING)
+
+
+def _solve(policy: Policy, engine: Engine, cases: list) -> list[Solved]:
     facts_of = []
     for case in cases:
         facts: list = []

@@ -13,7 +13,11 @@ bit i of an atom's integer is that atom's truth in case i of a chunk, `&` is a r
 body's "and", `|` the "or" of the rules for one head, `& ~` a `not`.
 
 Every gate of the compiled code is one of clingo's ground rules; nothing of the policy
-is restated here.
+is restated here. Two things are left out, both sound: rules no shown atom depends on, and
+rules that could only fire for a case breaking a functional dependency the template's cases
+keep (one code a line: grounding over open inputs joins every code a line could have with
+every other); a case that breaks one is not evaluated here (the caller checks each case).
+A built template is kept on disk (cache.py) under a digest of everything it depends on.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from .analysis import Analysis, Refused, data_positions
 CASE = object()  # the case key handed to engine.case_facts: tells keyed facts from others
 TEMPLATE_KEY = clingo.Number(0)  # the one case of a template (what `check` uses too)
 MAX_EXPRESSION_TERMS = 40  # an "or" of more rules is split over statements (compile depth)
+MAX_WEIGHT_BOUND = 64  # a #count compared with more is left to clingo (the compiled count grows with it)
+MAX_GROUND_RULES = 2_000_000  # a template grounding to more is left to clingo
 
 
 def symbol_key(sym: clingo.Symbol):
@@ -473,6 +479,8 @@ def _ground_and_compile(policy, program: list, inputs: list, slot_members: list,
         slot_of_atom[found.literal] = slot
     if messages:
         raise Refused("the policy reads atoms no rule defines")
+    if len(observer.rules) + len(observer.weights) > MAX_GROUND_RULES:
+        raise Refused(f"the template grounds to {len(observer.rules):,} rules")
     if observer.refused:
         raise Refused(observer.refused[0])
     if len(observer.choices) != 1 or set(observer.choices[0]) != set(atoms):
@@ -598,11 +606,6 @@ def _compile(observer: _Observer, slot_of_atom: dict[int, int], output_atoms: li
     count = 0
     temp = itertools.count()
 
-    def ref(lit: int) -> str:
-        atom = abs(lit)
-        v = name.get(atom, "0")
-        return v if lit > 0 else f"~{v}"
-
     for atom in order:
         if atom in slot_of_atom:
             name[atom] = f"v{atom}"
@@ -627,6 +630,8 @@ def _compile(observer: _Observer, slot_of_atom: dict[int, int], output_atoms: li
                 if bound <= 0:
                     terms.append("A")
                     continue
+                if bound > MAX_WEIGHT_BOUND:
+                    raise Refused(f"an aggregate bound of {bound}")
                 # c[j]: the cases whose literals so far weigh at least j (j = 1..bound)
                 cs = [f"w{next(temp)}" for _ in range(bound)]
                 lines.append(" " + "=".join(cs) + "=0")
