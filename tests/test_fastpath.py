@@ -152,6 +152,8 @@ CONSTRUCTS = {
     "a rule joining two cases": ("logic/claims.lp", "\ndenied(C,N) :- mms_line(C,N,L,K), case(D), D != C, #false.\n"
                                                     "payable(C,N) :- line(C,N,K), case(D), D < C, K = \"99999\".\n"),
     "#const": ("logic/claims.lp", "\n#const limit = 20000.\n"),
+    "a code-level fact about a code the case need not have": (
+        "logic/claims.lp", "\ndenied(C,N) :- line(C,N,K), code_in_set(J,repair), K = \"00000\".\n"),
 }
 
 

@@ -31,6 +31,7 @@ import gc
 import os
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from itertools import chain
 from operator import itemgetter
 
@@ -38,8 +39,13 @@ from ..engine import DECIDING, Solved, case_facts
 from ..engine import solve as clingo_solve
 from ..errors import PolicyError
 from ..policy import CASE_FACT_PREDICATES, Policy
-from .analysis import Refused, analyse
-from .template import CASE, SYMBOL_TEXT, Template, build, sort_maps, value_key
+from .values import CASE, SYMBOL_TEXT, value_key
+
+if TYPE_CHECKING:
+    from .template import Template
+
+# analysis.py, template.py and cache.py are imported when a template is first wanted: `check`
+# (one case, clingo) does not pay for them
 
 ENGINE_VARIABLE = "MOHS_ASP_ENGINE"
 FAST_MIN = 100  # cases in one call before a template is worth building
@@ -94,6 +100,8 @@ class Engine:
     # -- the analysis, once --------------------------------------------------------------------
 
     def prepare(self, facts_of_cases: list[list]) -> None:
+        from .analysis import Refused, analyse
+
         keyed = set()
         names = set(CASE_FACT_PREDICATES)
         for facts in facts_of_cases:
@@ -119,6 +127,8 @@ class Engine:
                 params[("k", root)] = MAX_STAND_INS
                 params[("S", root)] = seen.get(root, ())
         self.seen = seen
+        from .template import sort_maps
+
         self.maps = sort_maps(self.analysis, self.analysis.data_values, self.data_atoms, params)
         self.cache = {}
         self._identity = {}
@@ -260,6 +270,9 @@ class Engine:
         """A template for these cases (their facts): their exact values; of each equality sort,
         the values seen in at least 1% of them standing for themselves, generic stand-ins for
         the others; as many ranks as the cases need."""
+        from .analysis import Refused
+        from .template import build
+
         a = self.analysis
         plan = {}  # predicate -> [(argument, root, kind)] for injective and exact arguments
         for name, roots in self.roots.items():
@@ -365,6 +378,8 @@ def _data_atoms(policy: Policy) -> list:
     """The data facts and every atom the rules derive from the data alone (no case)."""
     import clingo
     from clingo import ast
+
+    from .analysis import Refused
 
     ctl = clingo.Control(["--models=2"], logger=lambda code, message: None)
     with ast.ProgramBuilder(ctl) as builder:

@@ -29,7 +29,9 @@ chooses one of four mappings, the first that is sound:
 
 The case key (argument 0 of every keyed input) must be *separable*: each rule uses at
 most one case variable, writes no constant there, never compares it, and its head carries
-it; so a case's answer never depends on another case, and one case is the template.
+it; and an input with no case key (code_num, a fact about a code, made once a solver run
+for all its cases) may be read by a rule with a case only about a value that case brings.
+So a case's answer never depends on another case, and one case is the template.
 
 Anything outside the fragment this understands (a constraint, a choice, a disjunction,
 `#const`, an external function, a theory atom, an aggregate other than #count in a body,
@@ -122,6 +124,8 @@ class _RuleFacts:
     comparisons: list = field(default_factory=list)  # (left, right): var nodes or ("const", Symbol)
     counted: set = field(default_factory=set)  # var nodes in a #count tuple
     head_vars: set = field(default_factory=set)
+    head_first: object = None  # the head's argument 0: a var node, ("const", Symbol) or None
+    literals: list = field(default_factory=list)  # (predicate, positive, in an aggregate, argument 0 as head_first)
 
 
 @dataclass
@@ -233,6 +237,17 @@ class _Walker:
             self.at_position(arg, pos, rule, facts, occ)
         return pred
 
+    def first(self, fn: ast.AST, rule: int):
+        """An atom's argument 0: its variable node, ("const", Symbol), or None."""
+        if fn.ast_type != T.Function or not fn.arguments:
+            return None
+        arg = fn.arguments[0]
+        if arg.ast_type == T.Variable:
+            return None if arg.name == "_" else ("var", rule, arg.name)
+        if arg.ast_type == T.SymbolicTerm:
+            return ("const", arg.symbol)
+        return None
+
     def comparison_side(self, term: ast.AST, rule: int):
         if term.ast_type == T.Variable:
             return self.var_node(rule, term.name)
@@ -276,6 +291,7 @@ class _Walker:
         facts = _RuleFacts(head=("", 0))
         pred = self.atom(head.atom.symbol, index, facts, True, False, head=True)
         facts.head = pred
+        facts.head_first = self.first(head.atom.symbol, index)
         self.heads.add(pred)
         for lit in node.body:
             self.body_literal(lit, index, facts, pred, in_aggregate=False)
@@ -291,6 +307,7 @@ class _Walker:
         if atom.ast_type == T.SymbolicAtom:
             pred = self.atom(atom.symbol, index, facts, positive, in_aggregate)
             self.body_preds[head].add(pred)
+            facts.literals.append((pred, positive, in_aggregate, self.first(atom.symbol, index)))
         elif atom.ast_type == T.Comparison:
             sides = [self.comparison_side(atom.term, index)] + [self.comparison_side(g.term, index) for g in atom.guards]
             for (left, guard, right) in zip(sides, atom.guards, sides[1:]):
@@ -414,6 +431,7 @@ def analyse(statements: list[ast.AST], inputs: frozenset[str], keyed: frozenset[
     if case_root is not None:
         _check_case_sort(walker, uf, case_root, data_values)
         kinds[case_root] = "case"
+    _check_facts_about_values(walker, uf, case_root, inputs, keyed, case_level)
     for root in roots:
         if root == case_root:
             continue
@@ -447,6 +465,50 @@ def _check_case_sort(walker: _Walker, uf: _UnionFind, case_root, data_values) ->
             raise Refused("a rule joins two cases (two variables of the case key)")
         if case_vars and not (case_vars & facts.head_vars):
             raise Refused(f"a rule for {facts.head[0]}/{facts.head[1]} reads a case but its head does not carry the case key")
+
+
+def _check_facts_about_values(walker: _Walker, uf: _UnionFind, case_root, inputs: frozenset[str],
+                              keyed: frozenset[str], case_level: set) -> None:
+    """Inputs with no case key (code_num: a code's number) are facts about a value, made once
+    a solver run for every value its cases bring; in batch's clingo runs a chunk of cases
+    shares them. A case is answered alone here, so its answer must not depend on such facts
+    about values it does not bring: each rule deriving from them without a case (code_in_set)
+    must be about one value (argument 0 of every such literal and of its head the same
+    variable), and a rule with a case may read them only about a value one of its case
+    literals brings (argument 0 a variable of a positive literal that carries the case)."""
+    if case_root is None:
+        return
+    value_preds = {(name, arity) for name, arity in walker.input_arities.items() if name not in keyed}
+    without_case = [facts for facts in walker.rules
+                    if not any(uf.find(v) == case_root for v in [*facts.occurrences, *facts.head_vars])]
+    changed = True
+    while changed:
+        changed = False
+        for facts in without_case:
+            if facts.head not in value_preds and any(lit[0] in value_preds for lit in facts.literals):
+                value_preds.add(facts.head)
+                changed = True
+    if not value_preds:
+        return
+    no_case = {id(facts) for facts in without_case}
+    for facts in walker.rules:
+        about = [lit for lit in facts.literals if lit[0] in value_preds]
+        if not about:
+            continue
+        if id(facts) in no_case:
+            subject = facts.head_first
+            if subject is None or subject[0] != "var" or any(
+                    not positive or first != subject for _, positive, _, first in about):
+                raise Refused(f"a rule for {facts.head[0]}/{facts.head[1]} reads facts about values "
+                              "(code_num) of more than one value")
+            continue
+        bound = {v for v, occs in facts.occurrences.items()
+                 if any(o.positive and not o.in_aggregate and o.pred not in value_preds
+                        and (o.pred[0] in keyed or o.pred in case_level) for o in occs)}
+        for pred, _, _, first in about:
+            if first is None or first[0] != "var" or first not in bound:
+                raise Refused(f"a rule for {facts.head[0]}/{facts.head[1]} reads {pred[0]}/{pred[1]} about a value "
+                              "none of its case's facts brings (the answer would depend on other cases of a batch)")
 
 
 def _projected(walker: _Walker, uf: _UnionFind, root, inputs: frozenset[str], case_level: set) -> bool:

@@ -34,54 +34,12 @@ from clingo import ast
 from ..engine import parse_atom
 from . import cache
 from .analysis import Analysis, Refused, data_positions
+from .values import key_symbol, symbol_key
 
-CASE = object()  # the case key handed to engine.case_facts: tells keyed facts from others
 TEMPLATE_KEY = clingo.Number(0)  # the one case of a template (what `check` uses too)
 MAX_EXPRESSION_TERMS = 40  # an "or" of more rules is split over statements (compile depth)
 MAX_WEIGHT_BOUND = 64  # a #count compared with more is left to clingo (the compiled count grows with it)
 MAX_GROUND_RULES = 2_000_000  # a template grounding to more is left to clingo
-
-
-def symbol_key(sym: clingo.Symbol):
-    """A symbol as the plain Python value engine.case_facts passes for it (ints, strs),
-    or ("S", its clingo handle) for any other symbol (true, false)."""
-    if sym.type == clingo.SymbolType.Number:
-        return sym.number
-    if sym.type == clingo.SymbolType.String:
-        return sym.string
-    key = ("S", sym._rep)
-    SYMBOLS.setdefault(key, sym)
-    return key
-
-
-_KEYS: dict[int, object] = {}
-SYMBOL_TEXT: dict = {}  # ("S", handle) -> the symbol as engine.parse_atom reads it
-SYMBOLS: dict = {}  # ("S", handle) -> the symbol
-
-
-def value_key(value):
-    """The key of a value as engine.case_facts hands it over (with an identity symbol table)."""
-    kind = type(value)
-    if kind is int or kind is str:
-        return value
-    if isinstance(value, clingo.Symbol):
-        rep = value._rep
-        key = _KEYS.get(rep)
-        if key is None:
-            key = _KEYS[rep] = symbol_key(value)
-            if type(key) is tuple:
-                SYMBOLS[key] = value
-                SYMBOL_TEXT[key] = parse_atom(str(value)) if value.arguments else str(value)
-        return key
-    raise TypeError(value)
-
-
-def key_symbol(key) -> clingo.Symbol:
-    if type(key) is int:
-        return clingo.Number(key)
-    if type(key) is str:
-        return clingo.String(key)
-    return SYMBOLS[key]
 
 
 # -- sorts at run time -----------------------------------------------------------------------------
