@@ -8,7 +8,8 @@ is never served a stale template: it simply has another name. A cache that canno
 or written only costs the time of building (nothing is reported, nothing fails).
 
 Where: $MOHS_ASP_CACHE (empty or "off": no cache), else $XDG_CACHE_HOME/mohs-asp/templates,
-else ~/.cache/mohs-asp/templates. Files are written whole (a temporary file renamed over).
+else ~/.cache/mohs-asp/templates. Files are written whole (a temporary file renamed over);
+the folder keeps the KEEP most recently used.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import clingo
 
 FORMAT = 1
 CACHE_VARIABLE = "MOHS_ASP_CACHE"
+KEEP = 100  # templates kept in the folder
 
 
 def folder() -> Path | None:
@@ -70,11 +72,16 @@ def load(name: str) -> dict | None:
     if where is None:
         return None
     try:
-        with open(where / f"{name}.template", "rb") as f:
+        path = where / f"{name}.template"
+        with open(path, "rb") as f:
             stored = pickle.load(f)  # noqa: S301 -- the user's own cache folder, written by this module
         if stored.get("format") != FORMAT:
             return None
         stored["code"] = marshal.loads(stored["code"])
+        try:
+            os.utime(path)  # used: kept longer
+        except OSError:
+            pass
         return stored
     except Exception:  # noqa: BLE001 -- missing, unreadable, truncated or foreign: build instead
         return None
@@ -95,5 +102,8 @@ def save(name: str, stored: dict) -> None:
         except BaseException:
             os.unlink(temp)
             raise
+        kept = sorted(where.glob("*.template"), key=lambda p: p.stat().st_mtime)
+        for old in kept[:-KEEP]:  # the least recently used go: each edit of a policy makes a new one
+            old.unlink(missing_ok=True)
     except Exception:  # noqa: BLE001 -- a cache that cannot be written only slows the next run
         return
