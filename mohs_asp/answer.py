@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import lru_cache
 
+from . import __version__
 from .case import Case
 from .engine import Atom, Solved
 from .errors import CaseInvalid, PolicyError
@@ -119,8 +120,21 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
             entry["into"] = into
         entry["rules"] = sorted(line_rules.get(line.number, ()), key=order.get)
         lines.append(entry)
-    return {"case": case.id, "status": "ok", "decision": decisions[0], "lesions": lesions, "lines": lines}
+    return {"case": case.id, "status": "ok", "decision": decisions[0], "lesions": lesions, "lines": lines,
+            "warnings": [w.as_dict() for w in case.warnings],
+            "decision_record": decision_record(policy, case.policy_version, case.icd10cm_release)}
 
 
-def invalid_answer(error: CaseInvalid) -> dict:
-    return {"case": error.case_id, "status": "invalid", "errors": [e.as_dict() for e in error.errors]}
+def decision_record(policy: Policy, version: str | None, release: str | None) -> dict:
+    """What decided an answer, for an appeal months later: the policy and the version in force on
+    the date of service (None when none is, or the date could not be read), a digest of the
+    policy's files, the ICD-10-CM release the diagnoses were checked against (None when the date
+    could not be read), and this engine's version."""
+    return {"policy_id": policy.id, "policy_version": version, "policy_digest": policy.digest,
+            "icd10cm_release": release, "engine_version": __version__}
+
+
+def invalid_answer(error: CaseInvalid, policy: Policy) -> dict:
+    return {"case": error.case_id, "status": "invalid", "errors": [e.as_dict() for e in error.errors],
+            "warnings": [w.as_dict() for w in error.warnings],
+            "decision_record": decision_record(policy, error.policy_version, error.icd10cm_release)}

@@ -2,36 +2,120 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from . import fastpath
 from .answer import build_answer, invalid_answer
 from .case import Case, load_case, parse_case
-from .engine import DECIDING, solve
-from .errors import CaseInvalid, PolicyError
+from .engine import DECIDING, EVERYTHING, solve
+from .errors import CaseInvalid, InputError, PolicyError
+from .limits import LimitExceeded, bounded
 from .policy import Policy
 from .quickcheck import quick_case
 
 EXIT_CODES = {"covered": 0, "no_mms": 0, "not_covered": 1}
+T = TypeVar("T")
 
 
 def answer_cases(cases: list[Case], policy: Policy, explain: bool = False) -> list[dict]:
     """Answers for valid cases, solved together in one Control; with `explain`, an
-    `explanation` on every lesion and line (mohs_asp/explain.py)."""
+    `explanation` on every lesion and line (mohs_asp/explain.py). The work is bounded
+    (`within_limits`): a case past a limit gets an invalid answer naming it."""
+    if not cases:
+        return []
+    prepare(policy, explain)
+    answers: list[dict | None] = [None] * len(cases)
+    if not explain:  # the compiled engine's evaluation is cheap and bounded by the case's size: in this process
+        answers = compiled_answers(cases, policy)
+    left = [case for case, answer in zip(cases, answers) if answer is None]
+    if left:
+        solved = iter(within_limits(left, policy, lambda some: answer_run(some, policy, explain),
+                                    lambda case, limit: refused(case, limit, policy, "explain" if explain else "decide"),
+                                    explain))
+        answers = [answer if answer is not None else next(solved) for answer in answers]
+    return answers  # type: ignore[return-value]
+
+
+def compiled_answers(cases: list[Case], policy: Policy) -> list[dict | None]:
+    """The answers the compiled engine (mohs_asp/fastpath/) gives, None for each case it does
+    not take (clingo answers those, under the limits). A policy error its answers meet is left
+    for clingo to report in its own words."""
+    solved = fastpath.solve(policy, cases, lambda: sample_within_limits(policy))
+    try:
+        return [build_answer(case, s, policy) if s is not None else None for case, s in zip(cases, solved)]
+    except PolicyError:
+        return [None] * len(cases)
+
+
+def answer_run(cases: list[Case], policy: Policy, explain: bool) -> list[dict]:
+    """The answers of one solver run, unbounded (what `answer_cases` runs under the limits)."""
     if explain:
         from .explain import explain_cases
 
         return explain_cases(cases, policy)
-    solved = fastpath.solve(policy, cases)  # compiled templates where they cover a case, clingo otherwise
-    try:
-        return [build_answer(case, s, policy) for case, s in zip(cases, solved)]
-    except PolicyError:
-        if not any(isinstance(s, fastpath.Compiled) for s in solved):
-            raise
-    solved = solve(policy, cases, track=DECIDING)  # a broken policy is reported in clingo's own words
+    solved = solve(policy, cases, track=DECIDING)
     return [build_answer(case, s, policy) for case, s in zip(cases, solved)]
+
+
+def prepare(policy: Policy, explain: bool) -> None:
+    """What every run of a policy reads, worked out once here, so that each bounded run (a
+    forked child) starts with it rather than working it out again."""
+    policy.program(EVERYTHING if explain else DECIDING)
+    if explain:
+        from .explain import _view
+
+        _view(policy)
+
+
+def within_limits(cases: list[Case], policy: Policy, run: Callable[[list[Case]], list[T]],
+                  refuse: Callable[[Case, str], T], explain: bool = False) -> list[T]:
+    """`run(cases)` (one item a case), under the limits on processor time and memory
+    (mohs_asp/limits.py). Past a limit, the cases are run one by one, so that only a case past
+    it on its own is refused: `refuse(case, limit)` stands for its item. A policy that cannot
+    decide even its small sample case within the limits is broken (PolicyError, exit 3)."""
+    try:
+        return bounded(lambda: run(cases), len(cases))
+    except LimitExceeded as e:
+        if len(cases) > 1:
+            return [item for case in cases for item in within_limits([case], policy, run, refuse, explain)]
+        sample_within_limits(policy, explain)
+        return [refuse(cases[0], e.limit)]
+
+
+def refused(case: Case, limit: str, policy: Policy, verb: str = "decide") -> dict:
+    """The answer for a case whose work passed a limit: invalid, naming the limit (with the
+    case's warnings and decision record: its date was read)."""
+    message = (f"the case is too large to {verb}: it takes more than {limit}, the limit for one case "
+               f"(README, Input limits)")
+    return invalid_answer(CaseInvalid([InputError("", message)], case.id, list(case.warnings),
+                                      case.icd10cm_release or None, case.policy_version or None), policy)
+
+
+_SAMPLED: WeakKeyDictionary[Policy, set[bool]] = WeakKeyDictionary()
+
+
+def sample_within_limits(policy: Policy, explain: bool = False) -> None:
+    """Raise PolicyError when the policy cannot decide (or explain) lint's sample case, two
+    lesions and a line of every code set, within the limits: then the policy runs away (a rule
+    that recurses without end, a join too large), not the case. Asked once per policy."""
+    if explain in _SAMPLED.setdefault(policy, set()):
+        return
+    from .lint import sample_case
+
+    try:
+        sample = [parse_case(sample_case(policy), policy)]
+    except CaseInvalid:  # the data does not allow that sample: a case with no lesions
+        sample = [parse_case({"id": "sample", "date_of_service": "2026-01-01"}, policy)]
+    try:
+        bounded(lambda: len(answer_run(sample, policy, explain)))
+    except LimitExceeded as e:
+        raise PolicyError(f"the policy cannot {'explain' if explain else 'decide'} a small sample case within "
+                          f"{e.limit} (the limit for one case): a rule that recurses without end, or a join "
+                          f"that grows past what cases need?") from None
+    _SAMPLED[policy].add(explain)
 
 
 def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500, explain: bool = False) -> Iterator[dict]:
@@ -44,13 +128,13 @@ def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500,
         cases: list[Case] = []
         for doc in chunk:
             if isinstance(doc, CaseInvalid):  # answered, not raised: raising it here would tie
-                answers.append(invalid_answer(doc))  # the chunk into a cycle only the collector frees
+                answers.append(invalid_answer(doc, policy))  # the chunk into a cycle only the collector frees
                 continue
             try:
                 cases.append(quick_case(doc, policy) or parse_case(doc, policy))
                 answers.append(None)
             except CaseInvalid as e:
-                answers.append(invalid_answer(e))
+                answers.append(invalid_answer(e, policy))
         solved = iter(answer_cases(cases, policy, explain)) if cases else iter(())
         for answer in answers:
             yield answer if answer is not None else next(solved)
@@ -61,7 +145,7 @@ def check_document(doc: Any, policy: Policy) -> dict:
     try:
         case = parse_case(doc, policy)
     except CaseInvalid as e:
-        return invalid_answer(e)
+        return invalid_answer(e, policy)
     return answer_cases([case], policy)[0]
 
 
@@ -71,7 +155,7 @@ def check_source(source: str, policy: Policy, explain: bool = False) -> dict:
     try:
         case = load_case(source, policy)
     except CaseInvalid as e:
-        return invalid_answer(e)
+        return invalid_answer(e, policy)
     return answer_cases([case], policy, explain)[0]
 
 

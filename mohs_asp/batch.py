@@ -1,40 +1,43 @@
 """`mohs-asp batch`: a JSON Lines file of cases in, one answer a line out, in input order.
 
-The parent process reads lines and writes answers; worker processes answer chunks of lines,
-each chunk's valid cases solved together in one clingo Control (api.answer_documents). A
-few chunks per worker are in flight at a time, so memory stays flat however long the input.
+The parent process reads lines and writes answers; worker processes (`_Workers`) answer
+chunks of lines, each chunk's valid cases solved together in one clingo Control
+(api.answer_documents). At most IN_FLIGHT chunks per worker are read and not yet written,
+so memory stays flat however long the input.
 
 Workers are forked where the platform allows (Linux), so each starts with the policy the
 parent has already parsed; elsewhere each loads it once. clingo never frees a symbol it
-has made, so a worker that saw a million distinct lesion ids would keep them all: workers
-are replaced after CHUNKS_PER_WORKER chunks.
+has made, so a worker that saw a million distinct lesion ids would keep them all: a worker
+is replaced after CHUNKS_PER_WORKER chunks. A worker lost stops the run at once
+(WorkerLost); workers die with the parent (Linux's parent-death signal).
 """
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import multiprocessing
 import os
+import pickle
 import signal
 import stat
 import sys
 import tempfile
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain, islice
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import IO, Any
 
-from . import fastpath, icd10
-from .api import answer_documents
+from . import fastpath
+from .api import answer_documents, sample_within_limits
 from .case import MAX_FILE_BYTES, open_source, parse_text
 from .engine import DECIDING, EVERYTHING
-from .errors import CaseInvalid, InputError, UsageError
+from .errors import CaseInvalid, InputError, OutputClosed, OutputError, UsageError, WorkerLost
 from .policy import Policy, load_policy
 
 CHUNK_LINES = 500  # cases per solver run
@@ -42,6 +45,7 @@ CHUNK_BYTES = 4 << 20  # a chunk of long lines is cut early
 IN_FLIGHT = 3  # chunks queued or being answered, per worker
 CHUNKS_PER_WORKER = 50  # then fresh workers: 25,000 cases, at most ~100 MB of symbols with no lesion id repeated
 MAX_LINE_BYTES = MAX_FILE_BYTES  # a line, like a case file, holds at most 10 MB
+WORKERS_PER_CORE = 4  # --workers at most: the work is all CPU, so more workers only cost memory (~60 MB each)
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # check's JSON, on one line
 COUNTED = {"covered": "covered", "not_covered": "not covered", "no_mms": "no MMS", "invalid": "invalid"}
 
@@ -52,6 +56,17 @@ def default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def worker_count(asked: int | None) -> int:
+    """`--workers`: by default one per core; from 1 to WORKERS_PER_CORE per core, else UsageError."""
+    cores = default_workers()
+    if asked is None:
+        return cores
+    if not 1 <= asked <= WORKERS_PER_CORE * cores:
+        raise UsageError(f"--workers {asked} is not between 1 and {WORKERS_PER_CORE * cores} ({WORKERS_PER_CORE} per core; "
+                         f"this process may use {cores}): each worker takes a core and ~60 MB, so more only cost memory")
+    return asked
 
 
 @dataclass
@@ -69,27 +84,59 @@ class Summary:
 # -- in a worker -------------------------------------------------------------------------------
 
 _policy: Policy | None = None
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _start_worker(root: str) -> None:
+def _serve(conn: Connection, root: str, parent: int) -> None:
+    """A worker: answer each chunk the parent sends (answer_chunk's arguments) until it sends
+    None or goes; the reply is answer_chunk's result, or the exception it raised."""
     global _policy
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C and SIGTERM are the parent's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _policy = load_policy(root)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C (sent to the whole group) is the parent's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers, forked with it: SIGTERM ends a worker, silently
+    if hasattr(signal, "SIGCHLD"):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    if sys.platform == "linux":  # the kernel kills this worker when the parent ends, however it ends (SIGKILL too)
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    if os.getppid() != parent:  # it ended before that was set
+        return
+    try:
+        while (task := conn.recv()) is not None:
+            try:
+                if _policy is None:
+                    _policy = load_policy(root)  # forked: already parsed in the parent
+                reply: Any = answer_chunk(*task)
+            except Exception as e:  # a broken policy (exit 3), or a bug: the parent raises it
+                reply = e
+            try:
+                conn.send(reply)
+            except (pickle.PicklingError, TypeError, AttributeError):  # an exception that cannot travel; its words can
+                conn.send(RuntimeError(f"{type(reply).__name__}: {reply}"))
+    except (EOFError, OSError):  # the parent has gone
+        pass
 
 
-def _document(raw: bytes | None, number: int):
-    """A line as answer_documents takes it: the parsed JSON, or the CaseInvalid saying why not."""
+def use_policy(policy: Policy) -> None:
+    """The policy answer_chunk answers with in this process (a worker forked by `run` starts
+    with it; a dask worker or Spark executor is handed the one it loaded: mohs_asp.cluster)."""
+    global _policy
+    _policy = policy
+
+
+def _document(raw: bytes | None):
+    """A line as answer_documents takes it: the parsed document, or the CaseInvalid saying why not.
+    It is read as `check` reads a file of the same bytes (a byte-order mark skipped, on any line)."""
     if raw is None:
         return CaseInvalid([InputError("", f"the line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB")])
     try:
-        text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         return CaseInvalid([InputError("", f"the line is not UTF-8 text (byte {e.start})")])
     if not text.strip():
         return CaseInvalid([InputError("", "the line is empty: each line must hold one case")])
     try:
-        return parse_text(text, ".json")
+        return parse_text(text, "the line")
     except CaseInvalid as e:
         e.__traceback__ = e.__context__ = None  # kept as a value: its frames would hold the chunk in a cycle
         return e
@@ -98,7 +145,7 @@ def _document(raw: bytes | None, number: int):
 def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False) -> tuple[bytes, Counter]:
     """The answers to lines numbered from `first`, one JSON object a line (UTF-8, as JSON Lines
     always is), and their tally; with `explain`, each with its explanation."""
-    docs = [_document(raw, number) for number, raw in enumerate(lines, start=first)]
+    docs = [_document(raw) for raw in lines]
     out: list[str] = []
     counts: Counter = Counter()
     for number, answer in enumerate(answer_documents(docs, _policy, len(docs), explain), start=first):
@@ -113,10 +160,11 @@ def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False) -
 # -- in the parent -----------------------------------------------------------------------------
 
 
-def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:
-    """Each line of the input; None for one longer than MAX_LINE_BYTES (skipped, never held)."""
-    while raw := stream.readline(MAX_LINE_BYTES + 1):
-        if len(raw) > MAX_LINE_BYTES:
+def read_lines(stream: IO[bytes]) -> Iterator[bytes | None]:
+    """Each line of the input; None for one longer than MAX_LINE_BYTES (skipped, never held).
+    The line ending (\\n or \\r\\n) is not part of the case: a line holds 10 MB as a file does."""
+    while raw := stream.readline(MAX_LINE_BYTES + 2):
+        if len(raw.removesuffix(b"\n").removesuffix(b"\r")) > MAX_LINE_BYTES:
             while raw and not raw.endswith(b"\n"):
                 raw = stream.readline(MAX_LINE_BYTES)
             yield None
@@ -124,7 +172,7 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:
             yield raw
 
 
-def _chunks(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | None], int]]:
+def chunked(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | None], int]]:
     """(number of the first line, the lines, their size in bytes), CHUNK_LINES at a time."""
     first, chunk, size = 1, [], 0
     for raw in lines:
@@ -139,18 +187,19 @@ def _chunks(lines: Iterator[bytes | None]) -> Iterator[tuple[int, list[bytes | N
 
 def read_json_lines(source: str) -> Iterator[tuple[int, Any]]:
     """(line number, document) for each line of a JSON Lines file (or `-`), read exactly as
-    batch reads it (`_lines`, `_document`): a blank, non-UTF-8, non-JSON or too long line is a
+    batch reads it (`read_lines`, `_document`): a blank, non-UTF-8, non-JSON or too long line is a
     CaseInvalid in its place, never skipped. `mohs-asp diff` reads its .jsonl files with this."""
     with open_source(source, "a file of cases") as stream:
-        for number, raw in enumerate(_lines(stream), start=1):
-            yield number, _document(raw, number)
+        for number, raw in enumerate(read_lines(stream), start=1):
+            yield number, _document(raw)
 
 
-def _same_file(a: str | Path, b: str | Path) -> bool:
+def _identity(stream: Any) -> os.stat_result | None:
+    """The file behind an open stream (its st_dev and st_ino say which), or None when it has none."""
     try:
-        return os.path.samefile(a, b)
-    except OSError:  # either does not exist (yet): not the same
-        return False
+        return os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # closed, or a stand-in with no descriptor
+        return None
 
 
 def _umask() -> int:
@@ -160,41 +209,276 @@ def _umask() -> int:
 
 
 @contextmanager
-def _output(path: Path | None) -> Iterator[IO[bytes]]:
-    """Standard output, or `path` written whole: a temporary file beside it, renamed over it
-    at the end; on any failure (or Ctrl-C) the temporary file goes and `path` is untouched."""
-    if path is None:
-        sys.stdout.flush()
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
+def _writing(name: str) -> Iterator[None]:
+    """A failure to write `name` said in words: OutputClosed when its reader has gone,
+    OutputError for anything else (a full disk, a file grown past its limit, an I/O error)."""
     try:
-        if path.is_dir():
-            raise UsageError(f"--out {path} is a folder")
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as e:  # no such folder, no right to write there, a name too long
-        raise UsageError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+        yield
+    except BrokenPipeError:
+        raise OutputClosed(f"{name}: its reader has gone") from None
+    except OSError as e:
+        raise OutputError(f"cannot write {name}: {e.strerror or e}") from None
+
+
+@dataclass
+class _Sink:
+    """Where the answers are written; `whole` when they replace a file at the end (so after a
+    failure that file is as it was)."""
+
+    stream: IO[bytes]
+    name: str
+    whole: bool
+
+    def write(self, data: bytes) -> None:
+        with _writing(self.name):  # flushed at once: a failure is said here, never later by surprise
+            self.stream.write(data)
+            self.stream.flush()
 
 
 @contextmanager
-def _workers(count: int, root: Path) -> Iterator[ProcessPoolExecutor]:
-    context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    pool = ProcessPoolExecutor(count, mp_context=context, initializer=_start_worker, initargs=(str(root),))
+def _output(out: Path | None, source: IO[bytes] | None = None) -> Iterator[_Sink]:
+    """Where the answers go, refused (UsageError) when it is `source`'s own regular file:
+
+    - None, `/dev/stdout` or any name of the file standard output goes to: standard output;
+    - a FIFO or a character device (`/dev/null`): written straight through;
+    - a regular file, or a name that does not exist yet: written whole (`_replacing`), behind
+      any symlinks (the file the link leads to is replaced; the link stays);
+    - anything else (a folder, a socket, a block device): refused."""
+    stdout = _identity(sys.stdout)
+    info, replace, to_stdout = stdout, None, out is None
+    if out is not None:
+        try:
+            info = os.stat(out)
+        except FileNotFoundError:
+            info = None
+        except OSError as e:  # a name too long, a folder it may not enter, a symlink loop
+            raise UsageError(f"cannot write {out}: {e.strerror}") from None
+        if info is not None and stdout is not None and os.path.samestat(info, stdout):
+            to_stdout = True
+        elif info is None or stat.S_ISREG(info.st_mode):  # (a new file behind a dangling symlink: the file it names)
+            replace = Path(os.path.realpath(out))
+        elif not (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else (
+                "a block device" if stat.S_ISBLK(info.st_mode) else "not a file")
+            raise UsageError(f"--out {out} is {kind}: answers go to a file, a FIFO or a character device")
+    read = _identity(source)
+    if info is not None and read is not None and stat.S_ISREG(info.st_mode) and os.path.samestat(info, read):
+        raise UsageError(f"{'standard output' if out is None else f'--out {out}'} is INPUT itself: the answers would replace the cases")
+    name = "standard output" if to_stdout else str(out)
+    if replace is not None:
+        with _replacing(replace, name) as stream:
+            yield _Sink(stream, name, whole=True)
+        return
+    if to_stdout:
+        with _writing(name):
+            sys.stdout.flush()  # anything printed before, then the answers
+        yield _Sink(sys.stdout.buffer, name, whole=False)
+        with _writing(name):
+            sys.stdout.buffer.flush()
+        return
     try:
-        yield pool
-    finally:  # on Ctrl-C or an error: drop queued chunks, wait for the few being answered
-        pool.shutdown(wait=True, cancel_futures=True)
+        stream = open(out, "wb")  # noqa: SIM115 -- closed below
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror}") from None
+    try:
+        yield _Sink(stream, name, whole=False)
+        with _writing(name):
+            stream.close()
+    finally:
+        _close(stream)
+
+
+@contextmanager
+def _replacing(target: Path, name: str) -> Iterator[IO[bytes]]:
+    """`target` written whole: into a file beside it that replaces it at the end (os.replace:
+    atomic, so a reader sees the old file or the new one; another hard link to the old file
+    keeps the old answers). On any failure or interruption `target` is left as it was and the
+    file goes. Where Linux allows (O_TMPFILE), that file has no name until it is complete, so
+    even a SIGKILL leaves nothing behind; elsewhere it is the hidden `.NAME.*.part`."""
+    try:
+        stream, temp = _temporary(target.parent, target.name)
+    except OSError as e:  # no such folder, no right to write there
+        raise UsageError(f"cannot write {name}: {e.strerror}") from None
+    try:
+        try:
+            yield stream
+            with _writing(name):
+                stream.flush()
+                os.fsync(stream.fileno())
+                os.chmod(stream.fileno(), stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask())
+                if temp is None:  # named only now, for the moment it takes to rename it
+                    temp = _name(stream, target)
+                stream.close()
+        finally:
+            _close(stream)  # after a failure, what is still buffered is dropped
+        with _writing(name):
+            os.replace(temp, target)
+    except OutputError as e:
+        _remove(temp)
+        raise type(e)(f"{e}; {name} left as it was") from None
+    except BaseException:
+        _remove(temp)
+        raise
+
+
+def _close(stream: IO[bytes]) -> None:
+    try:
+        stream.close()
+    except OSError:  # the failure that brought us here, again: already reported
+        pass
+
+
+def _temporary(folder: Path, name: str) -> tuple[IO[bytes], str | None]:
+    """An open file in `folder` for the answers, and its name: None for a file with no name
+    (Linux's O_TMPFILE, where the file system has it), else a new hidden `.NAME.*.part`."""
+    if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"):
+        try:
+            return os.fdopen(os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600), "wb"), None
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):  # not this file system, or kernel
+                raise
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name[:200]}.", suffix=".part")
+    return os.fdopen(fd, "wb"), temp
+
+
+def _name(stream: IO[bytes], target: Path) -> str:
+    """A new hidden name beside `target` for the unnamed file open as `stream`."""
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        while True:
+            temp = f".{target.name[:200]}.{os.urandom(4).hex()}.part"
+            try:  # given dst_dir_fd, os.link calls linkat, which follows the /proc link to the open file
+                os.link(f"/proc/self/fd/{stream.fileno()}", temp, dst_dir_fd=folder)
+                return str(target.parent / temp)
+            except FileExistsError:
+                pass
+    finally:
+        os.close(folder)
+
+
+def _remove(temp: str | None) -> None:
+    if temp is not None:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+
+
+class _Worker:
+    """One worker process and the parent's end of the pipe to it; `chunk` is the (sequence
+    number, first line, last line) of the chunk it is answering, None when idle."""
+
+    def __init__(self, context: Any, root: str):
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, root, os.getpid()), daemon=True)
+        self.process.start()
+        theirs.close()  # the worker's end is the worker's alone: when it dies, this end reads EOF
+        self.chunk: tuple[int, int, int] | None = None
+        self.answered = 0
+
+    def lost(self) -> WorkerLost:
+        self.process.join(1)
+        code = self.process.exitcode
+        if code is None or code >= 0:
+            how = "ended" if code is None else f"exited with status {code}"
+        else:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:  # a real-time signal, unnamed
+                how = f"was killed by signal {-code}"
+            if code == -signal.SIGKILL:
+                how += " (as the out-of-memory killer does)"
+        doing = f"answering lines {self.chunk[1]}-{self.chunk[2]}" if self.chunk else "waiting for work"
+        return WorkerLost(f"worker process {self.process.pid} {how} while {doing}; the run stopped")
+
+
+class _Workers:
+    """`count` worker processes, each answering one chunk at a time over a pipe of its own, so
+    that a worker lost (killed, crashed) leaves nothing half-written where another reads, and
+    is noticed at once: its pipe ends, and SIGCHLD stops the parent wherever it waits (reading
+    a slow standard input included). Forked where the platform allows (Linux), so each starts
+    with the policy the parent has parsed. A worker is replaced after CHUNKS_PER_WORKER chunks.
+    On leaving by an exception (Ctrl-C, SIGTERM, a lost worker, a broken policy, output that
+    failed) every worker is killed at once, a stuck or stopped one too."""
+
+    def __init__(self, count: int, root: Path):
+        self.context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+        self.root = str(root)
+        self.workers: list[_Worker] = []
+        self.watching = False
+        try:
+            self.previous = signal.signal(signal.SIGCHLD, self._child_ended)
+            self.watching = True
+        except (ValueError, AttributeError):  # not the main thread (a library caller's), or no SIGCHLD
+            pass
+        try:
+            for _ in range(count):
+                self.workers.append(_Worker(self.context, self.root))
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+
+    def _child_ended(self, signum, frame) -> None:
+        if sys.exc_info()[1] is not None:  # already leaving by an exception (SIGTERM to the group): that one is said
+            return
+        for worker in self.workers:
+            if worker.process.exitcode is not None:  # (polls without waiting)
+                raise worker.lost()
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if self.watching:
+            signal.signal(signal.SIGCHLD, self.previous)
+            self.watching = False
+        for worker in self.workers:
+            try:
+                if kind is None:
+                    worker.conn.send(None)
+                else:
+                    worker.process.kill()
+            except OSError:  # it has gone already
+                pass
+        for worker in self.workers:
+            worker.process.join()
+            worker.conn.close()
+
+    def idle(self) -> _Worker | None:
+        return next((w for w in self.workers if w.chunk is None), None)
+
+    def give(self, worker: _Worker, sequence: int, number: int, lines: list[bytes | None], explain: bool) -> None:
+        if worker.answered >= CHUNKS_PER_WORKER:  # clingo never frees a symbol: a fresh process
+            self.workers.remove(worker)  # (first: its end is not a loss)
+            worker.conn.send(None)
+            worker.process.join()
+            worker.conn.close()
+            worker = _Worker(self.context, self.root)
+            self.workers.append(worker)
+        worker.chunk = (sequence, number, number + len(lines) - 1)
+        try:
+            worker.conn.send((number, lines, explain))
+        except OSError:
+            raise worker.lost() from None
+
+    def replies(self) -> Iterator[tuple[int, tuple[bytes, Counter]]]:
+        """(sequence number, answer_chunk's result) for each chunk answered, once at least one is."""
+        busy = {w.conn: w for w in self.workers if w.chunk is not None}
+        ready = wait([*busy, *(w.process.sentinel for w in self.workers)])
+        for conn, worker in busy.items():
+            if conn in ready:
+                try:
+                    reply = conn.recv()
+                except (EOFError, OSError):
+                    raise worker.lost() from None
+                if isinstance(reply, BaseException):
+                    raise reply
+                yield worker.chunk[0], reply
+                worker.chunk = None
+                worker.answered += 1
+        for worker in self.workers:
+            if worker.process.sentinel in ready:
+                raise worker.lost()
 
 
 class _Progress:
@@ -261,41 +545,49 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
         explain: bool = False) -> Summary:
     """Answer every line of `source` (a path or `-`) into `out` (None: standard output); with
     `explain`, every answer carries its explanation (as `explain --format json` gives it)."""
-    workers = workers or default_workers()
-    if out is not None and source != "-" and _same_file(source, out):
-        raise UsageError(f"--out {out} is INPUT itself: the answers would replace the cases")
+    workers = worker_count(workers)
     policy.program(EVERYTHING if explain else DECIDING)  # parsed once here: forked workers start with it
+    for release in policy.icd10.all:  # the ICD-10-CM code lists, read once here: forked workers start with them
+        release.codes()
     # a chunk makes some hundred thousand short-lived containers and hardly any cycles: collecting
     # every 700 of them cost a tenth of a case's time (measured), every 50,000 is plenty
     gc.set_threshold(50_000, 20, 20)
-    icd10.code_set()
     start = time.perf_counter()
     counts: Counter = Counter()
-    with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as stream, _output(out) as sink:
+    with _stopped_by_sigterm_like_ctrl_c(), open_source(source, "a file of cases") as stream, _output(out, stream) as sink:
         bar = _Progress(_size(stream)) if progress else None
         try:
-            chunks = _chunks(_lines(stream))
-            while (first := next(chunks, None)) is not None:
-                if not explain:  # compiled templates built once, here: forked workers start with them
-                    fastpath.warm_up(policy, [_document(raw, n) for n, raw in enumerate(first[1], start=first[0])])
-                with _workers(workers, policy.root) as pool:
-                    window: deque = deque()
-                    for number, lines, size in chain([first], islice(chunks, CHUNKS_PER_WORKER * workers - 1)):
-                        window.append((pool.submit(answer_chunk, number, lines, explain), size))
-                        while len(window) >= IN_FLIGHT * workers or (window and window[0][0].done()):
-                            _write(window.popleft(), sink, counts, bar)
-                    while window:
-                        _write(window.popleft(), sink, counts, bar)
+            chunks = chunked(read_lines(stream))
+            ahead = next(chunks, None)  # the next chunk, read while the workers work
+            if ahead is not None and not explain:  # compiled templates built once, here: forked workers start with them
+                fastpath.warm_up(policy, [_document(raw) for raw in ahead[1]], lambda: sample_within_limits(policy))
+            with _Workers(workers, policy.root) as pool:
+                sizes: dict[int, int] = {}  # chunks given, by sequence number, not yet written
+                answered: dict[int, tuple[bytes, Counter]] = {}  # those answered, waiting for the ones before
+                given = written = 0
+                while True:
+                    while ahead is not None and len(sizes) < IN_FLIGHT * workers and (worker := pool.idle()) is not None:
+                        number, lines, sizes[given] = ahead
+                        pool.give(worker, given, number, lines, explain)
+                        given += 1
+                        ahead = next(chunks, None)
+                    while written in answered:
+                        text, tally = answered.pop(written)
+                        sink.write(text)
+                        counts.update(tally)
+                        if bar is not None:
+                            bar.advance(sizes[written], sum(tally.values()))
+                        del sizes[written]
+                        written += 1
+                    if not sizes:  # (then nothing is ahead either: an idle worker would have taken it)
+                        break
+                    answered.update(pool.replies())
+                if ahead is not None or stream.read(1):  # never a short answer file that looks whole
+                    raise RuntimeError(f"the run stopped after {written:,} chunks with input left unanswered"
+                                       f"{f'; {out} left as it was' if sink.whole else ''}")
+        except WorkerLost as e:
+            raise WorkerLost(f"{e}{f'; {out} left as it was' if sink.whole else ''}") from None
         finally:
             if bar is not None:
                 bar.stop()
     return Summary(counts, time.perf_counter() - start)
-
-
-def _write(item, sink: IO[bytes], counts: Counter, bar: _Progress | None) -> None:
-    future, size = item
-    text, tally = future.result()
-    sink.write(text)
-    counts.update(tally)
-    if bar is not None:
-        bar.advance(size, sum(tally.values()))

@@ -2,7 +2,7 @@
 
 `parse_case` reports every problem at once, each with its path (`lesions[0].size_cm`) and a
 message a billing clerk understands. It normalises what the contract says means the same
-(`c44311` is `C44.311`, `Lower Leg` is `lower_leg`) and converts sizes exactly (Decimal to
+(`c44311` is `C44.311`, `Lower Leg` is `lower_leg`, `Ill-Defined` is `ill_defined`) and converts sizes exactly (Decimal to
 whole micrometres). It decides nothing about coverage: that is logic/'s job.
 """
 
@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from functools import lru_cache
-from pathlib import Path
 from typing import IO, Any
 
 from . import icd10
+from .dates import date_number
 from .errors import CaseInvalid, InputError, UsageError
 from .policy import CODE_SHAPE, LESION_FLAGS, Policy
 
@@ -31,7 +31,7 @@ MAX_YAML_CHARS = 1024 * 1024  # YAML reads ~1 MB/s in ~90 MB of memory: hand-wri
 MAX_LESIONS = 100
 MAX_LINES = 500
 MAX_TEXT = 200  # characters in an id or a term
-MAX_LINE_NUMBER = 999_999
+MAX_LINE_NUMBER = 2**31 - 1  # the solver's numbers are 32-bit; the contract asks only for a positive int
 MAX_ERRORS = 100  # errors listed one by one; past this, one more error counts the rest
 SUGGEST_CUTOFF = 0.4  # difflib similarity below which no name is suggested (`face` still gets `back`)
 SUGGEST_MAX = 40  # characters: longer words and names are not compared (difflib is quadratic)
@@ -40,17 +40,22 @@ CASE_FIELDS = ("id", "date_of_service", "patient", "lesions", "lines")
 PATIENT_FIELDS = ("immunosuppressed",)
 LESION_FIELDS = ("id", "diagnosis", "site", "size_cm", "size_mm", "borders", "histology", *LESION_FLAGS)
 LINE_FIELDS = ("line", "code", "units", "lesion", "lesions", "modifiers", "pre_surgical")
-BORDERS = ("well_defined", "ill_defined")
+# The fields whose values come from a vocabulary of data/, matched by `_vocab_key` (the checker
+# and `mohs-asp schema` both read this): field -> (what a message calls a value, the PolicyData
+# attribute holding the vocabulary).
+VOCABULARY = {"site": ("site", "sites"), "borders": ("borders value", "borders"),
+              "histology": ("histology term", "histology")}
 BIOPSY_SET = "biopsy"
 MODIFIER_FORM = re.compile(r"[0-9A-Z]{2}")
 DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # YAML plain scalars that are not text (YAML 1.2 core schema, made stricter: no octal or leading 0)
 YAML_BOOL = re.compile(r"true|True|TRUE|false|False|FALSE")
 YAML_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
-YAML_DECIMAL = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# a number with a point or an exponent (2e0, as JSON and YAML 1.2 read it); a whole number's digits
+# take no leading 0 here either (02e0 stays text)
+YAML_DECIMAL = re.compile(r"[-+]?(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|(?:0|[1-9][0-9]*)[eE][-+]?[0-9]+)")
 YAML_FLOAT = re.compile(rf"{YAML_DECIMAL.pattern}|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")
-UM_PER_CM = Decimal(10000)
-UM_PER_MM = Decimal(1000)
+MAX_SIZE_UM = Decimal(1_000_000)  # 100 cm
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Lesion:
     borders: str | None = None
     histology: tuple[str, ...] = ()
     flags: tuple[tuple[str, bool], ...] = ()  # documented flags only
+    size_written: tuple[str, str] | None = None  # the size as the case wrote it, for explanations: ("19.99", "mm")
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,9 @@ class Case:
     immunosuppressed: bool | None
     lesions: tuple[Lesion, ...]
     lines: tuple[Line, ...]
+    policy_version: str = ""  # the version of the policy in force on the date of service (policy.toml)
+    icd10cm_release: str = ""  # the ICD-10-CM release the diagnoses were checked against
+    warnings: tuple[InputError, ...] = ()  # the answer carries them (the case is still decided)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -88,6 +97,48 @@ class Case:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+class _Beyond(Decimal):
+    """A number whose exponent is past what Decimal can hold (`1e99999999999999999999`, beyond
+    10**18): it compares as the nearest number Decimal holds (so a size is above 100 cm or below
+    a micrometre, as it is) and is shown as written."""
+
+    text: str
+
+    def __new__(cls, text: str) -> _Beyond:
+        mantissa, _, exponent = text.lower().partition("e")
+        sign = "-" if mantissa.startswith("-") else ""
+        if not mantissa.strip("+-0."):
+            near = f"{sign}0"
+        elif exponent.startswith("-"):
+            near = f"{sign}1E-999999999999999999"
+        else:
+            near = f"{sign}9E+999999999999999999"
+        self = super().__new__(cls, near)
+        self.text = text
+        return self
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _whole_number(text: str) -> int:
+    """A whole number's digits as an int; past Python's limit for reading digits (4300), an
+    error in words (JSON's and YAML's alike)."""
+    digits, limit = len(text.lstrip("+-")), sys.get_int_max_str_digits()  # 0: no limit
+    if limit and digits > limit:
+        raise ValueError(f"the whole number {text[:20]}... has {digits:,} digits, more than a case can hold")
+    return int(text)
+
+
+def exact_number(text: str) -> Decimal:
+    """A number with a point or an exponent, as written: an exact Decimal of its text, however
+    many digits (JSON's and YAML's alike)."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # the one way a well-formed number's text fails: its exponent
+        return _Beyond(text)
 
 
 class _Fields(dict):
@@ -146,10 +197,12 @@ def _yaml_loader() -> type:
             if len(data) < len(node.value):
                 data.repeated = _repeated(self.constructed_objects[key] for key, _ in node.value)
 
-        def construct_date(self, node):
+        def construct_date(self, node):  # `!!timestamp x` stays text too, for the checker to report
+            if not self.timestamp_regexp.match(self.construct_scalar(node)):
+                return self.construct_scalar(node)
             try:
                 return self.construct_yaml_timestamp(node)
-            except ValueError:
+            except (ValueError, OverflowError):
                 return self.construct_scalar(node)
 
         # explicit tags too: `!!int 020` and `!!bool yes` are refused, not read the 1.1 way
@@ -163,11 +216,15 @@ def _yaml_loader() -> type:
             text = self.construct_scalar(node)
             if not YAML_INT.fullmatch(text):
                 raise error(None, None, f"{text!r} is not a whole number in decimal digits", node.start_mark)
-            return int(text)
+            return _whole_number(text)
 
-        def construct_float(self, node):
+        def construct_float(self, node):  # `!!float` with no value, or `!!float x`, is not a number
             text = self.construct_scalar(node)
-            return Decimal(text) if YAML_DECIMAL.fullmatch(text) else self.construct_yaml_float(node)  # .inf, .nan
+            if YAML_DECIMAL.fullmatch(text):
+                return exact_number(text)
+            if not YAML_FLOAT.fullmatch(text):
+                raise error(None, None, f"{text!r} is not a number", node.start_mark)
+            return self.construct_yaml_float(node)  # .inf, .nan: the checker says they are not finite
 
     CaseLoader.yaml_implicit_resolvers = {
         first: [(tag, form) for tag, form in resolvers if tag not in tags.values()]
@@ -183,35 +240,35 @@ def _yaml_loader() -> type:
     return CaseLoader
 
 
-def parse_text(text: str, hint: str = "") -> Any:
-    """JSON or YAML text to Python values. Floats become Decimal (exact sizes)."""
+def parse_text(text: str, what: str = "the file") -> Any:
+    """A case document's text to Python values, read the same way by every command: text whose
+    first character (after blanks) is `{` or `[` is JSON, read strictly (no trailing comma, no
+    comment); anything else is YAML. The file's name plays no part. A number with a point or an
+    exponent becomes an exact Decimal of its text. `what` names the text in messages ("the line")."""
     stripped = text.lstrip()
     if not stripped:
-        raise CaseInvalid([InputError("", "the file is empty")])
-    looks_json = hint == ".json" or stripped[:1] in "{["
-    not_json = ""
-    if looks_json:
+        raise CaseInvalid([InputError("", f"{what} is empty")])
+    if stripped[0] in "{[":
         try:
-            return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_json_object)
+            return json.loads(text, parse_float=exact_number, parse_int=_whole_number, parse_constant=_reject_constant,
+                              object_pairs_hook=_json_object)
         except RecursionError:
-            raise CaseInvalid([InputError("", "the file is nested too deeply to be a case")]) from None
+            raise CaseInvalid([InputError("", f"{what} is nested too deeply to be a case")]) from None
         except ValueError as e:
-            if hint == ".json":
-                raise CaseInvalid([InputError("", f"the file is not valid JSON: {e}")]) from None
-            not_json = f"the file is not valid JSON ({e}), and "
+            raise CaseInvalid([InputError("", f"{what} is not valid JSON (text beginning with {{ or [ is read as JSON): "
+                                              f"{e}")]) from None
     if len(text) > MAX_YAML_CHARS:
-        raise CaseInvalid([InputError("", f"{not_json or 'the file is not JSON, and '}a YAML case file may be at most "
-                                          f"{MAX_YAML_CHARS // (1024 * 1024)} MB (a JSON one {MAX_FILE_BYTES // (1024 * 1024)} MB)")])
+        raise CaseInvalid([InputError("", f"{what} is not JSON (it does not begin with {{ or [), and a YAML case may be at "
+                                          f"most {MAX_YAML_CHARS // (1024 * 1024)} MB (a JSON one {MAX_FILE_BYTES // (1024 * 1024)} MB)")])
     import yaml  # only YAML cases pay for the import
 
     try:
         return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 -- a safe loader, made stricter
     except RecursionError:
-        raise CaseInvalid([InputError("", "the file is nested too deeply to be a case")]) from None
-    except (yaml.YAMLError, ValueError) as e:  # ValueError: a value YAML types but Python cannot hold (`!!int x`)
-        what = "JSON or YAML" if not hint else ("YAML" if hint in (".yaml", ".yml") else "JSON or YAML")
+        raise CaseInvalid([InputError("", f"{what} is nested too deeply to be a case")]) from None
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: a value YAML types but Python cannot hold
         said = " ".join(str(e).replace('in "<unicode string>", ', "at ").split())
-        raise CaseInvalid([InputError("", f"the file is not valid {what}: {said}")]) from None
+        raise CaseInvalid([InputError("", f"{what} is not valid YAML: {said}")]) from None
 
 
 @contextmanager
@@ -237,14 +294,13 @@ def read_document(source: str) -> Any:
     """Read a case file (or `-` for standard input) into Python values."""
     with open_source(source) as stream:
         data = stream.read(MAX_FILE_BYTES + 1)
-    hint = "" if source == "-" else Path(source).suffix.lower()
     if len(data) > MAX_FILE_BYTES:
         raise CaseInvalid([InputError("", f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")])
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise CaseInvalid([InputError("", f"the file is not UTF-8 text (byte {e.start})")]) from None
-    return parse_text(text, hint)
+    return parse_text(text)
 
 
 # -- checking --------------------------------------------------------------------------------
@@ -277,9 +333,34 @@ def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean `{names[near[0]]}`{f' or `{names[near[1]]}`' if len(near) > 1 else ''}?)"
 
 
+VOCAB_SEPARATORS = r"[\s_\-]+"  # runs of spaces, hyphens and underscores read as one _
+
+
 def _vocab_key(text: str) -> str:
-    """Site and histology names: case-insensitive, spaces and hyphens read as _."""
-    return re.sub(r"[\s\-]+", "_", text.strip().lower())
+    """Site, histology and borders values (contract README): case-insensitive, runs of spaces,
+    hyphens and underscores read as one `_` ("Ill-Defined" is ill_defined, "Lower -  Leg"
+    lower_leg)."""
+    return re.sub(VOCAB_SEPARATORS, "_", text.strip().lower())
+
+
+def vocab_pattern(term: str) -> str:
+    """The spellings `_vocab_key` reads as `term`, as a regular expression in JSON Schema's
+    dialect (no flags: each letter as its two cases)."""
+    def word(part: str) -> str:
+        return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() and c.lower() != c.upper() else re.escape(c)
+                       for c in part)
+
+    return r"^\s*" + VOCAB_SEPARATORS.join(word(part) for part in term.split("_")) + r"\s*$"
+
+
+def _size_as_written(obj: dict) -> tuple[str, str]:
+    """A checked size as the case wrote it, with its unit: ("19.99", "mm"). Explanations name
+    it so; the rules compare the micrometres `size` made of it."""
+    key = "size_cm" if "size_cm" in obj else "size_mm"
+    value = obj[key]
+    if isinstance(value, float):  # from a Python caller: its shortest repr, in plain digits
+        value = Decimal(repr(value))
+    return format(value, "f") if isinstance(value, Decimal) else str(value), key.removeprefix("size_")
 
 
 def _short(value: Any) -> str:
@@ -336,6 +417,11 @@ class _Checker:
         self.policy = policy
         self.errors: list[InputError] = []
         self.unlisted = 0  # errors past MAX_ERRORS, counted only
+        self.warnings: list[InputError] = []
+        self.release = policy.icd10.latest  # until the date of service says which release is in force
+        self.codes: icd10.CodeSet | None = None  # the release's code list, read when a diagnosis asks
+        self.dated = False  # the date of service was read (and chose the release)
+        self.version: str | None = None  # the version of the policy in force on the date of service
 
     @property
     def count(self) -> int:
@@ -431,6 +517,18 @@ class _Checker:
         self.unknown_fields(doc, CASE_FIELDS, "")
         case_id = self.text(doc, "id", "id", required=True)
         date = self.date(doc)
+        if date is not None:
+            # the policy's versions (policy.toml) say whether it is in force that day, and which
+            version = self.policy.version_on(date_number(date))
+            if version is None:
+                self.err("date_of_service", self.policy.outside(date.isoformat()))
+            else:
+                self.version = version.name
+            # the diagnoses are checked against the ICD-10-CM release in force that day
+            self.release, warning = self.policy.icd10.on(date)
+            self.dated = True
+            if warning is not None:
+                self.warnings.append(warning)
         immunosuppressed = None
         if "patient" in doc:
             patient = doc["patient"]
@@ -443,7 +541,8 @@ class _Checker:
         lines = self.lines(doc.get("lines", []), declared)
         if self.errors or case_id is None or date is None:
             return None
-        return Case(case_id, date, immunosuppressed, tuple(lesions), tuple(lines))
+        return Case(case_id, date, immunosuppressed, tuple(lesions), tuple(lines), self.version, self.release.name,
+                    tuple(self.warnings))
 
     def date(self, doc: dict) -> dt.date | None:
         if "date_of_service" not in doc:
@@ -491,16 +590,14 @@ class _Checker:
         elif lesion_id is not None:
             seen[lesion_id] = index
         diagnosis = self.diagnosis(obj, f"{path}.diagnosis")
-        site = self.vocabulary(obj, "site", f"{path}.site", list(self.policy.data.sites), "site", required=True)
+        site = self.vocabulary(obj, "site", f"{path}.site", required=True)
         size_um = self.size(obj, path)
-        borders = self.vocabulary(obj, "borders", f"{path}.borders", list(BORDERS), "borders value", required=False)
+        borders = self.vocabulary(obj, "borders", f"{path}.borders", required=False)
         histology = []
         for item_path, term in self.string_list(obj, "histology", f"{path}.histology") or []:
-            key = _vocab_key(term)
-            if key in self.policy.data.histology:
+            key = self.term(term, item_path, "histology")
+            if key is not None:
                 histology.append(key)
-            else:
-                self.err(item_path, f'"{term}" is not a known histology term{self.suggest(key, list(self.policy.data.histology))}')
         flags = []
         for name in LESION_FLAGS:
             flag = self.boolean(obj, name, f"{path}.{name}")
@@ -508,24 +605,30 @@ class _Checker:
                 flags.append((name, flag))
         if self.count > before or lesion_id is None or diagnosis is None or site is None:
             return None
-        return Lesion(lesion_id, diagnosis, site, size_um, borders, tuple(dict.fromkeys(histology)), tuple(flags))
+        return Lesion(lesion_id, diagnosis, site, size_um, borders, tuple(dict.fromkeys(histology)), tuple(flags),
+                      _size_as_written(obj) if size_um is not None else None)
 
-    def vocabulary(self, obj: dict, key: str, path: str, known: list[str], what: str, required: bool) -> str | None:
+    def vocabulary(self, obj: dict, key: str, path: str, required: bool) -> str | None:
         value = self.text(obj, key, path, required)
-        if value is None:
-            return None
+        return None if value is None else self.term(value, path, key)
+
+    def term(self, value: str, path: str, field: str) -> str | None:
+        """A value of a vocabulary of data/ (VOCABULARY), as the vocabulary spells it; or None,
+        with an error suggesting the nearest known value."""
+        what, attribute = VOCABULARY[field]
+        known = getattr(self.policy.data, attribute)
         norm = _vocab_key(value)
-        if norm not in known:
-            self.err(path, f'"{value}" is not a known {what}{self.suggest(norm, known)}')
-            return None
-        return norm
+        if norm in known:
+            return norm
+        self.err(path, f'"{value}" is not a known {what}{self.suggest(norm, list(known))}')
+        return None
 
     def diagnosis(self, obj: dict, path: str) -> str | None:
         value = self.text(obj, "diagnosis", path, required=True)
         if value is None:
             return None
         code = icd10.normalize(value)
-        codes = icd10.code_set()
+        codes = self.codes = self.codes or self.release.codes()
         kind = codes.kind(code)
         if kind is None:
             self.err(path, f'"{value}" is not an ICD-10-CM code (release {codes.release})')
@@ -538,10 +641,12 @@ class _Checker:
         return code
 
     def size(self, obj: dict, path: str) -> int | None:
+        """A size as whole micrometres, exactly: compared and cut below a micrometre on the
+        digits as written, however many (Decimal's 28-digit arithmetic is never used on them)."""
         if "size_cm" in obj and "size_mm" in obj:
             self.err(path, "give size_cm or size_mm, not both")
             return None
-        for key, per_unit, unit in (("size_cm", UM_PER_CM, "cm"), ("size_mm", UM_PER_MM, "mm")):
+        for key, shift, unit in (("size_cm", 4, "cm"), ("size_mm", 3, "mm")):
             if key not in obj:
                 continue
             value = obj[key]
@@ -558,14 +663,14 @@ class _Checker:
             if exact <= 0:  # -0.0 too
                 self.err(f"{path}.{key}", f"must be above 0, found {_short(value)} {unit}")
                 return None
-            if exact > 100 * UM_PER_CM / per_unit:  # compared before scaling: 1e999999999 cannot overflow
+            if exact > MAX_SIZE_UM.scaleb(-shift):  # comparisons are exact: 1e999999999 cannot overflow
                 self.err(f"{path}.{key}", f"must be at most 100 cm, found {_short(value)} {unit}")
                 return None
-            um = exact * per_unit
-            if um < 1:  # it would floor to 0 micrometres, a size the rules would read as none
-                self.err(f"{path}.{key}", f"must be at least 1 micrometre ({1 / per_unit} {unit}), found {_short(value)} {unit}")
-                return None
-            return int(um.to_integral_value(rounding=ROUND_FLOOR))
+            micrometre = Decimal(1).scaleb(-shift)
+            # exact: at most 7 digits remain. A size above 0 but below a micrometre is 0 µm: the
+            # contract refuses only sizes not above 0, and every threshold is whole micrometres
+            # (the data loader insists), so the cut changes no comparison.
+            return int(exact.quantize(micrometre, rounding=ROUND_FLOOR).scaleb(shift))
         return None
 
     def lines(self, value: Any, lesion_ids: set[str] | None) -> list[Line]:
@@ -615,7 +720,11 @@ class _Checker:
             named = many or []
             if code is not None and BIOPSY_SET not in sets:
                 self.err(f"{path}.lesions", f"only a biopsy line may name several lesions; {code} is not a biopsy code (use `lesion`)")
+        first: dict[str, str] = {}  # lesion id -> the path naming it first on this line
         for where, name in named:
+            if name in first:
+                self.err(where, f'lesion "{name}" is named twice on this line (also {first[name]}): name each lesion once')
+            first.setdefault(name, where)
             if lesion_ids is not None and name not in lesion_ids:
                 self.err(where, f'lesion "{name}" is not in the case{self.suggest(name, sorted(lesion_ids))}')
         lesions = [name for _, name in named]
@@ -646,7 +755,7 @@ def parse_case(doc: Any, policy: Policy) -> Case:
         errors = checker.errors or [InputError("", "the case is not valid")]
         if checker.unlisted:
             errors.append(InputError("", f"{checker.unlisted} more problems are not listed (the first {MAX_ERRORS} are)"))
-        raise CaseInvalid(errors, case_id)
+        raise CaseInvalid(errors, case_id, checker.warnings, checker.release.name if checker.dated else None, checker.version)
     return case
 
 

@@ -1,13 +1,16 @@
 """The `mohs-asp` command: parse arguments, call the library, render.
 
 Errors are turned into exit codes in one place, `main()`:
-0 covered or no MMS, 1 not covered, 2 invalid case or bad usage, 3 broken policy,
-4 an internal error (a bug: reported in one line, never as a traceback).
+0 covered or no MMS, 1 not covered, 2 invalid case or bad usage (output that cannot be
+written included), 3 broken policy, 4 an internal error (a bug: reported in one line,
+never as a traceback). Everything the commands print goes through `_emit`: a reader that
+has gone (`| head -1`) changes no exit status.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Optional
 
 import typer
 
-from .errors import MohsError
+from .errors import MohsError, OutputClosed, OutputError, UsageError
 
 app = typer.Typer(
     add_completion=False,
@@ -25,6 +28,20 @@ app = typer.Typer(
 )
 
 INTERNAL_ERROR = 4
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"mohs-asp {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the engine's version and exit.")) -> None:
+    """Coverage engine for Mohs Micrographic Surgery: the payer's policy as ASP rules."""
 
 
 class Format(str, Enum):
@@ -46,10 +63,34 @@ def _policy(path: Optional[Path]):
     return load_policy(path)
 
 
+def _emit(text: str) -> None:
+    """Print `text` (and a newline) to standard output. When its reader has gone (`check CASE |
+    head -1`) the rest is dropped and the command ends as it would have (a decision's exit
+    status stays that decision's); any other failure (a full disk) is an OutputError."""
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+    except OSError as e:
+        raise OutputError(f"cannot write standard output: {e.strerror or e}") from None
+
+
+def _stdout_to_devnull() -> None:
+    """After standard output failed: what is still buffered goes nowhere, so the interpreter's
+    last flush at exit cannot fail (and print "Exception ignored" or change the exit status)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):  # no descriptor to replace
+        pass
+
+
 def _print_json(obj) -> None:
     # UTF-8 as is; for an output that cannot take it, \u escapes (still the same JSON)
     ascii_only = (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
-    sys.stdout.write(json.dumps(obj, ensure_ascii=ascii_only, indent=2) + "\n")
+    _emit(json.dumps(obj, ensure_ascii=ascii_only, indent=2))
 
 
 def _decide(case: str, format: Format, policy: Optional[Path], explain: bool) -> None:
@@ -60,7 +101,7 @@ def _decide(case: str, format: Format, policy: Optional[Path], explain: bool) ->
     if format is Format.json:
         _print_json(answer)
     else:
-        print(render_explain(answer) if explain else render_check(answer))
+        _emit(render_explain(answer) if explain else render_check(answer))
     raise typer.Exit(exit_code(answer))
 
 
@@ -88,14 +129,14 @@ def explain(case: str = CaseArgument, format: Format = FormatOption, policy: Opt
 
 @app.command()
 def rules(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -> None:
-    """List every rule: its id, where it is written (logic/FILE.lp:LINE) and the policy sentence it encodes."""
+    """List every rule: its id, where it is written (logic/FILE.lp:LINE), the payer's sentence it encodes and the contract's reading it follows."""
     from .render import render_rules
 
-    listed = [{"id": r.id, "source": r.source, "policy": r.policy} for r in _policy(policy).rules]
+    listed = [r.listing() for r in _policy(policy).rules]
     if format is Format.json:
         _print_json(listed)
     else:
-        print(render_rules(listed))
+        _emit(render_rules(listed))
 
 
 @app.command()
@@ -123,7 +164,7 @@ def lint(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -
     if format is Format.json:
         _print_json(report.as_dict())
     else:
-        print(report.render())
+        _emit(report.render())
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -160,15 +201,20 @@ def test_command(
     if format is Format.json:
         _print_json(report.as_dict())
     else:
-        print(report.render(coverage=coverage, quiet=quiet, require_coverage=require_coverage))
+        _emit(report.render(coverage=coverage, quiet=quiet, require_coverage=require_coverage))
     raise typer.Exit(0 if report.ok(require_coverage) else 1)
 
 
 @app.command("diff")
 def diff_command(
     cases: list[str] = typer.Argument(..., metavar="CASES...", help="Case files, folders, or JSON Lines files."),
-    against: Path = typer.Option(..., "--against", metavar="OLD_POLICY", file_okay=False,
-                                 help="The policy folder to compare with (before the edit)."),
+    against: Optional[Path] = typer.Option(None, "--against", metavar="OLD_POLICY", file_okay=False,
+                                           help="The policy folder to compare with (before the edit; "
+                                                "default: the --policy one, to compare two dates)."),
+    on: Optional[str] = typer.Option(None, "--on", metavar="DATE",
+                                     help="Give every case this date of service (YYYY-MM-DD) under --policy."),
+    against_on: Optional[str] = typer.Option(None, "--against-on", metavar="DATE",
+                                             help="Give every case this date of service under --against."),
     only: Optional[list[str]] = typer.Option(
         None, "--only", metavar="FIELDS", help="Keep only changes of these fields: decision, indications, lines, "
                                                "or any field diff compares (repeat it, or separate with commas)."),
@@ -176,42 +222,75 @@ def diff_command(
     format: Format = FormatOption,
     policy: Optional[Path] = PolicyOption,
 ) -> None:
-    """List every case whose answer changes between two policies, field by field, then a
-    count of the changes by field and by rule.
+    """List every case whose answer changes between two policies, or one policy on two dates
+    (--on, --against-on), field by field, then a count of the changes by field and by rule.
 
     Exit 0 (with --exit-code: 1 when an answer changed), 2 bad usage, 3 broken policy.
     """
     from .diff import diff_policies, fields_to_keep
+    from .errors import UsageError
 
+    if against is None and on is None and against_on is None:
+        raise UsageError("give --against OLD_POLICY, or --on DATE and --against-on DATE to compare two dates")
+    for option, value in (("--on", on), ("--against-on", against_on)):
+        if value is not None:
+            _iso_date(option, value)
     keep = fields_to_keep(only) if only else None
-    report = diff_policies(cases, _policy(against), _policy(policy), only=keep)
+    new = _policy(policy)
+    report = diff_policies(cases, _policy(against) if against is not None else new, new,
+                           old_on=against_on, new_on=on, only=keep)
     if format is Format.json:
         _print_json(report.as_dict())
     else:
-        print(report.render())
+        _emit(report.render())
     raise typer.Exit(1 if exit_code and report.changed else 0)
+
+
+def _iso_date(option: str, value: str) -> None:
+    """A date option must be a real date written YYYY-MM-DD (bad usage otherwise)."""
+    import datetime as dt
+
+    from .errors import UsageError
+
+    try:
+        if len(value) == 10:
+            dt.date.fromisoformat(value)
+            return
+    except ValueError:
+        pass
+    raise UsageError(f"{option} {value!r}: give a date written YYYY-MM-DD")
 
 
 @app.command()
 def batch(
     input: str = typer.Argument(..., metavar="INPUT", help="A JSON Lines file (one case a line), or - for standard input."),
-    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", dir_okay=False,
-                                       help="Write the answers to FILE (all of them or, on failure, none) instead of standard output."),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N", help="Worker processes (default: one per core)."),
+    out: Optional[str] = typer.Option(None, "--out", metavar="FILE",
+                                      help="Write the answers to FILE (all of them or, on failure, none) instead of standard output."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, metavar="N",
+                                          help="Worker processes (default: one per core; at most 4 per core)."),
     explain: bool = typer.Option(False, "--explain", help="Add each answer's explanation, as `explain --format json` gives it."),
     policy: Optional[Path] = PolicyOption,
+    dask: Optional[str] = typer.Option(None, "--dask", metavar="ADDRESS",
+                                       help="Answer on the dask.distributed cluster whose scheduler is at ADDRESS (tcp://HOST:PORT; "
+                                            "the mohs-asp[dask] extra); INPUT and --out may then be fsspec URLs."),
 ) -> None:
     """Decide a file of cases: one answer a line, in input order, each as `check --format json`
     prints it. A line that is not a valid case gets an invalid answer with its input_line, and
     the run goes on. A summary goes to standard error.
 
-    Exit 0 once every line is answered, 2 bad usage, 3 broken policy, 130 interrupted (143 on SIGTERM).
+    Exit 0 once every line is answered, 2 bad usage or output that cannot be written, 3 broken
+    policy, 4 a worker process lost, 130 interrupted (143 on SIGTERM), 141 standard output closed.
     """
     from .batch import Terminated, run
 
     progress = sys.stderr.isatty() and not (out is None and sys.stdout.isatty())  # not over answers on screen
     try:
-        summary = run(input, out, _policy(policy), workers, progress, explain)
+        if dask is not None:
+            from .cluster import run_on_cluster
+
+            summary = run_on_cluster(input, out, dask, _policy(policy), workers, progress, explain)
+        else:
+            summary = run(input, Path(out) if out is not None else None, _policy(policy), workers, progress, explain)
     except KeyboardInterrupt as e:  # Ctrl-C (130), or SIGTERM (batch.Terminated, 143)
         terminated = isinstance(e, Terminated)
         sys.stderr.write(f"mohs-asp: {'terminated' if terminated else 'interrupted'}{f'; {out} left as it was' if out else ''}\n")
@@ -219,6 +298,30 @@ def batch(
             raise typer.Exit(Terminated.exit_code) from None
         raise
     sys.stderr.write(f"mohs-asp batch: {summary.text()}\n")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="The address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="The port (0: any free one, printed at start)."),
+    workers: int = typer.Option(1, "--workers", min=1, metavar="N", help="Server processes."),
+    time_limit: float = typer.Option(10.0, "--time-limit", min=0.001, metavar="SECONDS",
+                                     help="Answer 503 past this (a request's whole time)."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log each request on standard error."),
+    policy: Optional[Path] = PolicyOption,
+) -> None:
+    """Serve the engine over HTTP: POST /check, /explain and /batch, GET /rules, /schema,
+    /health and /openapi.json, CDS Hooks CRD services at /cds-services, a page at /.
+
+    Ends on Ctrl-C (exit 130) or SIGTERM (after a graceful stop, by the signal: 143);
+    exit 2 bad usage (the port is taken), 3 broken policy (before listening).
+    """
+    loaded = _policy(policy)
+    try:
+        from .serve import run
+    except ImportError as e:  # a plain install, without the serve extra
+        raise UsageError(f"mohs-asp serve needs {e.name}: pip install 'mohs-asp[serve]'") from None
+    run(loaded, host, port, workers, time_limit, access_log)
 
 
 def main() -> None:
@@ -229,7 +332,10 @@ def main() -> None:
     try:
         app()
     except MohsError as e:
-        sys.stderr.write(f"mohs-asp: {e}\n")
+        if isinstance(e, OutputError):
+            _stdout_to_devnull()
+        if not isinstance(e, OutputClosed):  # a reader that stopped early wants nothing more, a message least of all
+            sys.stderr.write(f"mohs-asp: {e}\n")
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("mohs-asp: interrupted\n")

@@ -10,12 +10,18 @@ Cases: case files, folders (their *.yaml, *.yml, *.json and *.jsonl files) and J
 files (one case a line). A policy test file is a case too: its `expect:` is left out (a file
 of several named tests gives each of its cases).
 
+Dates: `old_on` / `new_on` give every case that date of service on that side, so the same
+policy can be compared on two dates (the day before a dated change and the day it takes
+effect). The decision record and warnings are not compared: they change with every edit or
+date, not with a claim's outcome.
+
 The report: each changed case with its changes (a list as what it gained and lost,
 `+large_lesion -high_risk_area`), then one line counting them by field and by rule.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +34,7 @@ from .batch import read_json_lines
 from .case import _suggest
 from .errors import CaseInvalid, UsageError
 from .policy import Policy
-from .render import safe
+from .render import label, safe
 from .testing import TEST_SUFFIXES, cases_in, discover, test_id
 
 CASE_SUFFIXES = (*TEST_SUFFIXES, ".jsonl")
@@ -84,6 +90,8 @@ class DiffReport:
     new: str
     cases: int = 0
     changed: list[CaseDiff] = field(default_factory=list)
+    old_on: str | None = None  # the date of service every case was given on each side, if any
+    new_on: str | None = None
     only: frozenset[str] | None = None
 
     def by_field(self) -> dict[str, int]:
@@ -100,7 +108,8 @@ class DiffReport:
         return {r: (gained[r], lost[r]) for r in rules}
 
     def as_dict(self) -> dict:
-        return {"old": self.old, "new": self.new, "only": sorted(self.only) if self.only else None,
+        return {"old": self.old, "new": self.new, "old_on": self.old_on, "new_on": self.new_on,
+                "only": sorted(self.only) if self.only else None,
                 "cases": self.cases, "changed": len(self.changed), "unchanged": self.cases - len(self.changed),
                 "by_field": self.by_field(),
                 "by_rule": {r: {"gained": g, "lost": lost} for r, (g, lost) in self.by_rule().items()},
@@ -111,9 +120,17 @@ class DiffReport:
 
     def render(self) -> str:
         out = []
+        if self.old_on or self.new_on:
+            def side(root: str, on: str | None) -> str:
+                try:  # as the author would type it
+                    root = Path(root).relative_to(Path.cwd()).as_posix()
+                except ValueError:
+                    pass
+                return f"{root} on {on}" if on else f"{root} on each case's own date"
+            out.append(safe(f"{side(self.old, self.old_on)} -> {side(self.new, self.new_on)}"))
         for diff in self.changed:  # ids, file names and messages escaped: none can print a line of its own
             named = diff.case and diff.case != _own_name(diff.source)
-            out.append(safe(f"{diff.source} (case {diff.case})" if named else diff.source))
+            out.append(f"{safe(diff.source)} (case {label(diff.case)})" if named else safe(diff.source))
             out.extend(safe(f"  {c.field}: {c.text()}") for c in diff.changes)
         return "\n".join([*out, self.summary()])
 
@@ -245,16 +262,28 @@ def _errors(answer: dict) -> list[str] | None:
     return [f"{e.get('path') or '(file)'}: {e.get('message')}" for e in errors] if errors else None
 
 
+def on_date(doc: Any, day: str | None) -> Any:
+    """A case document with its date of service replaced (as text, YYYY-MM-DD); anything that
+    is not a case object stays as it is (it is invalid on either side)."""
+    if day is None or not isinstance(doc, dict):
+        return doc
+    doc = copy.copy(doc)  # a copy that still knows the keys the file gives twice
+    doc["date_of_service"] = day
+    return doc
+
+
 def diff_policies(paths: Sequence[str], old: Policy, new: Policy, chunk_size: int = 500,
+                  old_on: str | None = None, new_on: str | None = None,
                   only: frozenset[str] | None = None) -> DiffReport:
     """Answer the cases under both policies, `chunk_size` at a time (memory stays flat however
-    many cases), and keep the ones whose answer changed (with `only`: in those fields)."""
-    report = DiffReport(str(old.root), str(new.root), only=only)
+    many cases), and keep the ones whose answer changed (with `only`: in those fields); with
+    `old_on` / `new_on`, every case is given that date of service on that side."""
+    report = DiffReport(str(old.root), str(new.root), old_on=old_on, new_on=new_on, only=only)
     cases = read_cases(paths)
     while chunk := list(islice(cases, chunk_size)):
         docs = [doc for _, doc in chunk]
-        before = answer_documents(docs, old, chunk_size)
-        after = answer_documents(docs, new, chunk_size)
+        before = answer_documents([on_date(doc, old_on) for doc in docs], old, chunk_size)
+        after = answer_documents([on_date(doc, new_on) for doc in docs], new, chunk_size)
         for (source, _), a, b in zip(chunk, before, after):
             changes = [c for c in compare_answers(a, b) if c.kept(only)]
             if changes:

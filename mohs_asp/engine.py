@@ -48,6 +48,8 @@ def case_facts(k: clingo.Symbol, case: Case, out: list[Fact], sym: Symbols,
     names, and numbers come back from the solver cheaper than strings); else by its id."""
     add = out.append
     add(("case", (k,)))
+    day = case.date_of_service
+    add(("date_of_service", (k, sym[day.year * 10000 + day.month * 100 + day.day])))
     if case.immunosuppressed is not None:
         add(("immunosuppressed", (k, TRUE if case.immunosuppressed else FALSE)))
     names = {lesion.id: sym[i] if by_index else sym[lesion.id] for i, lesion in enumerate(case.lesions)}
@@ -77,6 +79,15 @@ def case_facts(k: clingo.Symbol, case: Case, out: list[Fact], sym: Symbols,
             code_nums.add(line.code)
             if line.code.isdigit():
                 add(("code_num", (code, sym[int(line.code)])))
+
+
+def written_values(k: clingo.Symbol, case: Case) -> dict[tuple[str, tuple[clingo.Symbol, ...]], dict[int, tuple[str, str]]]:
+    """For explanations: the case facts whose values the case wrote in words of its own, by
+    predicate and arguments, with the words of each such argument: a lesion's size in its unit,
+    size_um(k, "A", 19990) -> {2: ("19.99", "mm")}. Lesions are named by their ids, as
+    `solve(..., everything=True)` names them."""
+    return {("size_um", (k, S(lesion.id), N(lesion.size_um))): {2: lesion.size_written}
+            for lesion in case.lesions if lesion.size_written is not None and lesion.size_um is not None}
 
 
 class _Backend:

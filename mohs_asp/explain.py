@@ -39,7 +39,8 @@ from clingo import ast
 
 from .answer import build_answer
 from .case import Case
-from .engine import EVERYTHING, solve
+from .dates import show_date, span_words
+from .engine import EVERYTHING, solve, written_values
 from .policy import CASE_FACT_PREDICATES, Policy, Rule
 
 Binding = dict[str, clingo.Symbol]
@@ -69,11 +70,41 @@ class _Unknown(Exception):
 # -- values and words ------------------------------------------------------------------------
 
 
+UM_PER = {"cm": 10000, "mm": 1000}
+Written = dict[tuple[str, tuple[clingo.Symbol, ...]], dict[int, tuple[str, str]]]  # see engine.written_values
+Words = tuple[str, str, bool]  # a value as written: its text, its unit, and whether the case wrote it
+
+
+def in_unit(um: int, unit: str) -> str:
+    """Micrometres in cm or mm: "2.0 cm", "20 mm"."""
+    text = format((Decimal(um) / UM_PER[unit]).normalize(), "f")
+    return f"{text}.0 cm" if unit == "cm" and "." not in text else f"{text} {unit}"
+
+
+def show_measure(value: clingo.Symbol, words: Words | None, unit: str | None) -> str:
+    """A size in micrometres as an explanation names it: as the case or the data wrote it
+    ("19.99 mm", "2.0 cm"); in the unit of the sentence, when it has one (the unit the case
+    wrote its own value in), with its own words after it when they differ: "20 mm (2.0 cm)"."""
+    own = f"{words[0]} {words[1]}" if words else None
+    if unit is None or (words and words[1] == unit):
+        return own or in_unit(value.number, "cm")
+    converted = in_unit(value.number, unit)
+    return f"{converted} ({own})" if own else converted
+
+
 def show(value: clingo.Symbol, unit: str | None = None) -> str:
-    """A value in an explanation: strings bare, true/false as yes/no, micrometres as cm."""
-    if unit == "um" and value.type == clingo.SymbolType.Number:
-        cm = format((Decimal(value.number) / 10000).normalize(), "f")
-        return f"{cm if '.' in cm else cm + '.0'} cm"
+    """A value in an explanation: strings bare, true/false as yes/no, micrometres as cm
+    (`{X:um}`), a day as 2026-03-14 (`{X:date}`), the days a data row is in force,
+    (From,To), as "from 2015-09-21" or "from 2015-09-21 to 2026-12-31" (`{X:period}`)."""
+    if value.type == clingo.SymbolType.Number and unit is not None:
+        if unit == "um":
+            return in_unit(value.number, "cm")
+        if unit == "date":
+            return show_date(value.number)
+    if unit == "period" and value.type == clingo.SymbolType.Function and not value.name and len(value.arguments) == 2 \
+            and all(a.type == clingo.SymbolType.Number for a in value.arguments):
+        start, end = (a.number for a in value.arguments)
+        return span_words(start, end)
     if value.type == clingo.SymbolType.String:
         return value.string
     if value.type == clingo.SymbolType.Function and not value.arguments:
@@ -97,8 +128,25 @@ def _slots(template: str) -> tuple[tuple[str, str | None], ...]:
     return tuple((m.group(1), m.group(2)) for m in PLACEHOLDER.finditer(template))
 
 
-def _placeholders(template: str, b: dict[str, clingo.Symbol]) -> tuple[tuple[str, str], ...]:
-    return tuple((name, show(b[name], unit) if b.get(name) is not None else "?") for name, unit in _slots(template))
+def _placeholders(template: str, b: dict[str, clingo.Symbol], written: dict[str, Words] | None = None,
+                  unit: str | None = None) -> tuple[tuple[str, str], ...]:
+    """A template's placeholders filled from a binding. Sizes (`{X:um}`) are named in the
+    words `written` gives for them, in the sentence's unit: `unit`, else the unit of the first
+    size the case wrote."""
+    slots = _slots(template)
+    written = written or {}
+    if unit is None:
+        unit = next((w[1] for name, kind in slots if kind == "um" and (w := written.get(name)) and w[2]), None)
+    out = []
+    for name, kind in slots:
+        value = b.get(name)
+        if value is None:
+            out.append((name, "?"))
+        elif kind == "um" and value.type == clingo.SymbolType.Number:
+            out.append((name, show_measure(value, written.get(name), unit)))
+        else:
+            out.append((name, show(value, kind)))
+    return tuple(out)
 
 
 # -- the rules in plain Python, read off clingo's AST once per policy --------------------------
@@ -241,16 +289,44 @@ class _View:
 
     def __init__(self, policy: Policy):
         self.by_head: dict[tuple[str, int], list[_Rule]] = defaultdict(list)
+        self.by_id: dict[str, _Rule] = {}
         for rule in policy.rules:
             if rule.head:
-                self.by_head[rule.head].append(_Rule(rule))
+                self.by_head[rule.head].append(view := _Rule(rule))
+                self.by_id.setdefault(rule.id, view)
         self.indications: dict[str, clingo.Symbol] = {}  # name -> constant, in the order the rules state them
         for r in self.rules_for("indication", 3):
             name = str(r.head[2].value) if r.head[2].kind == "val" else str(r.head[2].node)
             self.indications.setdefault(name, clingo.Function(name))
+        self.given = self._given(policy)
+        # the given predicates the rules derive for a case (in_force...): what a stand-in lesion borrows
+        self.borrowed = tuple(sorted(k for k in self.given if k in self.by_head))
 
     def rules_for(self, name: str, arity: int) -> list[_Rule]:
         return self.by_head.get((name, arity), [])
+
+    def _given(self, policy: Policy) -> frozenset[tuple[str, int]]:
+        """What no documentation changes: the case itself and its date of service, and every
+        predicate the rules derive from those and the data alone (which rows are in force on
+        the date). What would qualify takes these as the case has them, never as open."""
+        given = {("case", 1), ("date_of_service", 2)}
+
+        def fixed(lit: Lit) -> bool:
+            if lit.kind in ("cmp", "bool"):
+                return True
+            if lit.kind not in ("pos", "neg") or lit.name is None:
+                return False
+            key = (lit.name, len(lit.args))
+            return key in given or (key not in policy.derived and lit.name not in CASE_FACT_PREDICATES)
+
+        changed = True
+        while changed:
+            changed = False
+            for key, rules in self.by_head.items():
+                if key not in given and all(fixed(lit) for r in rules for lit in r.body):
+                    given.add(key)
+                    changed = True
+        return frozenset(given)
 
 
 _VIEWS: WeakKeyDictionary[Policy, _View] = WeakKeyDictionary()
@@ -336,24 +412,28 @@ class _Atoms:
 
 
 class _Run:
-    """What the cases of one solver run share: the data's atoms, and what would qualify the
-    stand-in lesion (worked out when a lesion first asks)."""
+    """What the cases of one solver run share: the data's atoms, and what would qualify a
+    stand-in lesion (worked out when a lesion first asks), one stand-in for each set of given
+    atoms (the data rows in force on a date: cases in the same period share one)."""
 
     def __init__(self, policy: Policy, shared: list[clingo.Symbol]):
         self.policy, self.shared = policy, _Atoms(shared)
-        self._stand_in: tuple[list, list[dict]] | None | bool = False
+        self._stand_ins: dict[frozenset, tuple[list, list[dict]] | None] = {}
 
-    def stand_in(self) -> tuple[list, list[dict]] | None:
-        """The stand-in's probes and answer; None when its answer cannot stand for others'."""
-        if self._stand_in is False:
+    def stand_in(self, borrowed: tuple[tuple[str, tuple[clingo.Symbol, ...]], ...]) -> tuple[list, list[dict]] | None:
+        """The stand-in's probes and answer, the stand-in holding the given atoms `borrowed` (each
+        a name and its arguments after the case); None when its answer cannot stand for others'."""
+        key_set = frozenset(borrowed)
+        if key_set not in self._stand_ins:
             key, lid = _STAND_IN
-            ex = Explainer(self.policy, key, [clingo.Function("case", [key]), clingo.Function("lesion", [key, lid])],
-                           [], self)
+            atoms = [clingo.Function("case", [key]), clingo.Function("lesion", [key, lid])]
+            atoms.extend(clingo.Function(name, [key, *args]) for name, args in borrowed)
+            ex = Explainer(self.policy, key, atoms, [], self)
             ex.probes = []
             answer = ex.would_qualify(lid)
             shown = (text for entry in answer for text in entry["needs"])
-            self._stand_in = None if ex.unsure or any(_MARK in text for text in shown) else (ex.probes, answer)
-        return self._stand_in
+            self._stand_ins[key_set] = None if ex.unsure or any(_MARK in text for text in shown) else (ex.probes, answer)
+        return self._stand_ins[key_set]
 
 
 # -- the explainer -------------------------------------------------------------------------------
@@ -403,9 +483,10 @@ class Explainer:
     """Explanations for one case, from its full answer set and the rules' firing records."""
 
     def __init__(self, policy: Policy, key: clingo.Symbol, atoms: list[clingo.Symbol],
-                 fired: list[tuple[str, tuple[clingo.Symbol, ...]]], run: _Run):
+                 fired: list[tuple[str, tuple[clingo.Symbol, ...]]], run: _Run, written: Written | None = None):
         self.policy, self.view, self.key, self.run = policy, _view(policy), key, run
         self.atoms = _Atoms(atoms)
+        self.written = written or {}  # the case's values in its own words (engine.written_values)
         self._heads: dict[tuple[str, int], tuple[list, dict]] = {}
         self.fired: dict[str, list[Binding]] = defaultdict(list)
         for rule_id, values in fired:
@@ -414,6 +495,11 @@ class Explainer:
                 self.fired[rule_id].append(dict(zip(rule.variables, values)))
         self.probes: list | None = None  # the stand-in's questions to its case (see _Run)
         self.unsure = False  # the stand-in met something its probes cannot vouch for
+
+    def _borrowed(self) -> tuple[tuple[str, tuple[clingo.Symbol, ...]], ...]:
+        """This case's given atoms that the rules derive (which rows are in force...), without the case."""
+        return tuple((name, tuple(args[1:])) for name, arity in self.view.borrowed
+                     for args in self.atoms.by_pred.get((name, arity), []))
 
     # -- firing (why) ------------------------------------------------------------------------
 
@@ -441,11 +527,43 @@ class Explainer:
             return list(by_head.get(tuple(args), ()))
         return [(rule, b) for values, rule, b in heads if all(a is None or v == a for v, a in zip(values, args))]
 
-    @staticmethod
-    def because(rule: Rule, b: Binding) -> Reason:
+    def because(self, rule: Rule, b: Binding) -> Reason:
         if rule.because:
-            return Reason(rule.because, _placeholders(rule.because, b))
+            view = self.view.by_id.get(rule.id)
+            written: dict[str, Words] = {}
+            sizes = any(kind == "um" for _, kind in _slots(rule.because))  # only sizes have words of their own
+            for lit in view.body if view is not None and sizes else ():
+                if lit.kind == "pos" and lit.name is not None:
+                    for name, words in self._words(lit, b).items():
+                        written.setdefault(name, words)
+            return Reason(rule.because, _placeholders(rule.because, b, written))
         return Reason(f"rule {rule.id} applies", ())
+
+    # -- values in the case's own words ------------------------------------------------------
+
+    def _atom_words(self, name: str, values: list) -> dict[int, Words]:
+        """The words the case (or else the data) wrote an atom's arguments in, by position."""
+        key = (name, tuple(values))
+        if key in self.written:
+            return {i: (*w, True) for i, w in self.written[key].items()}
+        return {i: (*w, False) for i, w in self.policy.data.written.get(key, {}).items()}
+
+    def _words(self, lit: Lit, b: Binding, names: tuple[str, ...] | None = None) -> dict[str, Words]:
+        """The words of a positive literal's arguments under a binding, by the variable in each
+        position (or by `names`, the predicate's argument names)."""
+        try:
+            values = [_eval(t, b) for t in lit.args]
+        except _Unknown:
+            return {}
+        if any(v is None for v in values):
+            return {}
+        out = {}
+        for i, words in self._atom_words(lit.name, values).items():
+            if names is not None and i < len(names):
+                out[names[i]] = words
+            elif names is None and lit.args[i].kind == "var":
+                out[lit.args[i].name] = words
+        return out
 
     # -- matching literals against the answer set --------------------------------------------
 
@@ -560,8 +678,9 @@ class Explainer:
             return [Reason("the conditions of rule {R} do not hold", (("R", r.rule.id),))]
         return []  # it holds: nothing to explain
 
-    def describe(self, lit: Lit, b: Binding) -> Reason | None:
-        """A positive literal's `holds:` words under a binding ("size 1.2 cm")."""
+    def describe(self, lit: Lit, b: Binding, unit: str | None = None) -> Reason | None:
+        """A positive literal's `holds:` words under a binding ("size 1.2 cm"); sizes in `unit`
+        when given (see _placeholders)."""
         name, args = lit.parts()
         pred = self.policy.predicates.get((name, len(args)))
         if pred is None or not pred.holds:
@@ -574,7 +693,7 @@ class Explainer:
                 value = None
             if value is not None:
                 values[arg_name] = value
-        return Reason(pred.holds, _placeholders(pred.holds, values))
+        return Reason(pred.holds, _placeholders(pred.holds, values, self._words(lit, b, pred.args), unit))
 
     def failure(self, lit: Lit, b: Binding, origin, depth: int) -> list[Reason]:
         if lit.kind == "cmp":
@@ -607,10 +726,17 @@ class Explainer:
             near = [args for atoms in (self.atoms, self.run.shared)
                     for args in atoms.find((name, len(values)), tuple(range(len(values) - 1)), tuple(values[:-1]))]
             if near and pred is not None and pred.holds:
-                return [Reason(pred.holds, _placeholders(pred.holds, dict(zip(pred.args, args)))) for args in near]
+                return [Reason(pred.holds, _placeholders(pred.holds, dict(zip(pred.args, args)), {
+                    pred.args[i]: w for i, w in self._atom_words(name, list(args)).items() if i < len(pred.args)}))
+                    for args in near]
         if pred is not None and pred.absent:
             known = {a: v for a, v in zip(pred.args, values) if v is not None}
-            return [Reason(pred.absent, _placeholders(pred.absent, known))]
+            reason = Reason(pred.absent, _placeholders(pred.absent, known))
+            if (name, len(terms)) in self.view.given:  # a row not in force: say which row (the one binding its dates)
+                for var in [t.name for t in reversed(terms) if t.kind == "var"]:
+                    if var in origin and (d := self.describe(origin[var][0], {**origin[var][1], **b})) is not None:
+                        return [Reason("{A}: {B}", (("A", d.text()), ("B", reason.text())))]
+            return [reason]
         if (name, len(terms)) in self.policy.derived and depth < MAX_DEPTH:
             inner = self.why_not(name, values, depth + 1)
             if inner:
@@ -619,22 +745,23 @@ class Explainer:
         return [Reason("no {X}", (("X", f"{name}({shown})"),))]
 
     def _comparison(self, lit: Lit, b: Binding, origin) -> Reason:
+        """"size 19.99 mm is below 20 mm (2.0 cm)": each side in the words of the literal that
+        bound it, both in the unit the case wrote its own size in."""
+        sources = [(origin[t.name][0], {**origin[t.name][1], **b}) if t.kind == "var" and t.name in origin else None
+                   for t in lit.args]
+        unit = next((w[1] for s in sources if s for w in self._words(*s).values() if w[2]), None)
         sides = []
-        for term in lit.args:
+        for term, source in zip(lit.args, sources):
             value = _eval(term, b)
-            desc = None
-            if term.kind == "var" and term.name in origin:
-                src_lit, src_b = origin[term.name]
-                d = self.describe(src_lit, {**src_b, **b})
-                desc = d.text() if d else None
-            sides.append(desc or (show(value) if value is not None else str(term.node)))
+            d = self.describe(*source, unit=unit) if source else None
+            sides.append(d.text() if d else (show(value) if value is not None else str(term.node)))
         return Reason("{A} " + FAILS_WORDS[lit.op] + " {B}", (("A", sides[0]), ("B", sides[1])))
 
     # -- what would qualify ----------------------------------------------------------------
 
     def would_qualify(self, lid: clingo.Symbol) -> list[dict]:
         """For each indication: what documentation would meet it, one list per rule."""
-        if self.probes is None and (stand_in := self.run.stand_in()) is not None:
+        if self.probes is None and (stand_in := self.run.stand_in(self._borrowed())) is not None:
             probes, answer = stand_in
             swap = dict(zip(_STAND_IN, (self.key, lid)))
             if self._answers_as(probes, swap):
@@ -681,11 +808,14 @@ class Explainer:
         bindings, bound = [start], set(start)
         alternatives: list[list[Reason]] | None = None
         free: set[str] = set()
+        given = self.view.given
+        origin: dict[str, tuple[Lit, Binding]] = {}  # the data literal that bound each variable
         try:
-            for lit in r.schedule(bound):
+            order = r.schedule(bound)
+            for i, lit in enumerate(order):
                 if lit.kind == "pos":
                     name, terms = lit.parts()
-                    if name in CASE_FACT_PREDICATES:
+                    if name in CASE_FACT_PREDICATES and (name, len(terms)) not in given:
                         # what the case documents is left open (only facts fixed by the head
                         # and already true, such as lesion(C,L), are taken as they are)
                         if not (lit.vars <= bound and self.matches(lit, start)):
@@ -693,9 +823,17 @@ class Explainer:
                             free |= lit.vars - bound
                         continue
                     if lit.vars & free:
-                        # data that constrains an open value: the values it allows
+                        # data that constrains an open value: the values it allows, of the rows
+                        # the later given literals keep (in_force: the rows in force on the date)
                         relaxed = [{k: v for k, v in b.items() if k not in free} for b in bindings]
                         allowed = [nb for b in relaxed for nb in self.matches(lit, b)]
+                        known = set(bindings[0]) | lit.vars
+                        for later in order[i + 1:]:
+                            if later.kind == "pos" and later.name is not None and \
+                                    (later.name, len(later.args)) in given and later.vars <= known and not later.vars & free:
+                                allowed = [nb for nb in allowed if self.matches(later, nb)]
+                        if not allowed:
+                            return []  # no row of the data is in force that could give it
                         for var in lit.vars & free:
                             vals = {show(nb[var]) for nb in allowed if var in nb}
                             options[var] = vals if var not in options else options[var] & vals
@@ -703,7 +841,8 @@ class Explainer:
                                     for nb in allowed[:1]] or bindings
                         continue
                     found = [nb for b in bindings for nb in self.matches(lit, b)]
-                    if not found and (name, len(terms)) in self.policy.derived and depth < MAX_DEPTH:
+                    if not found and (name, len(terms)) in self.policy.derived and (name, len(terms)) not in given \
+                            and depth < MAX_DEPTH:
                         values = [None if t.vars & free else _eval(t, bindings[0]) for t in terms]
                         inner = self.needs(name, values, depth + 1)
                         alternatives = inner if alternatives is None else \
@@ -711,6 +850,8 @@ class Explainer:
                         continue
                     if not found:
                         return []  # needs something no documentation can supply
+                    for var in lit.vars - bound:
+                        origin.setdefault(var, (lit, found[0]))
                     bindings = found
                 elif lit.kind == "cmp" and lit.vars & free:
                     (left, other), op = lit.args, lit.op
@@ -722,7 +863,11 @@ class Explainer:
                         raise _Unknown
                     value = _eval(other, bindings[0])
                     unit = self._unit_of(var, open_lits)
-                    limits[var].append(f"{NEEDS_WORDS[op]} {show(value, unit)}".strip())
+                    if unit == "um" and other.kind == "var" and other.name in origin and value is not None:
+                        shown = show_measure(value, self._words(*origin[other.name]).get(other.name), None)
+                    else:
+                        shown = show(value, unit)
+                    limits[var].append(f"{NEEDS_WORDS[op]} {shown}".strip())
                 else:
                     nxt = [nb for b in bindings for nb in self.holds(lit, b)]
                     if not nxt:
@@ -778,7 +923,9 @@ class Explainer:
 
 
 def _cite(rule: Rule) -> dict:
-    return {"rule": rule.id, "source": rule.source, "policy": rule.policy}
+    """The rule an explanation names: its id, where it is, the payer's sentence it encodes
+    (None for a rule that follows the contract's reading alone) and that reading."""
+    return {"rule": rule.id, "source": rule.source, "policy": rule.policy, **({"reading": rule.reading} if rule.reading else {})}
 
 
 def explain_answer(answer: dict, ex: Explainer) -> dict:
@@ -850,5 +997,6 @@ def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     out = []
     for key, (case, s) in enumerate(zip(cases, solved)):
         answer = build_answer(case, s, policy)
-        out.append(explain_answer(answer, Explainer(policy, clingo.Number(key), s.atoms, s.fired, run)))
+        k = clingo.Number(key)
+        out.append(explain_answer(answer, Explainer(policy, k, s.atoms, s.fired, run, written_values(k, case))))
     return out

@@ -4,8 +4,10 @@ Checks, in this order (each finding an error or a warning, with where it is):
 
 1. The logic parses and the data loads (syntax errors with logic/FILE.lp:LINE:COL, in the
    same words `check` prints when it exits 3).
-2. Every rule has a `% rule: ID` (unique) and a `% policy: "..."` sentence; a `% because:`
-   names only variables of its rule.
+2. Every rule has a `% rule: ID` (unique) and a `% policy: "..."` or `% reading: "..."` quote,
+   each a whole sentence of the text it names, word for word (mohs_asp/quotes.py); a size a
+   quote names agrees with the threshold the rule reads; a `% because:` names only variables
+   of its rule.
 3. One answer per case: no choice rule, disjunction or integrity constraint, and no loop
    through `not` or an aggregate in the predicate dependency graph (the rules on it named).
 4. Grounding the policy with its data and a sample case built from the data (plus the
@@ -15,10 +17,17 @@ Checks, in this order (each finding an error or a warning, with where it is):
    `in_code_set(C,N,biopsy)`) is one the data or some rule can give there; a data value no
    rule reads is pointed out; a rule that cannot fire with this data is pointed out.
 6. Data: procedure codes well-formed, code sets disjoint, MMS codes consistent, site areas.
-7. The ICD-10-CM list against the code set the project ships (simple-icd-10-cm): codes
-   written so a case can never match, codes not in ICD-10-CM (errors); listed codes that are
-   no longer billable (naming the codes below them) and billable codes of a listed family
-   that the list lacks (warnings, each with its description).
+7. The ICD-10-CM list against the newest release the policy folder has (data/icd10cm/; the
+   shipped one is simple-icd-10-cm's): codes written so a case can never match, codes not in
+   ICD-10-CM (errors); listed codes that are no longer billable (naming the codes below them)
+   and billable codes of a listed family that the list lacks (warnings, each with its
+   description).
+8. Dates (temporal coverage): the versions of policy.toml follow each other with no gap and
+   no overlap; every dated parameter (a threshold, a site, a histology term, an MMS code) has
+   exactly one row in force on every day of the policy, no gap and no overlap (errors, at
+   the row); a covered code or a code range listed twice on the same days, a row never in
+   force, and a change of data on a day no version begins (warnings); ICD-10-CM releases
+   that overlap (an error).
 
 A *listed family* is a subcategory (an ICD-10-CM code of four or more characters that has
 codes below it) above a listed code: C44.1 for C44.111, C4A.1 for C4A.11. Three-character
@@ -39,11 +48,13 @@ from pathlib import Path
 import clingo
 from clingo import ast
 
-from . import icd10
+from . import icd10, quotes
+from .dates import OPEN_END, next_day, previous_day, show_date, span_words
 from .errors import CaseInvalid, PolicyError, UsageError
 from .explain import PLACEHOLDER
-from .policy import (CASE_FACT_PREDICATES, CODE_SHAPE, CONSTANT, LESION_FLAGS, Policy, Rule, _read_csv,
-                     default_root, load_data, load_policy)
+from .render import shown
+from .policy import (CASE_FACT_PREDICATES, CODE_SHAPE, CONSTANT, LESION_FLAGS, METADATA, DatedRow, Policy, Rule,
+                     _read_csv, default_root, load_data, load_policy, policy_span)
 
 T = ast.ASTType
 Key = tuple[str, int]
@@ -290,7 +301,7 @@ class Structure:
         booleans = {clingo.Function("true"), clingo.Function("false")}
         vocab = {("site", 3, 2): {clingo.String(s) for s in data.sites},
                  ("histology", 3, 2): {clingo.String(t) for t in data.histology},
-                 ("borders", 3, 2): {clingo.String(b) for b in ("well_defined", "ill_defined")},
+                 ("borders", 3, 2): {clingo.String(b) for b in data.borders},
                  ("immunosuppressed", 2, 1): booleans, ("pre_surgical", 3, 2): booleans,
                  **{(flag, 3, 2): booleans for flag in LESION_FLAGS}}
         for name in CASE_FACT_PREDICATES:
@@ -351,8 +362,9 @@ def check_annotations(policy: Policy, structure: Structure) -> list[Finding]:
         if not r.annotated:
             out.append(Finding("error", r.source, "this rule has no `% rule: ID` line above it (a stable id that tests "
                                                   "and explanations use)"))
-        elif not r.policy:
-            out.append(Finding("error", r.source, f"rule {r.id} quotes no policy sentence: add `% policy: \"...\"` above it"))
+        elif not (r.policy or r.reading):
+            out.append(Finding("error", r.source, f"rule {r.id} quotes no policy sentence: add `% policy: \"...\"` (the "
+                                                  f"payer's sentence) or `% reading: \"...\"` (the contract's) above it"))
         if r.annotated and not CONSTANT.fullmatch(r.id):
             out.append(Finding("warning", r.source, f"rule id {r.id!r} is not lower case letters, digits and _"))
         if r.annotated and r.id in seen:
@@ -362,6 +374,57 @@ def check_annotations(policy: Policy, structure: Structure) -> list[Finding]:
             if m.group(1) not in r.variables:
                 out.append(Finding("warning", r.source, f"rule {r.id}: `% because:` names {{{m.group(1)}}}, which is not a "
                                                         f"variable of the rule (explanations would show ?)"))
+    return out
+
+
+def check_quotes(policy: Policy, structure: Structure) -> list[Finding]:
+    """Each quote is a whole sentence of the text it names (`% policy:` the payer's, `% reading:`
+    the contract's, or policy.toml's own `reading` of the dates: mohs_asp/quotes.py), and a size it names agrees with the data the rule reads."""
+    sources = quotes.load_sources(policy.root)
+    if not sources:
+        return [Finding("warning", "", "no policy-source.txt found (docs/contract/ in the policy folder or the project): "
+                                       "the rules' quotes were not checked")]
+    out = []
+    own = " ".join(str(policy.metadata.get("reading") or "").split())  # the pack's reading of its dates (policy.toml)
+    for r in policy.rules:
+        for kind, quote in (("policy", r.policy), ("reading", r.reading)):
+            if not quote:
+                continue
+            if kind == "reading" and own and " ".join(quote.split()) == own:
+                continue
+            texts = sources.get(kind, [])
+            if any(s.find(quote) for s in texts):
+                continue
+            names = " or ".join(s.name for s in texts)
+            heading = next((s.name for s in texts if quotes.key(quote) in s.headings), None)
+            part = next((found for s in texts if (found := s.part_of(quote))), None)
+            if heading:
+                why = f"it is a heading (or a list of codes) of {heading}, not a sentence: quote the sentence the rule encodes"
+            elif part:
+                why = f"it is part of a sentence: quote the whole sentence, {shown(part)}"
+            else:
+                why = f"it is not a sentence of {names}, word for word"
+            out.append(Finding("error", r.source, f"rule {r.id}: `% {kind}:` {shown(quote)}: {why}"))
+        out.extend(_figures_against_data(policy, structure, r))
+    return out
+
+
+def _figures_against_data(policy: Policy, structure: Structure, r: Rule) -> list[Finding]:
+    """A size a quote names that no threshold the rule reads has: the quote and the data have
+    drifted apart (the data says 1.5 cm, the sentence "2.0 cm or greater")."""
+    said = [f for quote in (r.policy, r.reading) if quote for f in quotes.figures(quote)]
+    if not said:
+        return []
+    out = []
+    read = dict.fromkeys(u.key[0] for u in structure.uses[id(r)] if u.key[0] in policy.data.thresholds)
+    for name in read:
+        rows = policy.data.thresholds[name]
+        if all(um != t.um for _, _, um in said for t in rows):  # no row of it (on any date) says it
+            threshold = rows[-1]
+            figures = ", ".join(f'"{value} {unit}"' for value, unit, _ in said)
+            out.append(Finding("warning", r.source, f"rule {r.id} quotes {figures} but reads {name.removesuffix('_um')} = "
+                                                    f"{threshold.value} {threshold.unit} (data/thresholds.csv:"
+                                                    f"{threshold.line}): the quote and the data disagree"))
     return out
 
 
@@ -443,6 +506,7 @@ def check_data(policy: Policy) -> list[Finding]:
     out = []
     folder = policy.data_dir
     rows = _read_csv(folder / "code_sets.csv", ("set", "first", "last", "label"))
+    days = {r.line: (r.effective_from, r.effective_to) for r in policy.data.rows if r.file == "data/code_sets.csv"}
     spans = []
     for lineno, row in rows:
         first, last = row["first"].upper(), row["last"].upper()
@@ -450,7 +514,8 @@ def check_data(policy: Policy) -> list[Finding]:
         spans.append((row["set"], lo, hi, lineno))
     for i, (s1, lo1, hi1, l1) in enumerate(spans):
         for s2, lo2, hi2, l2 in spans[:i]:
-            if type(lo1) is type(lo2) and lo1 <= hi2 and lo2 <= hi1:
+            (start1, end1), (start2, end2) = days.get(l1, (0, OPEN_END)), days.get(l2, (0, OPEN_END))
+            if type(lo1) is type(lo2) and lo1 <= hi2 and lo2 <= hi1 and start1 <= end2 and start2 <= end1:
                 if s1 != s2:
                     out.append(Finding("error", f"data/code_sets.csv:{l1}", f"{s1} {lo1}-{hi1} overlaps {s2} {lo2}-{hi2} "
                                                                             f"(line {l2}): code sets must not share a code"))
@@ -465,9 +530,7 @@ def check_data(policy: Policy) -> list[Finding]:
             out.append(Finding("error", where, f"{code!r} is not a 5-character CPT/HCPCS code"))
         elif code not in mms_codes:
             out.append(Finding("error", where, f"{code} is not in the mms code set of data/code_sets.csv"))
-        if code in staged:
-            out.append(Finding("error", where, f"{code} is listed twice"))
-        staged[code] = row["stage"]
+        staged[code] = row["stage"]  # a code listed twice on the same days: check_dates says so
     for lineno, row in _read_csv(folder / "mms_codes.csv", ("code", "stage", "family", "primary")):
         for primary in row["primary"].split():
             if staged.get(primary) != "first":
@@ -488,6 +551,69 @@ def check_data(policy: Policy) -> list[Finding]:
     return out
 
 
+# what one row gives a value of, in each file whose rows are parameters (one in force a day)
+PARAMETERS = {"data/thresholds.csv": "threshold", "data/sites.csv": "site", "data/histology.csv": "histology term",
+              "data/mms_codes.csv": "MMS code"}
+LISTS = {"data/covered_diagnoses.csv": "covered code", "data/code_sets.csv": "code range"}
+
+
+def check_dates(policy: Policy) -> list[Finding]:
+    """Temporal coverage: for every day of the policy exactly one version, and exactly one row
+    of each dated parameter, in force."""
+    out: list[Finding] = []
+    first, last = policy_span(policy.versions)
+    versions = policy.versions
+    for before, after in zip(versions, versions[1:]):
+        where = f"{METADATA}:{after.line}"
+        if after.effective_from <= before.effective_to:
+            out.append(Finding("error", where, f"version {after.name} ({span_words(after.effective_from, after.effective_to)}) "
+                                               f"overlaps version {before.name} ({span_words(before.effective_from, before.effective_to)})"
+                                               ": one version must be in force a day"))
+        elif after.effective_from > next_day(before.effective_to):
+            out.append(Finding("error", where, f"no version is in force {span_words(next_day(before.effective_to), previous_day(after.effective_from))}"
+                                               f" (between versions {before.name} and {after.name}): cases of those days would be invalid"))
+    starts = {v.effective_from for v in versions}
+    by_key: dict[tuple[str, str], list[DatedRow]] = defaultdict(list)
+    for row in policy.data.rows:
+        by_key[(row.file, row.key)].append(row)
+        where = f"{row.file}:{row.line}"
+        if row.dated and (row.effective_to < first or row.effective_from > last):
+            out.append(Finding("warning", where, f"the row is never in force: it is in force "
+                                                 f"{span_words(row.effective_from, row.effective_to)}, the policy {span_words(first, last)}"))
+            continue
+        changes = [show_date(d) for d in (row.effective_from, next_day(row.effective_to)) if first < d <= last and d not in starts]
+        if row.dated and changes:
+            out.append(Finding("warning", where, f"the data changes on {' and '.join(changes)}, but no version of {METADATA} "
+                                                 f"begins {'that day' if len(changes) == 1 else 'those days'}: add one saying "
+                                                 f"what changed"))
+    for (file, key), rows in by_key.items():
+        rows = sorted(rows, key=lambda r: (r.effective_from, r.line))
+        what = PARAMETERS.get(file) or LISTS.get(file)
+        if what is None:
+            continue
+        severity = "error" if file in PARAMETERS else "warning"
+        covered = first  # the first day of the policy not yet in force for this key
+        for i, row in enumerate(rows):
+            where = f"{file}:{row.line}"
+            if i and row.effective_from <= rows[i - 1].effective_to:
+                out.append(Finding(severity, where, f"{what} {key} is in force twice {span_words(row.effective_from, min(row.effective_to, rows[i - 1].effective_to))} "
+                                                    f"(also line {rows[i - 1].line})" + (": one value must be in force a day" if severity == "error" else "")))
+            if file in PARAMETERS and row.effective_from > covered and covered <= last:
+                out.append(Finding("error", where, f"{what} {key} has no row in force {span_words(covered, min(previous_day(row.effective_from), last))}: "
+                                                   f"every day of the policy needs one"))
+            covered = max(covered, next_day(row.effective_to))
+        if file in PARAMETERS and covered <= last:
+            out.append(Finding("error", f"{file}:{rows[-1].line}", f"{what} {key} has no row in force "
+                                                                   f"{span_words(covered, last)}: every day of the policy needs one"))
+    releases = policy.icd10.all
+    for before, after in zip(releases, releases[1:]):
+        if after.effective_from <= before.effective_to:
+            out.append(Finding("error", after.file, f"ICD-10-CM release {after.name} ({span_words(after.effective_from, after.effective_to)}) "
+                                                    f"overlaps {before.name} ({span_words(before.effective_from, before.effective_to)}), "
+                                                    f"{before.file}: one release must judge a day"))
+    return out
+
+
 def _describe(codes: list[str]) -> dict[str, str]:
     """ICD-10-CM descriptions (importing simple_icd_10_cm parses its XML: about 1.5 s)."""
     try:
@@ -500,7 +626,7 @@ def _describe(codes: list[str]) -> dict[str, str]:
 
 
 def check_diagnoses(policy: Policy) -> tuple[list[Finding], str]:
-    codes = icd10.code_set()
+    codes = policy.icd10.latest.codes()
     rel = f"ICD-10-CM {codes.release}"
     out = []
     listed: dict[str, int] = {}
@@ -513,8 +639,7 @@ def check_diagnoses(policy: Policy) -> tuple[list[Finding], str]:
             out.append(Finding("error", where, f"{code} is not written as cases are compared (upper case, dot after "
                                                f"the category): write {norm}, or no case can ever match it"))
             continue
-        if norm in listed:
-            out.append(Finding("warning", where, f"{norm} is listed twice (also line {listed[norm]})"))
+        if norm in listed:  # listed again (check_dates warns when it is on the same days)
             continue
         listed[norm] = lineno
         kind = codes.kind(norm)
@@ -551,6 +676,7 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
     from .answer import build_answer
     from .case import parse_case
     from .engine import DECIDING, solve
+    from .limits import LimitExceeded, bounded
 
     out: list[Finding] = []
     cases = []
@@ -568,14 +694,27 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
                 cases.append(parse_case(read_test(path).doc, policy))
             except (CaseInvalid, PolicyError, UsageError):  # not a case, or unreadable: `mohs-asp test` reports it
                 continue
-    messages: list[str] = []
-    solved = None
+
+    def run() -> tuple[list[str], str, list[str]]:  # clingo's messages, why it failed, what no answer can be read from
+        messages: list[str] = []
+        try:
+            solved = solve(policy, cases, track=DECIDING, warnings=messages)
+        except PolicyError as e:
+            return messages, str(e), []
+        unread = []
+        for case, s in zip(cases, solved):
+            try:
+                build_answer(case, s, policy)
+            except PolicyError as e:
+                unread.append(str(e))
+        return messages, "", unread
+
     try:
-        solved = solve(policy, cases, track=DECIDING, warnings=messages)
-    except PolicyError as e:
-        failure = str(e)
-    else:
-        failure = ""
+        messages, failure, unread = bounded(run, len(cases))
+    except LimitExceeded as e:
+        messages, unread = [], []
+        failure = (f"the policy does not ground within {e.limit}: a rule that recurses without end, or a join "
+                   f"that grows past what cases need?")
     seen: set[str] = set()
     for message in messages:
         if "no atoms over signature occur in program" in message:
@@ -586,11 +725,8 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
                 out.append(finding)
     if failure and not any(f.severity == "error" for f in out) and not structure_failed:
         out.append(Finding("error", "", f"{failure} (solving a sample case and {len(cases) - 1} test cases)"))
-    for case, s in zip(cases, solved or []):
-        try:
-            build_answer(case, s, policy)
-        except PolicyError as e:
-            out.extend(_findings_from_message(str(e)))  # where, when it names logic/FILE.lp:LINE
+    for message in unread:
+        out.extend(_findings_from_message(message))  # where, when it names logic/FILE.lp:LINE
     return out, len(cases)
 
 
@@ -598,7 +734,10 @@ def sample_case(policy: Policy) -> dict:
     """A case that reads as much of the policy as one case can: every histology term, every
     flag, a large ill-defined lesion, and a line of every code set on it."""
     data = policy.data
-    codes = icd10.code_set()
+    release = policy.icd10.latest
+    codes = release.codes()
+    first, last = policy_span(policy.versions)  # a day of the policy, under the newest ICD-10-CM release
+    day = show_date(max(first, min(release.effective_from, last)))
     diagnosis = next((c.upper() for c, _ in data.covered_diagnoses if codes.kind(icd10.normalize(c)) == "billable"),
                      "C44.311")
     sites = list(data.sites)
@@ -607,7 +746,7 @@ def sample_case(policy: Policy) -> dict:
     lines = [{"code": f"{lo:05d}", "lesion": "A"} for _, lo, hi in data.code_ranges]
     lines.append({"code": "99213"})
     lesions = [lesion] + ([{"id": "B", "diagnosis": diagnosis, "site": sites[-1]}] if sites else [])
-    return {"id": "lint-sample", "date_of_service": "2026-01-01", "patient": {"immunosuppressed": True},
+    return {"id": "lint-sample", "date_of_service": day, "patient": {"immunosuppressed": True},
             "lesions": lesions, "lines": lines}
 
 
@@ -631,6 +770,7 @@ def lint_policy(root: str | Path | None = None) -> LintReport:
         report.findings.extend(_findings_from_message(message, "warning"))
     structure = Structure(policy)
     report.findings.extend(check_annotations(policy, structure))
+    report.findings.extend(check_quotes(policy, structure))
     answer_findings = check_one_answer(policy, structure)
     report.findings.extend(answer_findings)
     case_findings, report.cases = check_cases(policy, structure_failed=bool(answer_findings))
@@ -639,4 +779,5 @@ def lint_policy(root: str | Path | None = None) -> LintReport:
     report.findings.extend(check_data(policy))
     icd_findings, report.release = check_diagnoses(policy)
     report.findings.extend(icd_findings)
+    report.findings.extend(check_dates(policy))
     return report

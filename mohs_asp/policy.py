@@ -1,7 +1,13 @@
-"""A policy: the rules of `logic/` (parsed, with their annotations) and the facts of `data/`.
+"""A policy: the rules of `logic/` (parsed, with their annotations), the facts of `data/` and
+the pack's metadata (`policy.toml`: id, title, source and dated versions).
 
-A policy folder holds `logic/main.lp` (the umbrella file) and `data/*.csv`. The default
-is the project's own, shipped inside the package; `--policy DIR` points at an author's copy.
+A policy folder holds `policy.toml`, `logic/main.lp` (the umbrella file) and `data/*.csv`. The
+default is the project's own, shipped inside the package; `--policy DIR` points at an author's copy.
+
+Any data row may carry inclusive `effective_from` / `effective_to` columns (ISO dates; blank is
+the policy's own first or last day, open when the policy has no end); each fact of a row ends
+with its days as one term of two whole numbers, (20150921,99991231), and the rules select the
+rows in force on a case's date of service (logic/dates.lp): no date of service is compared here.
 
 Annotations are comments read through clingo's AST (clingo 5.7+ hands comments over):
 
@@ -16,8 +22,15 @@ and predicate descriptions (`%! name(Args)` then `%!   holds: "..."`, `%!   abse
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import json
+import os
 import re
+import stat
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, lru_cache
@@ -26,17 +39,24 @@ from pathlib import Path
 import clingo
 from clingo import ast
 
+from . import icd10
+from .dates import OPEN_END, date_number, next_day, parse_date, show_date
 from .errors import PolicyError, UsageError
 
 MAIN = "main.lp"
+METADATA = "policy.toml"  # the pack's metadata (id, versions, ...), beside logic/ and data/
+# Loading limits (README, "Input limits and hostile input"): a policy past them is broken (exit 3).
+MAX_LOGIC_BYTES = 1024 * 1024  # all logic files together: parsing 1 MB of rules takes about 1.5 s
+MAX_DATA_ROWS = 100_000  # a data file (all of ICD-10-CM is about 74,000 codes): loads in about 1 s
+MAX_DATA_BYTES = 10 * 1024 * 1024
 CASE_FACT_PREDICATES = frozenset(
-    {"case", "lesion", "diagnosis", "site", "size_um", "borders", "histology", "recurrent",
+    {"case", "date_of_service", "lesion", "diagnosis", "site", "size_um", "borders", "histology", "recurrent",
      "incompletely_excised", "previously_irradiated", "rapid_growth", "high_risk_metastasis",
      "deep_structures", "immunosuppressed", "line", "line_lesion", "units", "pre_surgical", "code_num"}
 )
 LESION_FLAGS = ("recurrent", "incompletely_excised", "previously_irradiated", "rapid_growth",
                 "high_risk_metastasis", "deep_structures")
-ANNOTATION = re.compile(r"%\s*(rule|policy|because):\s*(.*?)\s*$")
+ANNOTATION = re.compile(r"%\s*(rule|policy|reading|because):\s*(.*?)\s*$")
 PRED_DOC = re.compile(r"%!\s*([a-z_][A-Za-z0-9_]*)\s*(?:\(([^)]*)\))?\s*$")
 PRED_TEXT = re.compile(r"%!\s+(holds|absent):\s*\"(.*)\"\s*$")
 CONSTANT = re.compile(r"[a-z][A-Za-z0-9_]*")
@@ -47,6 +67,30 @@ _TOKENS = {"<IDENTIFIER>": "name", "<VARIABLE>": "variable", "<NUMBER>": "number
            "<EOF>": "end of file"}
 
 
+def _files_under(folder: Path, rel: str, out: dict[str, Path]) -> None:
+    """Every file below `folder` (but __pycache__), by its path relative to the policy folder."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir():
+                if entry.name != "__pycache__":
+                    _files_under(Path(entry.path), f"{rel}/{entry.name}", out)
+            elif entry.is_file():
+                out[f"{rel}/{entry.name}"] = Path(entry.path)
+
+
+def _sha256():
+    """A sha256 hash object: CPython's own (`_sha256`, `_sha2` from 3.12), which imports in 0.1 ms,
+    where hashlib loads OpenSSL first (2.5 ms more on every `check`); hashlib's elsewhere."""
+    try:
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover
+        try:
+            from _sha2 import sha256
+        except ImportError:
+            from hashlib import sha256
+    return sha256()
+
+
 def default_root() -> Path:
     """The project's own policy: inside the installed package, or the source checkout."""
     here = Path(__file__).resolve().parent
@@ -54,9 +98,15 @@ def default_root() -> Path:
 
 
 def _unquote(text: str) -> str:
+    """An annotation's quoted text: a JSON string (`"a \\"quoted\\" word"`), else what is
+    between its outer quotes."""
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] == '"':
-        return text[1:-1]
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text[1:-1]
+        return value if isinstance(value, str) else text[1:-1]
     return text
 
 
@@ -65,7 +115,7 @@ class Rule:
     """One rule of logic/, with the annotation above it."""
 
     id: str
-    policy: str | None
+    policy: str | None  # the payer's sentence (policy-source.txt) it encodes
     because: str | None
     file: str  # relative to the policy folder: logic/claims.lp
     line: int
@@ -73,10 +123,16 @@ class Rule:
     node: ast.AST = field(repr=False, compare=False)
     variables: tuple[str, ...] = ()  # the rule's global variables, in first-seen order
     annotated: bool = True
+    reading: str | None = None  # the contract's reading (policy.md, README.md) it follows
 
     @property
     def source(self) -> str:
         return f"{self.file}:{self.line}"
+
+    def listing(self) -> dict:
+        """The rule as `mohs-asp rules --format json` and serve's /rules list it."""
+        return {"id": self.id, "source": self.source, "policy": self.policy,
+                **({"reading": self.reading} if self.reading else {})}
 
 
 @dataclass(frozen=True)
@@ -94,16 +150,68 @@ class Predicate:
         return self.name, len(self.args)
 
 
+class Version:
+    """One version of the policy, as policy.toml lists it. (Plain classes here and in icd10.py:
+    a dataclass costs every `check` about half a millisecond to build at import.)"""
+
+    __slots__ = ("name", "effective_from", "effective_to", "changes", "source", "line")
+
+    def __init__(self, name: str, effective_from: int, effective_to: int, changes: str, source: str, line: int):
+        self.name = name
+        self.effective_from = effective_from  # YYYYMMDD
+        self.effective_to = effective_to  # YYYYMMDD; OPEN_END when the version has no end
+        self.changes = changes
+        self.source = source
+        self.line = line  # its [[versions]] header in policy.toml
+
+    def __repr__(self) -> str:
+        return f"Version({self.name!r}, {self.effective_from}, {self.effective_to})"
+
+
+class DatedRow:
+    """When a data row is in force (for `mohs-asp lint`, which checks the rows cover the policy)."""
+
+    __slots__ = ("file", "line", "key", "effective_from", "effective_to", "dated")
+
+    def __init__(self, file: str, line: int, key: str, effective_from: int, effective_to: int, dated: bool):
+        self.file = file  # data/thresholds.csv
+        self.line = line
+        self.key = key  # what the row gives one value of: a threshold's name, a site, a term, a code
+        self.effective_from = effective_from  # YYYYMMDD, the policy's first day when the row leaves it blank
+        self.effective_to = effective_to  # YYYYMMDD, the policy's last day (or OPEN_END) when blank
+        self.dated = dated  # the row gives effective_from or effective_to itself
+@dataclass(frozen=True)
+class Threshold:
+    """A row of data/thresholds.csv: the value as written, its unit, and in micrometres."""
+
+    value: str  # "2.0"
+    unit: str  # "cm" or "mm"
+    um: int
+    line: int  # in data/thresholds.csv
+    when: clingo.Symbol  # the days it is in force, (From,To)
+
+
 @dataclass
 class PolicyData:
     """The data files, checked and turned into facts."""
 
     facts: list[clingo.Symbol]
-    sites: tuple[str, ...]  # the site vocabulary, as data/sites.csv lists it
-    histology: dict[str, str]  # term -> characteristic ("" for none)
-    code_ranges: list[tuple[str, int, int]]  # (set, first, last) numeric
+    sites: tuple[str, ...]  # the site vocabulary, as data/sites.csv lists it (on any date)
+    histology: dict[str, str]  # term -> characteristic ("" for none), on any date
+    code_ranges: list[tuple[str, int, int]]  # (set, first, last) numeric, on any date
     set_labels: dict[str, str]
     covered_diagnoses: list[tuple[str, int]]  # (code as listed, line in the file)
+    rows: list[DatedRow] = field(default_factory=list)
+    borders: tuple[str, ...] = ()  # the borders vocabulary, as data/borders.csv lists it
+    # by the fact's name (large_lesion_min_um): its rows, one per period it is in force
+    thresholds: dict[str, list[Threshold]] = field(default_factory=dict)
+
+    @cached_property
+    def written(self) -> dict[tuple[str, tuple[clingo.Symbol, ...]], dict[int, tuple[str, str]]]:
+        """For explanations: each data fact whose value the data writes in other words (a
+        threshold in micrometres as "2.0" "cm"), by its predicate and arguments."""
+        return {(name, (clingo.Number(t.um), t.when)): {0: (t.value, t.unit)}
+                for name, rows in self.thresholds.items() for t in rows}
 
     def code_sets_of(self, code: str) -> list[str]:
         """Which code sets a code is in (for input validation: which lines must name a lesion)."""
@@ -132,17 +240,64 @@ class Policy:
         self.rules: list[Rule] = []
         self.predicates: dict[tuple[str, int], Predicate] = {}
         self.unannotated: list[Rule] = []
+        _READ.clear()
+        self.metadata, self.versions = read_metadata(root)
         self._parse(main)
-        self.data = load_data(self.data_dir)
+        self.data = load_data(self.data_dir, policy_span(self.versions))
+        self.icd10 = icd10.load_releases(self.data_dir / "icd10cm", _read_data_file)
+        self._read = dict(_READ)  # the bytes it read, which the digest reuses
+        _READ.clear()
+
+    # -- metadata --------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.metadata["id"]
+
+    def version_on(self, day: int) -> Version | None:
+        """The version of the policy in force on a day (YYYYMMDD); None outside the policy."""
+        for version in self.versions:  # a few, in date order (`lint` checks they do not overlap)
+            if version.effective_from <= day <= version.effective_to:
+                return version
+        return None
+
+    def outside(self, shown: str) -> str:
+        """The words for a date of service (as the case writes it) that no version covers."""
+        first, last = policy_span(self.versions)
+        span = f"from {show_date(first)}" + (" (no end date)" if last == OPEN_END else f" to {show_date(last)}")
+        gaps = any(after.effective_from > next_day(before.effective_to)
+                   for before, after in zip(self.versions, self.versions[1:]))
+        return f"the policy ({self.id}) is not in force on {shown}: it is in force {span}" + \
+            (", with gaps between its versions (mohs-asp lint names them)" if gaps else "")
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 (hex) of the pack: for each file of logic/ and data/ and the metadata file, in
+        the order of their paths relative to the folder (logic/claims.lp), the path (UTF-8), a NUL,
+        the size in bytes (decimal), a NUL, then the bytes. The same pack digests the same
+        wherever it lies, installed or not."""
+        files = {METADATA: self.root / METADATA}
+        for part in ("logic", "data"):
+            _files_under(self.root / part, part, files)
+        digest = _sha256()
+        for rel in sorted(files):
+            path = files[rel]
+            data = self._read.get(path)
+            if data is None:
+                data = path.read_bytes()
+            digest.update(b"%s\0%d\0" % (rel.encode(), len(data)))
+            digest.update(data)
+        return digest.hexdigest()
 
     # -- logic ---------------------------------------------------------------------------
 
     def _rel(self, filename: str) -> str:
-        """A logic file's name relative to the policy folder (logic/claims.lp)."""
+        """A logic file's name relative to the policy folder (logic/claims.lp). clingo names an
+        included file relative to logic/, the folder it parses in (see _parse)."""
         if filename not in self._names:
             try:
-                self._names[filename] = Path(filename).resolve().relative_to(self.root.resolve()).as_posix()
-            except ValueError:
+                self._names[filename] = (self.logic / filename).resolve().relative_to(self.root.resolve()).as_posix()
+            except (ValueError, OSError):
                 self._names[filename] = filename
         return self._names[filename]
 
@@ -153,28 +308,76 @@ class Policy:
         def logger(code: clingo.MessageCode, message: str) -> None:
             errors.append(self._clean_message(message))
 
-        for file in sorted(self.logic.rglob("*.lp")):  # clingo aborts on a message quoting bytes that are not UTF-8
-            if file.is_file():  # a folder named x.lp is no logic file (clingo says so if it is #included)
-                _read_utf8(file, self._rel(str(file)))
+        files = self._logic_files(main)
         try:
-            ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
+            with _working_folder(self.logic):  # clingo looks for an #include in the working folder first
+                ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
         except RuntimeError:
             raise PolicyError("the logic files do not parse:\n" + "\n".join(errors or ["(no message)"])) from None
         if errors:
             self.messages.extend(errors)
+        begins = [node.location.begin for node in nodes]  # looked up once: a location costs
+        read = {os.path.realpath(self.logic / name) for name in {begin.filename for begin in begins}}
+        if not read <= files:  # the scan below missed an #include that clingo followed: never trusted
+            raise PolicyError(f"the logic files read {', '.join(sorted(read - files))}, which no #include the "
+                              f"policy folder's files hold names")
         comments: dict[tuple[str, int], str] = {}
-        for node in nodes:
+        for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
-                loc = node.location
                 for offset, text in enumerate(str(node.value).splitlines()):
-                    comments[(self._rel(loc.begin.filename), loc.begin.line + offset)] = text.strip()
+                    comments[(self._rel(begin.filename), begin.line + offset)] = text.strip()
         self._read_predicate_docs(comments)
-        for node in nodes:
+        for node, begin in zip(nodes, begins):
             if node.ast_type == ast.ASTType.Comment:
                 continue
             self.statements.append(node)
             if node.ast_type == ast.ASTType.Rule:
-                self._add_rule(node, comments)
+                self._add_rule(node, begin, comments)
+
+    def _logic_files(self, main: Path) -> set[str]:
+        """Every file logic/main.lp includes, followed before clingo reads any (the real path of
+        each). Each must be a regular file inside the policy folder and UTF-8 text (clingo aborts on
+        a message quoting bytes that are not), all of them together at most MAX_LOGIC_BYTES; no
+        file may hold `#script` (mohs-asp runs no embedded Python or Lua). A FIFO or a device would
+        hang the parser or feed it without end; a file outside the folder is not the policy's."""
+        root = os.path.realpath(self.root)
+        seen: set[str] = set()
+        queue, total = [str(main)], 0
+        while queue:
+            path = queue.pop()
+            real = os.path.realpath(path)
+            if real in seen:
+                continue
+            seen.add(real)
+            name = self._rel(path)
+            text = _read_utf8(Path(path), name, MAX_LOGIC_BYTES - total,
+                              f"the logic files together are larger than {MAX_LOGIC_BYTES // (1024 * 1024)} MB "
+                              f"(the limit for a policy)")
+            total += len(text.encode("utf-8"))
+            for offset, directive, target in _directives(text):
+                where = f"{name}:{text.count(chr(10), 0, offset) + 1}"
+                if directive == "#script":
+                    raise PolicyError(f"{where}: #script is not allowed: mohs-asp runs no Python or Lua embedded in a "
+                                      f"policy (write the rule in ASP, or the value in data/)")
+                if target is None:
+                    continue  # not a file name: clingo reports the syntax error
+                if target.startswith("<") or target == "-":
+                    shown = target if target.startswith("<") else f'"{target}"'
+                    raise PolicyError(f"{where}: #include {shown} is not allowed: a policy includes only its own files "
+                                      f"(\"-\" would read standard input)")
+                candidates = [target] if os.path.isabs(target) else [str(self.logic / target), str(Path(path).parent / target)]
+                for candidate in dict.fromkeys(candidates):
+                    try:
+                        info = os.stat(candidate)
+                    except OSError:
+                        continue  # not there: clingo says the file cannot be opened (or tries the other place)
+                    if not stat.S_ISREG(info.st_mode):
+                        raise PolicyError(f"{where}: #include \"{target}\" is not a regular file (a FIFO, a device or a "
+                                          f"folder): refused")
+                    if os.path.commonpath([root, os.path.realpath(candidate)]) != root:
+                        raise PolicyError(f"{where}: #include \"{target}\" names a file outside the policy folder: refused")
+                    queue.append(candidate)
+        return seen
 
     def _clean_message(self, message: str) -> str:
         """clingo says '/abs/logic/x.lp:3:5-9: error: unsafe variables in:' and more lines; authors
@@ -226,9 +429,9 @@ class Policy:
             elif not text.startswith("%!"):
                 current = None
 
-    def _add_rule(self, node: ast.AST, comments: dict[tuple[str, int], str]) -> None:
-        file = self._rel(node.location.begin.filename)
-        line = node.location.begin.line
+    def _add_rule(self, node: ast.AST, begin: ast.Position, comments: dict[tuple[str, int], str]) -> None:
+        file = self._rel(begin.filename)
+        line = begin.line
         notes: dict[str, str] = {}
         above = line - 1
         while (file, above) in comments:
@@ -250,9 +453,10 @@ class Policy:
             node=node,
             variables=tuple(global_variables(node)),
             annotated="rule" in notes,
+            reading=notes.get("reading"),
         )
         self.rules.append(rule)
-        if not rule.annotated or not rule.policy:
+        if not rule.annotated or not (rule.policy or rule.reading):
             self.unannotated.append(rule)
 
     @cached_property
@@ -295,6 +499,70 @@ class Policy:
                     out.append(firing_rule(rule, index))
             ast.parse_string("#show __by/2." + (" #show __fired/3." if everything else ""), out.append)
         return out
+
+
+# -- reading logic files before clingo does ------------------------------------------------
+
+_CODE = re.compile(r'%\*|%[^\n]*|"(?:[^"\\\n]|\\.)*"|#include\b|#script\b')  # as clingo's lexer reads them
+_IN_COMMENT = re.compile(r"%\*|\*%")  # block comments nest
+_SPACE = re.compile(r"\s*")
+_FILE = re.compile(r'"((?:[^"\\\n]|\\.)*)"|(<[^>\n]*>)')
+
+
+def _skip_comment(text: str, pos: int) -> int:
+    """The end of the block comment opened just before `pos` (nested ones included)."""
+    depth = 1
+    while depth:
+        m = _IN_COMMENT.search(text, pos)
+        if m is None:
+            return len(text)
+        depth += 1 if m.group() == "%*" else -1
+        pos = m.end()
+    return pos
+
+
+def _directives(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """(offset, "#include" or "#script", the file named or None) for each directive of a logic
+    file outside comments and strings. An #include names a file in quotes (`"claims.lp"`, read
+    as clingo reads a string) or in angle brackets (`<incmode>`, kept with its brackets)."""
+    pos = 0
+    while (m := _CODE.search(text, pos)) is not None:
+        token, pos = m.group(), m.end()
+        if token == "%*":
+            pos = _skip_comment(text, pos)
+        elif token == "#script":
+            yield m.start(), token, None
+        elif token == "#include":
+            while True:  # comments may stand between #include and its file
+                pos = _SPACE.match(text, pos).end()
+                if text.startswith("%*", pos):
+                    pos = _skip_comment(text, pos + 2)
+                elif text.startswith("%", pos):
+                    end = text.find("\n", pos)
+                    pos = len(text) if end < 0 else end
+                else:
+                    break
+            quoted = _FILE.match(text, pos)
+            target = None
+            if quoted:
+                pos = quoted.end()
+                target = quoted.group(2) or re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1),
+                                                   quoted.group(1))
+            yield m.start(), token, target
+
+
+@contextmanager
+def _working_folder(folder: Path) -> Iterator[None]:
+    try:
+        before = os.getcwd()
+    except OSError:  # the working folder was removed: nothing to go back to
+        before = None
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        if before is not None:
+            os.chdir(before)
 
 
 # -- AST helpers ---------------------------------------------------------------------------
@@ -355,12 +623,82 @@ def decided_by(rule: Rule, index: int) -> ast.AST:
     return ast.Rule(loc, ast.Literal(loc, ast.Sign.NoSign, atom), rule.node.body)
 
 
+# -- metadata ----------------------------------------------------------------------------
+
+
+def read_metadata(root: Path) -> tuple[dict, list[Version]]:
+    """The pack's metadata file: the dict it holds, and its versions in date order."""
+    path = root / METADATA
+    if not path.is_file():
+        raise PolicyError(f"{root} holds no {METADATA} (the policy's id, title, source and versions): not a policy folder")
+    text = _read_utf8(path, METADATA, MAX_DATA_BYTES,
+                      f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)")
+    try:
+        meta = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise PolicyError(f"{METADATA}: {e}") from None
+    for key in ("id", "title", "source"):
+        if not isinstance(meta.get(key), str) or not meta[key].strip():
+            raise PolicyError(f"{METADATA}: {key} must be given, as text")
+    tables = meta.get("versions")
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise PolicyError(f"{METADATA}: no [[versions]]: the policy needs at least one, with its effective_from")
+    headers = [i + 1 for i, line in enumerate(text.splitlines()) if line.strip().startswith("[[versions]]")]
+    versions = []
+    for i, table in enumerate(tables):
+        line = headers[i] if i < len(headers) else 0
+        where = f"{METADATA}:{line}" if line else METADATA
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise PolicyError(f"{where}: the version needs a name, as text")
+        dates = []
+        for key in ("effective_from", "effective_to"):
+            value = table.get(key)
+            if value is None:
+                if key == "effective_from":
+                    raise PolicyError(f"{where}: version {name} needs an effective_from")
+                dates.append(OPEN_END)
+            elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+                dates.append(date_number(value))
+            elif isinstance(value, str):
+                dates.append(parse_date(value, where, key))
+            else:
+                raise PolicyError(f"{where}: {key} of version {name} must be a date (2018-07-23, unquoted)")
+        if dates[0] > dates[1]:
+            raise PolicyError(f"{where}: version {name} ends ({show_date(dates[1])}) before it begins ({show_date(dates[0])})")
+        versions.append(Version(name, dates[0], dates[1], str(table.get("changes", "")), str(table.get("source", "")), line))
+    names = [v.name for v in versions]
+    if len(set(names)) < len(names):
+        raise PolicyError(f"{METADATA}: two versions are named {next(n for n in names if names.count(n) > 1)}")
+    return meta, sorted(versions, key=lambda v: (v.effective_from, v.effective_to))
+
+
+def policy_span(versions: list[Version]) -> tuple[int, int]:
+    """The first and last day of the policy (OPEN_END when its last version has no end)."""
+    return min(v.effective_from for v in versions), max(v.effective_to for v in versions)
+
+
 # -- data ------------------------------------------------------------------------------------
 
 
-def _read_utf8(path: Path, name: str) -> str:
+_READ: dict[Path, bytes] = {}  # the bytes of each file read while a Policy loads (its digest reuses them)
+
+
+def _read_data_file(path: Path, name: str) -> str:
+    """A data file's text, at most MAX_DATA_BYTES (an ICD-10-CM release too)."""
+    return _read_utf8(path, name, MAX_DATA_BYTES,
+                      f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)")
+
+
+def _read_utf8(path: Path, name: str, limit: int, too_large: str) -> str:
+    """A policy file's text: a regular file of at most `limit` bytes (else `too_large` says why), in UTF-8."""
     try:
-        data = path.read_bytes()
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise PolicyError(f"{name}: is not a regular file (a FIFO, a device or a folder)")
+        if info.st_size > limit:
+            raise PolicyError(f"{name}: {too_large}")
+        data = _READ[path] = path.read_bytes()
     except OSError as e:
         raise PolicyError(f"{name}: cannot be read: {e.strerror}") from None
     try:
@@ -371,13 +709,18 @@ def _read_utf8(path: Path, name: str) -> str:
 
 
 def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a data file with their line numbers; lines starting with # are comments."""
-    if not path.is_file():
+    """Rows of a data file with their line numbers; lines starting with # are comments. At most
+    MAX_DATA_ROWS rows and MAX_DATA_BYTES bytes: past them, the policy is broken."""
+    if not path.exists():
         raise PolicyError(f"data file {path.parent.name}/{path.name} is missing")
-    lines = _read_utf8(path, f"data/{path.name}").splitlines()
+    lines = _read_utf8(path, f"data/{path.name}", MAX_DATA_BYTES,
+                       f"larger than {MAX_DATA_BYTES // (1024 * 1024)} MB (the limit for a data file)").splitlines()
     kept = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not kept:
         raise PolicyError(f"data/{path.name} is empty")
+    if len(kept) - 1 > MAX_DATA_ROWS:
+        raise PolicyError(f"data/{path.name}:{kept[MAX_DATA_ROWS + 1][0]}: more than {MAX_DATA_ROWS:,} rows "
+                          f"(the limit for a data file)")
     reader = csv.DictReader(io.StringIO("\n".join(line for _, line in kept)))
     missing = [c for c in columns if c not in (reader.fieldnames or [])]
     if missing:
@@ -397,14 +740,56 @@ def _yes_no(value: str, where: str) -> bool:
     raise PolicyError(f"{where}: expected yes or no, found {value!r}")
 
 
-def load_data(folder: Path) -> PolicyData:
+class _Dated:
+    """The dates of data rows: each row's (effective_from, effective_to) as whole numbers, blanks
+    filled with the policy's own first and last day, given to its facts as one last argument
+    (From,To); every distinct pair is also a `period(From,To)` fact, and rows of one key in
+    force on the same day are refused."""
+
+    def __init__(self, span: tuple[int, int]):
+        self.span = span
+        self.rows: list[DatedRow] = []
+        self.periods: dict[tuple[int, int], clingo.Symbol] = {}  # each pair of days, and its (From,To) term
+        self._keys: dict[tuple[str, str], list[DatedRow]] = {}
+
+    def __call__(self, row: dict[str, str], file: str, lineno: int, key: str, unique: str | None = None) -> clingo.Symbol:
+        """The row's days in force, the last argument of its facts: (From,To). With `unique` (the
+        words for a key: "site"), a second row of that key in force on a day the first one is
+        refuses the data."""
+        given = row.get("effective_from", ""), row.get("effective_to", "")
+        start, end = self.span
+        if given[0] or given[1]:
+            where = f"{file}:{lineno}"
+            start = parse_date(given[0], where, "effective_from") if given[0] else start
+            end = parse_date(given[1], where, "effective_to") if given[1] else end
+            if start > end:
+                raise PolicyError(f"{where}: effective_from {show_date(start)} is after effective_to {show_date(end)}")
+        dated = DatedRow(file, lineno, key, start, end, bool(given[0] or given[1]))
+        if unique is not None:
+            for other in self._keys.setdefault((file, key), []):
+                if other.effective_from <= end and start <= other.effective_to:
+                    both = "" if not (dated.dated or other.dated) else " on the same days"
+                    raise PolicyError(f"{file}:{lineno}: {unique} {key} is listed twice{both} (also line {other.line})")
+            self._keys[(file, key)].append(dated)
+        self.rows.append(dated)
+        when = self.periods.get((start, end))
+        if when is None:
+            when = self.periods[(start, end)] = clingo.Tuple_([clingo.Number(start), clingo.Number(end)])
+        return when
+
+
+def load_data(folder: Path, span: tuple[int, int] = (0, OPEN_END)) -> PolicyData:
+    """The data files as facts; `span` is the policy's first and last day (policy.toml), what a
+    row's blank effective_from / effective_to stands for."""
     F, S, N = clingo.Function, clingo.String, clingo.Number
     facts: list[clingo.Symbol] = []
+    dated = _Dated(span)
 
     covered = []
     for lineno, row in _read_csv(folder / "covered_diagnoses.csv", ("code",)):
         covered.append((row["code"], lineno))
-        facts.append(F("covered_diagnosis", [S(row["code"].upper())]))
+        when = dated(row, "data/covered_diagnoses.csv", lineno, row["code"].upper())
+        facts.append(F("covered_diagnosis", [S(row["code"].upper()), when]))
 
     ranges: list[tuple[str, int, int]] = []
     labels: dict[str, str] = {}
@@ -421,7 +806,8 @@ def load_data(folder: Path) -> PolicyData:
         if int(first) > int(last):
             raise PolicyError(f"{where}: the range {first}-{last} runs backwards")
         ranges.append((name, int(first), int(last)))
-        facts.append(F("code_range", [F(name), N(int(first)), N(int(last))]))
+        when = dated(row, "data/code_sets.csv", lineno, f"{name} {first}-{last}")
+        facts.append(F("code_range", [F(name), N(int(first)), N(int(last)), when]))
         if name not in labels:
             labels[name] = row["label"] or name
             facts.append(F("code_set_label", [F(name), S(labels[name])]))
@@ -432,37 +818,44 @@ def load_data(folder: Path) -> PolicyData:
         code = row["code"]
         if row["stage"] not in ("first", "additional"):
             raise PolicyError(f"{where}: stage must be first or additional")
-        facts.append(F("first_stage_code" if row["stage"] == "first" else "addon_code", [S(code)]))
+        when = dated(row, "data/mms_codes.csv", lineno, code)
+        facts.append(F("first_stage_code" if row["stage"] == "first" else "addon_code", [S(code), when]))
         if row["family"]:
             families.add(row["family"])
-            facts.append(F("code_family", [S(code), S(row["family"])]))
+            facts.append(F("code_family", [S(code), S(row["family"]), when]))
         for primary in row["primary"].split():
-            facts.append(F("addon_primary", [S(code), S(primary)]))
+            facts.append(F("addon_primary", [S(code), S(primary), when]))
 
     sites: list[str] = []
     for lineno, row in _read_csv(folder / "sites.csv", ("site", "family", "high_risk", "tissue_preservation", "area")):
         where = f"data/sites.csv:{lineno}"
         name = row["site"]
-        if name in sites:
-            raise PolicyError(f"{where}: site {name} is listed twice")
+        when = dated(row, "data/sites.csv", lineno, name, unique="site")
         if row["family"] not in families | {"either"}:
             raise PolicyError(f"{where}: family must be one of data/mms_codes.csv ({', '.join(sorted(families))}) or either")
-        sites.append(name)
-        facts.append(F("site_family", [S(name), S(row["family"])]))
+        if name not in sites:
+            sites.append(name)
+        facts.append(F("site_family", [S(name), S(row["family"]), when]))
         if _yes_no(row["high_risk"], where):
-            facts.append(F("high_risk_site", [S(name)]))
+            facts.append(F("high_risk_site", [S(name), when]))
         if _yes_no(row["tissue_preservation"], where):
-            facts.append(F("preservation_site", [S(name), S(row["area"] or name)]))
+            facts.append(F("preservation_site", [S(name), S(row["area"] or name), when]))
+
+    borders: list[str] = []
+    for lineno, row in _read_csv(folder / "borders.csv", ("term",)):
+        if row["term"] in borders:
+            raise PolicyError(f"data/borders.csv:{lineno}: term {row['term']} is listed twice")
+        borders.append(row["term"])
 
     histology: dict[str, str] = {}
     for lineno, row in _read_csv(folder / "histology.csv", ("term", "characteristic")):
         term = row["term"]
-        if term in histology:
-            raise PolicyError(f"data/histology.csv:{lineno}: term {term} is listed twice")
+        when = dated(row, "data/histology.csv", lineno, term, unique="term")
         histology[term] = row["characteristic"]
         if row["characteristic"]:
-            facts.append(F("histology_term", [S(term), S(row["characteristic"])]))
+            facts.append(F("histology_term", [S(term), S(row["characteristic"]), when]))
 
+    thresholds: dict[str, Threshold] = {}
     for lineno, row in _read_csv(folder / "thresholds.csv", ("name", "value", "unit")):
         where = f"data/thresholds.csv:{lineno}"
         try:
@@ -479,9 +872,12 @@ def load_data(folder: Path) -> PolicyData:
         um = cm * 10000
         if um != um.to_integral_value() or um <= 0:
             raise PolicyError(f"{where}: {row['value']} {row['unit']} is not a positive whole number of micrometres")
-        facts.append(F(f"{row['name']}_um", [N(int(um))]))
+        when = dated(row, "data/thresholds.csv", lineno, row["name"], unique="threshold")
+        facts.append(F(f"{row['name']}_um", [N(int(um)), when]))
+        thresholds.setdefault(f"{row['name']}_um", []).append(Threshold(row["value"], row["unit"], int(um), lineno, when))
 
-    return PolicyData(facts, tuple(sites), histology, ranges, labels, covered)
+    facts.extend(F("period", [N(start), N(end)]) for start, end in dated.periods)
+    return PolicyData(facts, tuple(sites), histology, ranges, labels, covered, dated.rows, tuple(borders), thresholds)
 
 
 @lru_cache(maxsize=8)

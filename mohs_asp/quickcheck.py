@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import case as c
+from .dates import date_number
 from .policy import LESION_FLAGS, Policy
 
 _CASE_FIELDS = frozenset(c.CASE_FIELDS)
@@ -33,12 +34,10 @@ _MEMO_LIMIT = 100_000
 class _Quick:
     def __init__(self, policy: Policy):
         self.policy = policy
-        self.sites = list(policy.data.sites)
-        self.histology = list(policy.data.histology)
         self.memo: dict = {}
 
     def _memo(self, kind: str, raw, compute):
-        if kind != "size" and type(raw) is not str:
+        if kind not in ("size", "diagnosis") and type(raw) is not str:
             return _MISS  # not text: the checker says what is wrong
         key = (kind, raw)
         found = self.memo.get(key)
@@ -55,22 +54,26 @@ class _Quick:
     # values that repeat, looked up once ------------------------------------------------------------
 
     def site(self, raw):
-        return self._memo("site", raw, lambda ch, v: ch.vocabulary({"site": v}, "site", "", self.sites, "site", True))
+        return self._memo("site", raw, lambda ch, v: ch.vocabulary({"site": v}, "site", "", True))
 
     def borders(self, raw):
-        return self._memo("borders", raw, lambda ch, v: ch.vocabulary(
-            {"borders": v}, "borders", "", list(c.BORDERS), "borders value", False))
+        return self._memo("borders", raw, lambda ch, v: ch.vocabulary({"borders": v}, "borders", "", False))
 
-    def diagnosis(self, raw):
-        return self._memo("diagnosis", raw, lambda ch, v: ch.diagnosis({"diagnosis": v}, ""))
+    def diagnosis(self, raw, release):
+        """A diagnosis checked against the ICD-10-CM release the date of service chose."""
+        def compute(ch, v):
+            ch.release = release
+            return ch.diagnosis({"diagnosis": v[1]}, "")
+        if type(raw) is not str:
+            return _MISS  # not text: the checker says what is wrong
+        return self._memo("diagnosis", (release.name, raw), compute)
 
     def term(self, raw):
         def compute(ch, v):
             items = ch.string_list({"histology": [v]}, "histology", "")
             if not items:
                 return None
-            key = c._vocab_key(items[0][1])
-            return key if key in self.policy.data.histology else None
+            return ch.term(items[0][1], "", "histology")
         return self._memo("term", raw, compute)
 
     def code(self, raw):
@@ -111,6 +114,10 @@ class _Quick:
                 return None
         if checker.errors or case_id is None or date is None:
             return None
+        version = self.policy.version_on(date_number(date))  # as the checker reads the date: the version in
+        if version is None:  # force, the ICD-10-CM release (a warning when none is in force that day)
+            return None
+        release, warning = self.policy.icd10.on(date)
         lesion_docs = doc.get("lesions", [])
         line_docs = doc.get("lines", [])
         if type(lesion_docs) is not list or len(lesion_docs) > c.MAX_LESIONS:
@@ -120,7 +127,7 @@ class _Quick:
         lesions = []
         ids: set = set()
         for obj in lesion_docs:
-            lesion = self.lesion(obj, checker, ids)
+            lesion = self.lesion(obj, checker, ids, release)
             if lesion is None:
                 return None
             lesions.append(lesion)
@@ -133,16 +140,17 @@ class _Quick:
             lines.append(line)
         if checker.errors or checker.unlisted:
             return None
-        return c.Case(case_id, date, immunosuppressed, tuple(lesions), tuple(lines))
+        return c.Case(case_id, date, immunosuppressed, tuple(lesions), tuple(lines), version.name, release.name,
+                      (warning,) if warning is not None else ())
 
-    def lesion(self, obj, checker, ids: set) -> c.Lesion | None:
+    def lesion(self, obj, checker, ids: set, release) -> c.Lesion | None:
         if not _plain(obj) or not obj.keys() <= _LESION_FIELDS:
             return None
         lesion_id = checker.text(obj, "id", "", required=True)
         if lesion_id is None or lesion_id in ids:
             return None
         ids.add(lesion_id)
-        diagnosis = self.diagnosis(obj.get("diagnosis", _MISS)) if "diagnosis" in obj else _MISS
+        diagnosis = self.diagnosis(obj["diagnosis"], release) if "diagnosis" in obj else _MISS
         site = self.site(obj["site"]) if "site" in obj else _MISS
         if diagnosis is _MISS or site is _MISS:
             return None
@@ -179,7 +187,8 @@ class _Quick:
                 if type(value) is not bool:
                     return None
                 flags.append((name, value))
-        return c.Lesion(lesion_id, diagnosis, site, size_um, borders, histology, tuple(flags))
+        return c.Lesion(lesion_id, diagnosis, site, size_um, borders, histology, tuple(flags),
+                        c._size_as_written(obj) if size_um is not None else None)
 
     def line(self, obj, index: int, checker, ids: set, numbers: set) -> c.Line | None:
         if not _plain(obj) or not obj.keys() <= _LINE_FIELDS:
@@ -213,7 +222,7 @@ class _Quick:
             if not many or checker.errors or not biopsy:
                 return None
             named = tuple(name for _, name in many)
-            if any(name not in ids for name in named):
+            if any(name not in ids for name in named) or len(set(named)) != len(named):
                 return None
         else:
             if sets:

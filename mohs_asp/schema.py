@@ -1,13 +1,27 @@
 """The JSON Schema of the case format (`mohs-asp schema`), for editors and other systems.
 
-It describes the same fields `mohs_asp.case` checks (tests keep the two in step); checks a
-schema cannot state (a real ICD-10-CM code, lesion references, exact sizes) stay in case.py.
+It describes the same fields `mohs_asp.case` checks (tests keep the two in step). The vocabulary
+fields (site, borders, histology) come from the checker's own table (`case.VOCABULARY`) and the
+policy's data: each value is listed by name (`title`) with the pattern of every spelling the
+checker reads as it (`case.vocab_pattern`). Checks a schema cannot state (a real ICD-10-CM code,
+lesion references, exact sizes) stay in case.py.
 """
 
 from __future__ import annotations
 
-from .case import BORDERS, CASE_FIELDS, LESION_FIELDS, LINE_FIELDS, MAX_LESIONS, MAX_LINES, MAX_TEXT, PATIENT_FIELDS
+from .case import (CASE_FIELDS, LESION_FIELDS, LINE_FIELDS, MAX_LESIONS, MAX_LINES, MAX_TEXT, PATIENT_FIELDS,
+                   VOCABULARY, vocab_pattern)
 from .policy import LESION_FLAGS, Policy
+
+MATCHING = "Matched case-insensitively; runs of spaces, hyphens and underscores read as one _."
+
+
+def vocabulary_schema(policy: Policy, field: str) -> dict:
+    """A vocabulary field: one of the values data/ lists, in any spelling the checker accepts."""
+    what, attribute = VOCABULARY[field]
+    terms = getattr(policy.data, attribute)
+    return {"type": "string", "maxLength": MAX_TEXT, "description": f"A {what} of the policy's data/. {MATCHING}",
+            "anyOf": [{"title": term, "pattern": vocab_pattern(term)} for term in terms]}
 
 
 def case_schema(policy: Policy) -> dict:
@@ -17,12 +31,11 @@ def case_schema(policy: Policy) -> dict:
         "id": {**text, "description": "Unique within the case."},
         "diagnosis": {"type": "string", "pattern": r"^\s*[A-Za-z][0-9A-Za-z][0-9A-Za-z](\.?[0-9A-Za-z]{1,4})?\s*$",
                       "description": "A billable ICD-10-CM code; C44311 and c44.311 mean C44.311."},
-        "site": {"type": "string", "description": "Matched case-insensitively; spaces and hyphens read as _.",
-                 "examples": sorted(policy.data.sites)},
+        "site": vocabulary_schema(policy, "site"),
         "size_cm": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
         "size_mm": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
-        "borders": {"type": "string", "enum": list(BORDERS)},
-        "histology": {"type": "array", "items": {"type": "string", "examples": sorted(policy.data.histology)}},
+        "borders": vocabulary_schema(policy, "borders"),
+        "histology": {"type": "array", "items": vocabulary_schema(policy, "histology")},
         **{name: flag for name in LESION_FLAGS},
     }
     line_props = {
@@ -37,8 +50,10 @@ def case_schema(policy: Policy) -> dict:
     assert set(lesion_props) == set(LESION_FIELDS) and set(line_props) == set(LINE_FIELDS)
     case_props = {
         "id": text,
-        "date_of_service": {"type": "string", "format": "date"},
-        "patient": {"type": "object", "additionalProperties": False,
+        "date_of_service": {"type": "string", "format": "date",
+                            "description": "Decides which version of the policy, which data and which ICD-10-CM "
+                                           "release judge the claim; outside the policy's versions the case is invalid."},
+        "patient": {"type": ["object", "null"], "additionalProperties": False,  # null: no patient facts
                     "properties": {name: flag for name in PATIENT_FIELDS}},
         "lesions": {"type": "array", "maxItems": MAX_LESIONS, "items": {
             "type": "object", "additionalProperties": False, "required": ["id", "diagnosis", "site"],

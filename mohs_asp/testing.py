@@ -2,9 +2,10 @@
 
 Matching (the same for `mohs-asp test` and the project's pytest suite): every key given must
 match; `lesions` are matched by `id` and `lines` by `line`, comparing only the fields given;
-each entry of `errors` must match some actual error on the fields given; `fired` lists rule
-ids that must have fired; any other list compares exactly. A key no answer has (`decison`)
-and a value no answer can hold (`outcome: payed`) fail the test, saying so.
+each entry of `errors` (or `warnings`) must match some actual error (warning) on the fields
+given, and an empty list expects none; `fired` lists rule ids that must have fired; any other
+list compares exactly. A key no answer has (`decison`) and a value no answer can hold
+(`outcome: payed`) fail the test, saying so.
 
 A file may hold several tests: a list of cases, each with a `name:` (reported FILE::NAME).
 A contract example pair (`X.case.json` with `X.expected.json` beside it) is a test too: the
@@ -93,7 +94,9 @@ def compare(expect: Any, actual: Any, path: str = "", vocabulary: Vocabulary | N
                            Difference(where, want, _MISSING))
             elif key in KEYED and isinstance(want, list) and isinstance(actual[key], list):
                 out.extend(_compare_keyed(want, actual[key], KEYED[key], where, vocabulary))
-            elif key == "errors" and isinstance(want, list) and isinstance(actual[key], list):
+            elif key in ("errors", "warnings") and isinstance(want, list) and isinstance(actual[key], list):
+                if not want and actual[key]:  # `warnings: []`: none expected
+                    out.append(Difference(where, want, actual[key]))
                 for i, err in enumerate(want):
                     if vocabulary and isinstance(err, dict) and (typo := _unknown_in_errors(f"{where}[{i}]", err, actual[key])):
                         out.append(typo)
@@ -462,21 +465,21 @@ class TestReport:
         for r in self.failures:  # file names, keys and values escaped: none can print a line of its own
             out.append(safe(f"FAIL {r.id}"))
             out.extend(safe(f"  {line}") for line in r.lines())
-        width = max((len(r.id) for r in self.rules), default=0) + 2
+        width = max((len(safe(r.id)) for r in self.rules), default=0) + 2  # rule ids come from the policy: escaped too
         brief = not quiet and not self.not_run  # after -x, what the rest would fire is unknown: not said
         uncovered, cannot_fire = self.uncovered, self.cannot_fire
         if uncovered and (coverage or require_coverage):
             out.append(f"Rules no test made fire ({len(uncovered)} of {len(self.rules)}):")
-            out.extend(f"  {r.id:<{width}}{r.source}" for r in uncovered)
+            out.extend(f"  {safe(r.id):<{width}}{safe(r.source)}" for r in uncovered)
         elif uncovered and brief:
-            out.append(_one_line(f"{_count(len(uncovered), 'rule')} fired by no test: ", [r.id for r in uncovered]))
+            out.append(_one_line(f"{_count(len(uncovered), 'rule')} fired by no test: ", [safe(r.id) for r in uncovered]))
         if cannot_fire and coverage:
             out.append("Rules that cannot fire with this policy's data (not counted as uncovered):")
-            out.extend(f"  {r.id:<{width}}{r.source}  (nothing gives {', '.join(f'{k[0]}/{k[1]}' for k in self.dormant[r.id])})"
+            out.extend(f"  {safe(r.id):<{width}}{safe(r.source)}  (nothing gives {safe(', '.join(f'{k[0]}/{k[1]}' for k in self.dormant[r.id]))})"
                        for r in cannot_fire)
         elif cannot_fire and brief:
             out.append(_one_line(f"{_count(len(cannot_fire), 'rule')} cannot fire with this policy's data: ",
-                                 [r.id for r in cannot_fire]))
+                                 [safe(r.id) for r in cannot_fire]))
         counted = len(self.rules) - len(cannot_fire)
         fired = sum(1 for r in self.rules if r.id in self.fired)
         passed = len(self.results) - len(self.failures)
@@ -589,6 +592,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
     """Run test files against a policy: many cases per Control, every rule's firing recorded.
     `select`: a `-k` expression; `exitfirst`: stop at the first failing test (in file order)."""
     from .answer import build_answer, invalid_answer
+    from .api import refused, within_limits
     from .case import parse_case
     from .engine import EVERYTHING, solve
     from .lint import Structure
@@ -620,18 +624,25 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
             try:
                 case = parse_case(test.doc, policy)
             except CaseInvalid as e:
-                _judge(result, test, invalid_answer(e), set(), policy, values)
+                _judge(result, test, invalid_answer(e, policy), set(), policy, values)
         entries.append((result, test, case))
     ran: list[TestResult] = []
     fired: set[str] = set()
+
+    def run(cases: list) -> list[tuple[dict, list[str]]]:  # each case's answer and the rules that fired
+        solved = solve(policy, cases, track=EVERYTHING)
+        return [(build_answer(case, s, policy), [rule_id for rule_id, _ in s.fired]) for case, s in zip(cases, solved)]
+
+    policy.program(EVERYTHING)
     for start in range(0, len(entries), chunk_size):
         chunk = entries[start:start + chunk_size]
         runnable = [(result, test, case) for result, test, case in chunk if case is not None]
         if runnable:
-            solved = solve(policy, [case for _, _, case in runnable], track=EVERYTHING)
-            for (result, test, case), s in zip(runnable, solved):
-                result.fired = {rule_id for rule_id, _ in s.fired}  # every rule, with track=EVERYTHING
-                _judge(result, test, build_answer(case, s, policy), result.fired, policy, values)
+            done = within_limits([case for _, _, case in runnable], policy, run,
+                                 lambda case, limit: (refused(case, limit, policy), []))
+            for (result, test, case), (answer, ids) in zip(runnable, done):
+                result.fired = set(ids)  # every rule, with track=EVERYTHING
+                _judge(result, test, answer, result.fired, policy, values)
         stop = next((i for i, (result, _, _) in enumerate(chunk) if not result.passed), None) if exitfirst else None
         ran.extend(result for result, _, _ in chunk[:None if stop is None else stop + 1])
         if stop is not None:

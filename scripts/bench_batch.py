@@ -181,13 +181,17 @@ def main() -> int:
         print("mohs-asp is not installed in this environment", file=sys.stderr)
         return 2
     plain = Path(__file__).resolve().parent / "plain_policy.py"
+    import mohs_asp
+    from mohs_asp.policy import load_policy
+
+    record = ["--digest", load_policy().digest, "--engine-version", mohs_asp.__version__]  # the decision record's constants
     with tempfile.TemporaryDirectory() as tmp:
         cases = args.keep or Path(tmp) / "cases.jsonl"
         write_cases(cases, args.cases, args.seed, args.distinct_lesion_ids)
         workers = ["--workers", str(args.workers)] if args.workers else []
         out = {name: Path(tmp) / f"{name}.jsonl" for name in ("batch", "plain", "cold", "explain", "clingo")}
         contenders = {"batch": ([exe, "batch", str(cases), "--out", str(out["batch"]), *workers], None),
-                      "plain": ([sys.executable, str(plain), str(cases), str(out["plain"])], None),
+                      "plain": ([sys.executable, str(plain), str(cases), str(out["plain"]), *record], None),
                       "cold": ([exe, "batch", str(cases), "--out", str(out["cold"]), *workers],
                                {**os.environ, "MOHS_ASP_CACHE": "off"})}
         if not args.no_explain:

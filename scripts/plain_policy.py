@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The yardstick for scripts/bench_batch.py: the policy restated, on purpose, in plain Python.
 
-    python scripts/plain_policy.py INPUT.jsonl OUTPUT.jsonl [--policy DIR]
+    python scripts/plain_policy.py INPUT.jsonl OUTPUT.jsonl [--policy DIR] [--digest HEX] [--engine-version V]
 
 It reads a JSON Lines file of cases and writes one answer a line, in the shape `mohs-asp
 batch` writes, in one plain process: json in, a light check of the case, the policy as
@@ -27,10 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ("recurrent", "incompletely_excised", "previously_irradiated", "rapid_growth",
          "high_risk_metastasis", "deep_structures")
 # rule ids in the order of the source (logic/main.lp includes indications, diagnosis, claims)
-ORDER = ["aggressive_sclerotic", "high_risk_area", "recurrent", "incompletely_excised", "irradiated_skin",
-         "aggressive_behavior", "rapid_growth", "ill_defined_borders", "immunosuppressed", "high_risk_metastasis",
-         "tissue_preservation", "large_lesion", "mms_not_medically_necessary", "mms_diagnosis_not_covered",
-         "mms_addon_without_primary", "mms_wrong_family", "mms_payable", "frozen_section_bundled",
+ORDER = ["in_force", "aggressive_sclerotic", "aggressive_morpheaform", "aggressive_fibrosing",
+         "aggressive_metatypical_infiltrative_spiky", "aggressive_perineural_perivascular",
+         "aggressive_nuclear_pleomorphism", "aggressive_high_mitotic_activity", "aggressive_superficial_multicentric",
+         "high_risk_area", "recurrent", "incompletely_excised", "irradiated_skin", "aggressive_behavior", "rapid_growth",
+         "ill_defined_borders", "immunosuppressed", "high_risk_metastasis", "tissue_preservation", "large_lesion",
+         "mms_not_medically_necessary", "mms_diagnosis_not_covered", "mms_wrong_family",
+         "mms_deep_structures_wrong_family", "mms_addon_without_primary", "mms_payable", "frozen_section_bundled",
          "surgical_pathology_bundled", "biopsy_bundled", "biopsy_units_not_separate_lesions",
          "biopsy_lesion_already_biopsied", "biopsy_payable", "repair_payable", "not_addressed"]
 RANK = {rule: i for i, rule in enumerate(ORDER)}
@@ -69,6 +72,42 @@ class Policy:
         codes = listing.read_text(encoding="utf-8").split()
         self.icd = set(codes)
         self.icd_parents = {c for i, c in enumerate(codes[:-1]) if codes[i + 1].startswith(c) and codes[i + 1] != c}
+        # the decision record: the version in force on the date, the ICD-10-CM release (and a warning
+        # when none is in force that day); the digest and engine version as the caller gives them
+        import tomllib
+
+        meta = tomllib.loads((root / "policy.toml").read_text(encoding="utf-8"))
+        self.policy_id = meta["id"]
+        self.versions = [(str(v["effective_from"]), str(v.get("effective_to", "9999-12-31")), v["name"])
+                         for v in meta["versions"]]
+        self.releases = []
+        for file in sorted((data / "icd10cm").glob("*.txt")):
+            head = dict(re.findall(r"^#\s*(release|effective_from|effective_to)\s*:\s*(.*?)\s*$",
+                                   file.read_text(encoding="utf-8"), re.M))
+            self.releases.append((head["effective_from"], head["effective_to"], head["release"]))
+        self.releases.sort()
+        self.digest = self.engine = None
+        self._records: dict = {}
+
+    def record(self, day: str) -> tuple[list, dict]:
+        found = self._records.get(day)
+        if found is None:
+            version = next((name for start, end, name in self.versions if start <= day <= end), None)
+            warnings = []
+            inside = [r for r in self.releases if r[0] <= day <= r[1]]
+            if inside:
+                release = inside[-1]
+            else:
+                before = [r for r in self.releases if r[0] <= day]
+                release = before[-1] if before else self.releases[0]
+                year = int(day[:4]) + (1 if int(day[5:7]) >= 10 else 0)
+                warnings.append({"path": "date_of_service", "message": (
+                    f"the diagnoses were checked against ICD-10-CM {release[2]} ({release[0]} to {release[1]}): this "
+                    f"installation has no release in force on {day}, which needs FY{year}'s (from {year - 1}-10-01)")})
+            found = self._records[day] = warnings, {
+                "policy_id": self.policy_id, "policy_version": version, "policy_digest": self.digest,
+                "icd10cm_release": release[2], "engine_version": self.engine}
+        return found
 
     def sets_of(self, code: str) -> set[str]:
         if not code.isdigit():
@@ -173,6 +212,12 @@ def answer(doc, p: Policy) -> dict:
         if firsts or mine:
             anchor[lid] = min(firsts) if firsts else min(line["n"] for line in mine)
     outcome: dict[int, tuple[str, int | None, list[str]]] = {}
+
+    def fits(line) -> bool:  # the code's family is one its lesion takes (deep structures: 17311's)
+        les = lesions[line["lesions"][0]]
+        takes = {p.family["17311"]} if les["deep_structures"] is True else p.site_takes[les["site"]]
+        return line["code"] in p.family and p.family[line["code"]] in takes
+
     for line in mms:
         les = lesions[line["lesions"][0]]
         code, why = line["code"], []
@@ -180,12 +225,10 @@ def answer(doc, p: Policy) -> dict:
             why.append("mms_not_medically_necessary")
         if not covered[les["id"]]:
             why.append("mms_diagnosis_not_covered")
-        if code in p.addon and not any(o["code"] in p.primary[code] for o in mms if o["lesions"][0] == les["id"]):
+        if code in p.family and not fits(line):
+            why.append("mms_deep_structures_wrong_family" if les["deep_structures"] is True else "mms_wrong_family")
+        if code in p.addon and not any(o["code"] in p.primary[code] and fits(o) for o in mms if o["lesions"][0] == les["id"]):
             why.append("mms_addon_without_primary")
-        if code in p.family:
-            takes = p.site_takes[les["site"]]
-            if not (p.family[code] in takes or (p.family[code] == "17311" and les["deep_structures"] is True)):
-                why.append("mms_wrong_family")
         outcome[line["n"]] = ("denied", None, why) if why else ("payable", None, ["mms_payable"])
     biopsies = []
     for line in lines:
@@ -205,7 +248,7 @@ def answer(doc, p: Policy) -> dict:
             outcome[line["n"]] = ("payable", None, ["repair_payable"])
     for line in biopsies:
         why = []
-        if len(set(line["lesions"])) != line["units"]:
+        if line["units"] > len(set(line["lesions"])):
             why.append("biopsy_units_not_separate_lesions")
         if any(o["n"] < line["n"] and set(o["lesions"]) & set(line["lesions"]) for o in biopsies):
             why.append("biopsy_lesion_already_biopsied")
@@ -224,7 +267,9 @@ def answer(doc, p: Policy) -> dict:
         decision = "not_covered"
     else:
         decision = "covered"
-    return {"case": doc["id"], "status": "ok", "decision": decision, "lesions": out_lesions, "lines": out_lines}
+    warnings, record = p.record(doc["date_of_service"])
+    return {"case": doc["id"], "status": "ok", "decision": decision, "lesions": out_lesions, "lines": out_lines,
+            "warnings": warnings, "decision_record": record}
 
 
 def main() -> int:
@@ -234,8 +279,18 @@ def main() -> int:
         i = args.index("--policy")
         root = Path(args[i + 1])
         del args[i:i + 2]
+    digest = engine = None
+    for flag in ("--digest", "--engine-version"):
+        if flag in args:
+            i = args.index(flag)
+            if flag == "--digest":
+                digest = args[i + 1]
+            else:
+                engine = args[i + 1]
+            del args[i:i + 2]
     source, target = args
     p = Policy(root)
+    p.digest, p.engine = digest, engine
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     with open(source, "rb") as f, open(target, "w", encoding="utf-8") as out:
         for number, raw in enumerate(f, start=1):

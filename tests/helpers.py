@@ -8,9 +8,10 @@ from mohs_asp.policy import default_root
 
 
 def copy_policy(dest: Path) -> Path:
-    """A copy of the shipped policy (its logic/ and data/) at `dest`, for a test to edit or break."""
+    """A copy of the shipped policy (its policy.toml, logic/ and data/) at `dest`, for a test to edit or break."""
     for part in ("logic", "data"):
         shutil.copytree(default_root() / part, dest / part)
+    shutil.copy(default_root() / "policy.toml", dest / "policy.toml")
     return dest
 
 

@@ -34,8 +34,10 @@ assert UNCOVERED and COVERED and MMS_CODES
 
 
 def spelled(word: str) -> st.SearchStrategy[str]:
-    """A vocabulary word as the contract lets a user write it: any case, spaces or hyphens for _."""
-    return st.sampled_from([word, word.upper(), word.replace("_", " ").title(), word.replace("_", "-")])
+    """A vocabulary word as the contract lets a user write it: any case, a run of spaces,
+    hyphens and underscores for each _."""
+    return st.sampled_from([word, word.upper(), word.replace("_", " ").title(), word.replace("_", "-"),
+                            word.replace("_", " -_ ").capitalize(), word.replace("_", "__")])
 
 
 def sizes() -> st.SearchStrategy[dict]:
@@ -51,7 +53,7 @@ def lesions(draw, lesion_id: str) -> dict:
               "site": draw(st.sampled_from(SITES).flatmap(spelled))}
     lesion.update(draw(sizes()))
     if draw(st.booleans()):
-        lesion["borders"] = draw(st.sampled_from(["well_defined", "ill_defined"]))
+        lesion["borders"] = draw(st.sampled_from(DATA.borders).flatmap(spelled))
     if draw(st.booleans()):
         lesion["histology"] = draw(st.lists(st.sampled_from(TERMS).flatmap(spelled), max_size=3))
     for flag in LESION_FLAGS:
@@ -108,28 +110,28 @@ JUNK = st.one_of(
     st.decimals(allow_nan=True, allow_infinity=True), st.floats(),
     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
-OUT_OF_RANGE = {"size_cm": [Decimal(0), Decimal(-1), Decimal("100.01"), Decimal("1e-9"), Decimal("-0.0")],
-                "size_mm": [0, -5, 1001, Decimal("0.0001")], "units": [0, 100, -1, 10**40],
-                "line": [0, -1, 10**9], "date_of_service": ["2026-02-30", "2026-13-01", "26-1-1", ""]}
+OUT_OF_RANGE = {"size_cm": [Decimal(0), Decimal(-1), Decimal("100.01"), Decimal("-0.0")],
+                "size_mm": [0, -5, 1001], "units": [0, 100, -1, 10**40],
+                "line": [0, -1, 2**31], "date_of_service": ["2026-02-30", "2026-13-01", "26-1-1", ""]}
 
 
-def _places(doc, path=()):
+def places(doc, path=()):
     """Every (container, key, path) in a document."""
     if isinstance(doc, dict):
         for key, value in doc.items():
             yield doc, key, (*path, key)
-            yield from _places(value, (*path, key))
+            yield from places(value, (*path, key))
     elif isinstance(doc, list):
         for i, value in enumerate(doc):
             yield doc, i, (*path, i)
-            yield from _places(value, (*path, i))
+            yield from places(value, (*path, i))
 
 
 @st.composite
 def mutated(draw) -> dict:
     doc = draw(cases())
-    places = list(_places(doc))
-    container, key, _ = draw(st.sampled_from(places))
+    spots = list(places(doc))
+    container, key, _ = draw(st.sampled_from(spots))
     how = draw(st.sampled_from(["drop", "retype", "rename", "range", "unknown", "same_id"]))
     if how == "drop":
         del container[key]
@@ -157,14 +159,49 @@ SIZE_EDGES = [{"size_cm": Decimal("2.0")}, {"size_cm": Decimal("1.9999")}, {"siz
               {"size_mm": Decimal("20.001")}, {"size_mm": 19}, {"size_cm": Decimal("0.0001")}, {"size_cm": 100}]
 
 
-def claim(rng, n: int) -> dict:
+def _day(number: int) -> dt.date | None:
+    try:
+        return dt.date(number // 10000, number // 100 % 100, number % 100)
+    except ValueError:  # the open end (99991231 and the like)
+        return None
+
+
+def boundary_days(policy=POLICY) -> list[str]:
+    """The days either side of every date the policy tells apart: each data row's first and
+    last day in force (its `period` facts), each version's, each ICD-10-CM release's."""
+    edges = set()
+    spans = [(sym.arguments[0].number, sym.arguments[1].number) for sym in policy.data.facts
+             if sym.name == "period" and len(sym.arguments) == 2]
+    spans += [(v.effective_from, v.effective_to) for v in policy.versions]
+    spans += [(r.effective_from, r.effective_to) for r in policy.icd10.all]
+    for start, end in spans:
+        for number, step in ((start, -1), (end, 1)):
+            day = _day(number)
+            if day is not None and dt.date(2000, 1, 1) < day < dt.date(2100, 1, 1):
+                edges.update(d.isoformat() for d in (day, day + dt.timedelta(days=step)))
+    return sorted(edges)
+
+
+def service_day(rng, days: list[str]) -> str:
+    """A date of service: a day either side of a date the policy tells apart (30%), or any day
+    from the policy's first year to 2030."""
+    if days and rng.random() < 0.3:
+        return rng.choice(days)
+    return (dt.date(2015, 1, 1) + dt.timedelta(days=rng.randint(0, 16 * 365))).isoformat()
+
+
+BOUNDARY_DAYS = boundary_days()
+
+
+def claim(rng, n: int, days: list[str] = BOUNDARY_DAYS) -> dict:
     """A generated case (seeded, so a failure can be replayed) reaching the policy's edges: sizes
     at the threshold, every site and histology spelling, every code set, add-ons, biopsies of
     several lesions (one lesion named twice too), units against lesions, pre-surgical flags,
-    deep structures, line numbers given in any order, up to 6 lesions and 9 lines."""
+    deep structures, line numbers given in any order, up to 6 lesions and 9 lines, dates of
+    service either side of every date the policy tells apart (`days`: boundary_days)."""
     count = rng.choice([0, 1, 1, 1, 2, 2, 3, 3, 4, 5, 6])
     ids = rng.sample(["A", "B", "C", "D", "E", "F", "lesion-1", "Ünï", "x y"], count)
-    doc: dict = {"id": f"gen-{n}", "date_of_service": f"20{rng.randint(20, 30)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"}
+    doc: dict = {"id": f"gen-{n}", "date_of_service": service_day(rng, days)}
     if rng.random() < 0.3:
         doc["patient"] = {"immunosuppressed": rng.random() < 0.5} if rng.random() < 0.8 else {}
     doc["lesions"] = []
@@ -181,7 +218,8 @@ def claim(rng, n: int) -> dict:
         elif roll < 0.7:
             lesion["size_cm" if rng.random() < 0.6 else "size_mm"] = Decimal(rng.randint(1, 400)) / Decimal(100)
         if rng.random() < 0.5:
-            lesion["borders"] = rng.choice(["well_defined", "ill_defined"])
+            border = rng.choice(DATA.borders)
+            lesion["borders"] = rng.choice([border, border.upper(), border.replace("_", "-")])
         if rng.random() < 0.5:
             lesion["histology"] = [rng.choice([t, t.upper(), t.replace("_", " ")]) for t in rng.sample(TERMS, rng.randint(0, 4))]
         for flag in LESION_FLAGS:
@@ -213,10 +251,54 @@ def claim(rng, n: int) -> dict:
         if rng.random() < 0.3:
             line["units"] = rng.choice([1, 1, 2, 2, 3, 99])
         if rng.random() < 0.1:
-            line["modifiers"] = ["59"]
+            line["modifiers"] = rng.sample(["59", "XS", "51", "RT"], rng.randint(1, 2))
         lines.append(line)
     if lines and rng.random() < 0.3:  # explicit numbers: in any order, with gaps
         for line, number in zip(lines, rng.sample(range(1, 60), len(lines))):
             line["line"] = number
     doc["lines"] = lines
     return doc
+
+
+# -- scalars as a file writes them: numbers past Decimal's reach, YAML tags ---------------------
+
+
+@st.composite
+def huge_exponents(draw) -> str:
+    """A number's text whose exponent is past what Decimal holds (beyond 10**18 either way),
+    as JSON and YAML both write it: `1e99999999999999999999`, `-0.0E+1000000000000000000000`."""
+    sign = draw(st.sampled_from(["", "-"]))
+    whole = draw(st.sampled_from(["0", "1", "2", "19", "100"]))
+    point = draw(st.sampled_from(["", ".0", ".5", ".999"]))
+    exponent = draw(st.integers(10**18, 10**40))
+    return f"{sign}{whole}{point}{draw(st.sampled_from('eE'))}{draw(st.sampled_from(['', '+', '-']))}{exponent}"
+
+
+YAML_TAGS = ["!!float", "!!int", "!!bool", "!!timestamp", "!!str", "!!null", "!!binary", "!!set", "!!omap", "!!pairs",
+             "!!seq", "!!map", "!!merge", "!!value", "!!python/none", "!local"]
+TAG_VALUES = ["", "x", "1", "1.5", "2e0", ".nan", "-.inf", "2026-02-30", "2026-03-01", "2026-03-01 25:00:00", "yes",
+              "[]", "{}", "[a]", "{a: 1}", "aGVsbG8=", "1e99999999999999999999"]
+
+
+@st.composite
+def yaml_tagged(draw) -> str:
+    """A YAML value with an explicit tag, any tag with any value or none (`!!float`, `!!timestamp x`)."""
+    tag, value = draw(st.sampled_from(YAML_TAGS)), draw(st.sampled_from(TAG_VALUES))
+    return f"{tag} {value}".rstrip()
+
+
+def as_text(doc, form: str, raw: dict[str, str]) -> str:
+    """A document as JSON or YAML text (flow style, after `---` so that it is read as YAML), the
+    strings of `raw` written as the bare text they map to (a number, a tagged value)."""
+    import json
+
+    numbers: dict[str, str] = {}
+
+    def decimal(value):
+        numbers[f"\0{len(numbers)}"] = str(value)
+        return f"\0{len(numbers) - 1}"
+
+    text = json.dumps(doc, default=decimal, ensure_ascii=False)
+    for placeholder, bare in {**numbers, **raw}.items():
+        text = text.replace(json.dumps(placeholder), bare)
+    return text if form == "json" else f"--- {text}\n"

@@ -4,6 +4,7 @@ all), with a few pieces checked in the library."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -17,6 +18,7 @@ import pytest
 
 from mohs_asp import batch
 from mohs_asp.api import check_source
+from mohs_asp.errors import OutputError
 from mohs_asp.testing import split_test
 from helpers import copy_policy
 
@@ -235,11 +237,39 @@ def test_ctrl_c_exits_130_stops_the_workers_and_keeps_the_old_out_file(tmp_path)
     assert b"interrupted" in err and b"Traceback" not in err
     assert out.read_text() == "old answers\n"
     assert [p.name for p in tmp_path.iterdir()] == ["answers.jsonl"]
+    deadline = time.monotonic() + 10  # a worker's solver run gets its parent-death signal a moment later
+    while session() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert session() == []
 
 
 def test_a_line_over_the_limit_is_skipped_without_being_held(monkeypatch):
     monkeypatch.setattr(batch, "MAX_LINE_BYTES", 10)
     stream = io.BytesIO(b"short\n" + b"x" * 55 + b"\n" + b"y" * 12 + b"\nok\n")
-    assert list(batch._lines(stream)) == [b"short\n", None, None, b"ok\n"]
-    assert "longer than" in batch._document(None, 2).errors[0].message
+    assert list(batch.read_lines(stream)) == [b"short\n", None, None, b"ok\n"]
+    assert "longer than" in batch._document(None).errors[0].message
+
+
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed-file", "named-part-file"])
+def test_out_is_replaced_whole_or_left_as_it_was_with_or_without_unnamed_files(tmp_path, monkeypatch, policy, unnamed):
+    """Where the system has no O_TMPFILE the answers go to a hidden .part file: removed on failure too."""
+    if not unnamed:
+        monkeypatch.delattr(batch.os, "O_TMPFILE", raising=False)
+    cases = tmp_path / "cases.jsonl"
+    cases.write_bytes(jsonl([NOSE, {**NOSE, "id": "second"}]))
+    out = tmp_path / "answers.jsonl"
+    out.write_text("old answers\n")
+    batch.run(str(cases), out, policy, workers=1)
+    assert [a["case"] for a in answers(out.read_bytes())] == ["nose", "second"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.jsonl", "cases.jsonl"]
+
+    def disk_full(self, data):
+        with batch._writing(self.name):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    out.write_text("old answers\n")
+    monkeypatch.setattr(batch._Sink, "write", disk_full)
+    with pytest.raises(OutputError, match=f"cannot write {out}: No space left on device; {out} left as it was"):
+        batch.run(str(cases), out, policy, workers=1)
+    assert out.read_text() == "old answers\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.jsonl", "cases.jsonl"]

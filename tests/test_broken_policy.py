@@ -81,7 +81,7 @@ def test_an_unsafe_variable_names_its_file_and_line(copy):
 
 def test_a_misspelt_body_predicate_stops_check_instead_of_answering_wrongly(copy, policy):
     assert check_document(LARGE_ON_BACK, policy)["decision"] == "covered"  # through large_lesion
-    line = replace(copy / "logic" / "indications.lp", "large_lesion_min_um(T), S >= T", "large_lesion_min_umm(T), S >= T")
+    line = replace(copy / "logic" / "indications.lp", "large_lesion_min_um(T,When)", "large_lesion_min_umm(T,When)")
     message = policy_error(copy, LARGE_ON_BACK)  # without the check: not_covered, silently
     assert f"logic/indications.lp:{line}:" in message and "large_lesion_min_umm" in message
 
@@ -173,7 +173,7 @@ def test_check_exits_3_naming_the_file_and_line(copy, where, text, says):
 
 @needs_exe
 def test_check_exits_3_on_a_misspelt_predicate(copy):
-    line = replace(copy / "logic" / "indications.lp", "large_lesion_min_um(T), S >= T", "large_lesion_min_umm(T), S >= T")
+    line = replace(copy / "logic" / "indications.lp", "large_lesion_min_um(T,When)", "large_lesion_min_umm(T,When)")
     result = run("check", EXAMPLE, "--policy", copy)
     assert result.returncode == 3 and result.stdout == ""
     assert f"logic/indications.lp:{line}:" in result.stderr
@@ -210,3 +210,181 @@ def test_main_keeps_the_decision_exit_code(monkeypatch, capsys):
     # typer.Exit is a RuntimeError: a catch-all in main() must not turn "not covered" into 4
     code, _ = main_exit(monkeypatch, capsys, "check", TESTS / "examples" / "trunk-small-nodular-denied.case.json")
     assert code == 1
+
+
+# -- what a policy may read, and how much (issue 10, items 7 and 8) -----------------------------
+
+
+@pytest.fixture
+def outside(tmp_path) -> Path:
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "evil.lp").write_text("decision(C, covered) :- case(C).\n")
+    return folder
+
+
+@pytest.mark.parametrize("include,says", [
+    ('"../../outside/evil.lp"', 'names a file outside the policy folder'),
+    ('"{outside}/evil.lp"', "names a file outside the policy folder"),
+    ('"/etc/passwd"', "names a file outside the policy folder"),
+    ('"link.lp"', "names a file outside the policy folder"),  # a link inside, to a file outside
+    ('"fifo.lp"', "is not a regular file"),
+    ('"/dev/zero"', "is not a regular file"),
+    ('"sub"', "is not a regular file"),
+    ('"-"', 'is not allowed: a policy includes only its own files ("-" would read standard input)'),
+    ("<incmode>", "#include <incmode> is not allowed"),
+    ('%* a comment *% "/dev/zero"', "is not a regular file"),
+])
+def test_an_include_outside_the_folder_or_not_a_regular_file_is_refused(copy, outside, include, says):
+    import os
+
+    os.mkfifo(copy / "logic" / "fifo.lp")
+    (copy / "logic" / "sub").mkdir()
+    (copy / "logic" / "link.lp").symlink_to(outside / "evil.lp")
+    line = append(copy / "logic" / "main.lp", f"#include {include.format(outside=outside)}.\n")
+    message = policy_error(copy)
+    assert message.startswith(f"logic/main.lp:{line}: #include") and says in message, message
+
+
+def test_an_include_in_a_comment_or_a_string_is_not_followed(copy):
+    append(copy / "logic" / "main.lp", '% #include "/dev/zero".\n%* #include "/dev/zero". %* *% #include "-". *%\n'
+                                       'note("#include \\"/dev/zero\\".").\n')
+    assert len(load_policy(copy).rules) == len(load_policy().rules) + 1  # the note(...) fact
+
+
+def test_an_included_file_inside_the_folder_is_read_whatever_its_name(copy):
+    (copy / "extra").mkdir()
+    (copy / "extra" / "more.txt").write_text('% rule: more\n% policy: "More."\nmore(C) :- case(C).\n')
+    append(copy / "logic" / "main.lp", '#include "../extra/more.txt".\n')
+    assert "more" in load_policy(copy).rules_by_id
+
+
+def test_an_included_file_that_is_not_utf8_names_itself(copy):
+    (copy / "logic" / "extra.txt").write_bytes(b"x.\n% caf\xe9\n")
+    append(copy / "logic" / "main.lp", '#include "extra.txt".\n')
+    assert policy_error(copy) == "logic/extra.txt:2: the file is not UTF-8 text (byte 8)"
+
+
+@pytest.mark.parametrize("script", ["#script (python)\nimport os\n#end.\n", "#script(lua) x = 1 #end.\n"])
+def test_script_is_refused_by_mohs_asp_itself(copy, script):
+    line = append(copy / "logic" / "claims.lp", script)
+    assert policy_error(copy).startswith(f"logic/claims.lp:{line}: #script is not allowed: mohs-asp runs no Python or Lua")
+
+
+def test_logic_files_together_past_1_mb_are_refused(copy):
+    from mohs_asp.policy import MAX_LOGIC_BYTES
+
+    (copy / "logic" / "big.lp").write_text("% padding\n" * (MAX_LOGIC_BYTES // 10))
+    append(copy / "logic" / "main.lp", '#include "big.lp".\n')
+    assert policy_error(copy) == "logic/big.lp: the logic files together are larger than 1 MB (the limit for a policy)"
+
+
+def test_a_data_file_past_100000_rows_is_refused_naming_the_first_row_past_it(copy):
+    from mohs_asp.policy import MAX_DATA_ROWS, Policy
+
+    path = copy / "data" / "covered_diagnoses.csv"
+    text = path.read_text()
+    rows = len([line for line in text.splitlines() if line.strip() and not line.startswith("#")]) - 1
+    path.write_text(text + "".join(f"Z{i:06d}\n" for i in range(MAX_DATA_ROWS - rows)))
+    Policy(copy)  # exactly the limit: read (load_policy would keep it for the second look)
+    line = append(path, "Z999999\n")
+    assert policy_error(copy) == f"data/covered_diagnoses.csv:{line}: more than 100,000 rows (the limit for a data file)"
+
+
+def test_a_data_file_that_is_a_fifo_is_refused_not_waited_on(copy):
+    import os
+
+    (copy / "data" / "histology.csv").unlink()
+    os.mkfifo(copy / "data" / "histology.csv")
+    assert policy_error(copy) == "data/histology.csv: is not a regular file (a FIFO, a device or a folder)"
+
+
+@needs_exe
+def test_a_file_in_the_working_folder_named_like_a_logic_file_does_not_replace_it(tmp_path):
+    # clingo looks for an #include in the working folder first: `check` run where a claims.lp lies
+    (tmp_path / "claims.lp").write_text("decision(C, covered) :- case(C).\n")
+    denied = TESTS / "examples" / "trunk-small-nodular-denied.case.json"
+    result = subprocess.run([EXE, "check", str(denied)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines()[0] == "trunk-small-nodular-denied: NOT COVERED"
+
+
+@needs_exe
+@pytest.mark.parametrize("include", ['"fifo.lp"', '"../../outside/evil.lp"', '"bad.txt"'])
+def test_check_and_lint_refuse_a_bad_include_with_exit_3_and_a_finding(copy, outside, include):
+    import os
+
+    os.mkfifo(copy / "logic" / "fifo.lp")
+    (copy / "logic" / "bad.txt").write_bytes(b"% caf\xe9\n")
+    line = append(copy / "logic" / "main.lp", f"#include {include}.\n")
+    result = run("check", EXAMPLE, "--policy", copy)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr and "PANIC" not in result.stderr
+    lint = run("lint", "--policy", copy, "--format", "json")
+    assert lint.returncode == 1
+    [finding] = json.loads(lint.stdout)["findings"]
+    assert finding["severity"] == "error" and finding["where"].startswith(("logic/main.lp", "logic/bad.txt")), finding
+
+
+# -- a policy that runs away (issue 10, item 7): limits on grounding, exit 3 naming them ---------
+
+RUNAWAY = {
+    "recursion": "boom(C,0) :- case(C).\nboom(C,N+1) :- boom(C,N).",
+    "cross-product": "wide(1..20000).\nboom(C,X,Y) :- case(C), wide(X), wide(Y).",
+}
+FAST = {"MOHS_ASP_CPU_SECONDS": "1"}  # the limits, lowered for a quick test
+SMALL = {"MOHS_ASP_CPU_SECONDS": "60", "MOHS_ASP_MEMORY_MB": "150"}  # memory runs out first
+
+
+def add_runaway(root: Path, kind: str) -> int:
+    return append(root / "logic" / "claims.lp", f'% rule: boom\n% policy: "Boom."\n{RUNAWAY[kind]}\n') + 2
+
+
+def run_limited(*args, limits=FAST):
+    import os
+
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, timeout=120, env={**os.environ, **limits})
+
+
+@needs_exe
+@pytest.mark.parametrize("command,verb,kind,limits,limit", [("check", "decide", "recursion", FAST, "1 s of processor time"),
+                                                            ("explain", "explain", "cross-product", SMALL, "150 MB of memory")])
+def test_a_runaway_policy_exits_3_naming_the_limit(copy, command, verb, kind, limits, limit):
+    add_runaway(copy, kind)
+    result = run_limited(command, EXAMPLE, "--policy", copy, limits=limits)
+    assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert f"the policy cannot {verb} a small sample case within {limit}" in result.stderr, result.stderr
+
+
+@needs_exe
+def test_lint_reports_a_runaway_policy_as_an_error_naming_the_limit(copy):
+    add_runaway(copy, "recursion")
+    result = run_limited("lint", "--policy", copy, "--format", "json")
+    assert result.returncode == 1, result.stderr
+    errors = [f["message"] for f in json.loads(result.stdout)["findings"] if f["severity"] == "error"]
+    assert any("does not ground within 1 s of processor time" in e for e in errors), errors
+
+
+@needs_exe
+def test_batch_and_test_stop_with_exit_3_on_a_runaway_policy(copy, tmp_path):
+    add_runaway(copy, "recursion")
+    (tmp_path / "cases.jsonl").write_text(EXAMPLE.read_text().replace("\n", " ") + "\n")
+    batch = run_limited("batch", tmp_path / "cases.jsonl", "--policy", copy, "--out", tmp_path / "answers.jsonl")
+    assert batch.returncode == 3, batch.stderr
+    assert "the policy cannot decide a small sample case within 1 s of processor time" in batch.stderr
+    assert not (tmp_path / "answers.jsonl").exists()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "t.yaml").write_text("id: t\ndate_of_service: 2026-03-01\nexpect: {decision: no_mms}\n")
+    test = run_limited("test", tmp_path / "tests", "--policy", copy)
+    assert test.returncode == 3, (test.stdout, test.stderr)
+
+
+def test_the_limits_can_be_set_and_a_bad_setting_is_bad_usage(monkeypatch):
+    from mohs_asp import limits
+
+    monkeypatch.setenv("MOHS_ASP_CPU_SECONDS", "7")
+    assert limits.seconds(1) == 7 and limits.seconds(500) == 7 + 50
+    monkeypatch.setenv("MOHS_ASP_MEMORY_MB", "lots")
+    with pytest.raises(UsageError, match="MOHS_ASP_MEMORY_MB='lots': give a whole number"):
+        limits.bounded(lambda: 1)

@@ -108,14 +108,14 @@ def test_a_top_level_list_is_not_a_case(policy, tmp_path):
     ("yes", "yes"), ("no", "no"), ("on", "on"), ("Off", "Off"), ("Y", "Y"),
 ])
 def test_yaml_scalars_are_read_the_yaml_1_2_way(text, value):
-    got = parse_text(f"x: {text}\n", ".yaml")["x"]
+    got = parse_text(f"x: {text}\n")["x"]
     assert (type(got), got) == (type(value), value)
 
 
 def test_yaml_dates_stay_dates():
     import datetime as dt
 
-    assert parse_text("d: 2026-03-14\n", ".yaml")["d"] == dt.date(2026, 3, 14)
+    assert parse_text("d: 2026-03-14\n")["d"] == dt.date(2026, 3, 14)
 
 
 @pytest.mark.parametrize("field,text,message", [
@@ -131,7 +131,7 @@ def test_yaml_1_1_numbers_and_booleans_are_the_wrong_type(field, text, message, 
 
 
 def test_a_yaml_line_number_with_a_leading_zero_is_not_octal(policy):
-    doc = parse_text("id: t\ndate_of_service: 2026-03-01\nlesions: []\nlines:\n  - {line: 010, code: '99213'}\n", ".yaml")
+    doc = parse_text("id: t\ndate_of_service: 2026-03-01\nlesions: []\nlines:\n  - {line: 010, code: '99213'}\n")
     assert errors(doc, policy) == {"lines[0].line": 'must be a whole number, found the text "010"'}
 
 

@@ -103,12 +103,35 @@ def test_unsafe_rule_exits_3_naming_file_and_line(tmp_path):
     assert "logic/claims.lp:" in result.stderr and "unsafe" in result.stderr
 
 
-def test_schema_is_json_schema_listing_the_sites():
+def test_schema_lists_the_vocabulary_of_data_and_accepts_what_check_accepts():
+    import jsonschema
+
+    from mohs_asp.api import check_document
+    from mohs_asp.policy import load_policy
+
     result = run("schema")
     assert result.returncode == 0
     schema = json.loads(result.stdout)
+    jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["required"] == ["id", "date_of_service"]
-    assert "nose" in schema["properties"]["lesions"]["items"]["properties"]["site"]["examples"]
+    lesion = schema["properties"]["lesions"]["items"]["properties"]
+    data = load_policy().data
+    assert [v["title"] for v in lesion["site"]["anyOf"]] == list(data.sites)
+    assert [v["title"] for v in lesion["borders"]["anyOf"]] == list(data.borders) == ["well_defined", "ill_defined"]
+    assert [v["title"] for v in lesion["histology"]["items"]["anyOf"]] == list(data.histology)
+    assert "aggressive" in data.histology
+    validator = jsonschema.Draft202012Validator(schema)
+    base = json.loads((EXAMPLES / "nose-bcc-covered.case.json").read_text())
+    spellings = [("borders", "Ill-Defined"), ("borders", "ILL _ defined"), ("borders", "well defined"), ("borders", "ill"),
+                 ("borders", "fuzzy"), ("site", "Lower -  Leg"), ("site", "nail__unit"), ("site", " NOSE "),
+                 ("site", "-nose"), ("site", "lowerleg"), ("histology", ["Spikey-Shaped", "aggressive"]),
+                 ("histology", ["high__mitotic activity"]), ("histology", ["nodullar"])]
+    for field, value in spellings:
+        doc = json.loads(json.dumps(base))
+        doc["lesions"][0][field] = value
+        checked = check_document(doc, load_policy())["status"] == "ok"
+        assert validator.is_valid(doc) == checked, (field, value, checked)
+        assert checked == (value not in ("ill", "fuzzy", "-nose", "lowerleg", ["nodullar"])), (field, value)
 
 
 def test_every_command_has_help():

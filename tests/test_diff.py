@@ -25,6 +25,9 @@ NOW_LARGE = [
     "a-1.99999999999999999-cm-lesion-on-the-back-in-yaml-is-not-large.yaml",
     "a-19.9-mm-lesion-on-the-upper-arm-is-not-large.yaml",
     "a-19.99-mm-lesion-on-the-back-is-not-large.yaml",
+    "a-size-with-100-decimal-places-just-under-2.0-cm-on-the-back-is-not-large.yaml",
+    "a-size-with-28-decimal-places-just-under-2.0-cm-on-the-back-is-not-large.yaml",
+    "a-size-with-40-decimal-places-just-under-2.0-cm-on-the-back-is-not-large.yaml",
 ]
 
 
@@ -71,12 +74,13 @@ def test_lowering_the_threshold_lints_clean_fails_the_boundary_tests_and_changes
     # a 1.8 cm lesion that was covered anyway still gains the indication
     assert changed["prior-authorization-question.case.json"] == {
         "lesions[A].indications": (["recurrent_or_incomplete"], ["large_lesion", "recurrent_or_incomplete"])}
-    assert report["changed"] == len(changed) == 6
+    assert report["changed"] == len(changed) == len(NOW_LARGE) + 1
     assert report["cases"] == report["changed"] + report["unchanged"]
-    assert report["by_field"] == {"decision": 5, "lesions[].indications": 6, "lesions[].medically_necessary": 5,
-                                  "lines[].outcome": 5}
-    assert report["by_rule"] == {"large_lesion": {"gained": 6, "lost": 0}, "mms_not_medically_necessary": {"gained": 0, "lost": 5},
-                                 "mms_payable": {"gained": 5, "lost": 0}}
+    assert report["by_field"] == {"decision": len(NOW_LARGE), "lesions[].indications": len(NOW_LARGE) + 1,
+                                  "lesions[].medically_necessary": len(NOW_LARGE), "lines[].outcome": len(NOW_LARGE)}
+    assert report["by_rule"] == {"large_lesion": {"gained": len(NOW_LARGE) + 1, "lost": 0},
+                                 "mms_not_medically_necessary": {"gained": 0, "lost": len(NOW_LARGE)},
+                                 "mms_payable": {"gained": len(NOW_LARGE), "lost": 0}}
 
 
 @needs_exe
@@ -153,11 +157,12 @@ def test_only_keeps_the_changes_of_the_fields_named(lowered):
     # the 1.8 cm lesion of prior-authorization-question gains an indication but keeps its decision:
     # not listed, not counted
     assert set(cases) == set(NOW_LARGE) and all(fields == ["decision"] for fields in cases.values())
-    assert (report["changed"], report["only"], report["by_field"]) == (5, ["decision"], {"decision": 5})
-    assert report["unchanged"] == report["cases"] - 5
+    n = len(NOW_LARGE)
+    assert (report["changed"], report["only"], report["by_field"]) == (n, ["decision"], {"decision": n})
+    assert report["unchanged"] == report["cases"] - n
     report, cases = changed("--only", "indications")
-    assert report["changed"] == 6 and "prior-authorization-question.case.json" in cases
-    assert report["by_rule"] == {"large_lesion": {"gained": 6, "lost": 0}}
+    assert report["changed"] == n + 1 and "prior-authorization-question.case.json" in cases
+    assert report["by_rule"] == {"large_lesion": {"gained": n + 1, "lost": 0}}
     # repeated or as a comma list; `lines` keeps every field of a line
     for only in (["--only", "decision,lines"], ["--only", "decision", "--only", "lines"]):
         report, cases = changed(*only)
@@ -185,9 +190,11 @@ def test_lists_show_what_they_gained_and_lost_and_the_count_names_fields_and_rul
     both = run("diff", "--against", ROOT, "--policy", lowered, TESTS / "policy", TESTS / "invalid", TESTS / "examples").stdout.splitlines()
     cases = sum(len(list((TESTS / folder).glob(pattern))) for folder, pattern in
                 (("policy", "*.yaml"), ("invalid", "*.yaml"), ("examples", "*.case.json")))
-    assert both[-1] == (f"6 of {cases:,} cases changed, {cases - 6:,} unchanged; decision: 5 cases; lesions[].indications: 6 lesions; "
-                        "lesions[].medically_necessary: 5 lesions; lines[].outcome: 5 lines; "
-                        "by rule: large_lesion +6, mms_not_medically_necessary -5, mms_payable +5")
+    n = len(NOW_LARGE)
+    assert both[-1] == (f"{n + 1} of {cases:,} cases changed, {cases - n - 1:,} unchanged; decision: {n} cases; "
+                        f"lesions[].indications: {n + 1} lesions; lesions[].medically_necessary: {n} lesions; "
+                        f"lines[].outcome: {n} lines; by rule: large_lesion +{n + 1}, mms_not_medically_necessary -{n}, "
+                        f"mms_payable +{n}")
 
 
 def test_a_list_losing_and_gaining_shows_both_and_errors_are_sentences():

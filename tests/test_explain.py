@@ -4,6 +4,7 @@ case's own values, citing rule id, policy sentence and logic/FILE.lp:LINE."""
 import json
 import re
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from mohs_asp.api import check_document, check_source
 from mohs_asp.case import parse_case
 from mohs_asp.explain import explain_cases
 from mohs_asp.policy import default_root, load_policy
+from mohs_asp.render import render_explain
 from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
@@ -80,7 +82,7 @@ def assert_cites(entry, policy):
 
 def test_why_not_names_the_cases_own_values(policy):
     answer = explain(case({"size_cm": 1.2, "histology": ["nodular"], "recurrent": False}), policy)
-    assert because(answer, "large_lesion") == ["size 1.2 cm is below 2.0 cm"]
+    assert because(answer, "large_lesion") == ["size 1.2 cm is below 2.0 cm (in force from 2015-09-21)"]
     assert because(answer, "high_risk_area") == ["site back is not a high-risk recurrence area"]
     aggressive = because(answer, "aggressive_or_rapid_growth")
     assert aggressive[0].startswith("histology nodular has none of the aggressive features: sclerotic, morpheaform")
@@ -100,10 +102,53 @@ def test_not_documented_differs_from_documented_no(policy):
 def test_met_indications_say_why_with_values(policy):
     answer = explain(case({"site": "nose", "size_mm": 20, "histology": ["Spikey-Shaped"]}, lines=[]), policy)
     assert because(answer, "high_risk_area") == ["site nose is a high-risk recurrence area"]
-    assert because(answer, "large_lesion") == ["size 2.0 cm is at least 2.0 cm"]
+    assert because(answer, "large_lesion") == ["size 20 mm is at least 20 mm (2.0 cm) (the threshold in force from 2015-09-21)"]  # in the case's own unit
     assert because(answer, "aggressive_or_rapid_growth") == \
         ["histology spikey_shaped is an aggressive feature (metatypical/infiltrative/spiky)"]
     assert because(answer, "tissue_preservation") == ["site nose is an area of important tissue preservation (face)"]
+
+
+def test_a_size_is_named_as_the_case_wrote_it_in_its_own_unit(policy):
+    """The rules compare whole micrometres; the words name the case's own value and unit, and
+    the threshold in that unit with the data's own words after it."""
+    mm = explain(case({"size_mm": Decimal("19.99")}), policy)
+    assert because(mm, "large_lesion") == ["size 19.99 mm is below 20 mm (2.0 cm) (in force from 2015-09-21)"]
+    assert "1.999" not in json.dumps(mm)
+    assert because(explain(case({"size_cm": 1.4}), policy), "large_lesion") == ["size 1.4 cm is below 2.0 cm (in force from 2015-09-21)"]
+    assert because(explain(case({"size_cm": Decimal("1.50")}), policy), "large_lesion") == ["size 1.50 cm is below 2.0 cm (in force from 2015-09-21)"]
+    assert because(explain(case({"size_cm": Decimal("1.99999999")}), policy), "large_lesion") == \
+        ["size 1.99999999 cm is below 2.0 cm (in force from 2015-09-21)"]
+    assert because(explain(case({"size_mm": 25}), policy), "large_lesion") == ["size 25 mm is at least 20 mm (2.0 cm) (the threshold in force from 2015-09-21)"]
+    # what would qualify names the data's threshold in its own words
+    needs = [w["needs"] for w in mm["lesions"][0]["would_qualify"] if w["rule"] == "large_lesion"]
+    assert needs == [["size at least 2.0 cm"]]
+
+
+@pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed")
+def test_explain_names_a_yaml_size_in_mm_as_written(tmp_path):
+    path = tmp_path / "mm.yaml"
+    path.write_text("id: mm\ndate_of_service: 2026-03-01\nlesions:\n  - {id: A, diagnosis: C44.519, site: back, "
+                    "size_mm: 19.99}\nlines:\n  - {line: 1, code: \"17313\", lesion: A}\n")
+    text = subprocess.run([EXE, "explain", str(path)], capture_output=True, text=True).stdout
+    assert "size 19.99 mm is below 20 mm (2.0 cm)" in text and "1.999" not in text
+
+
+def test_a_rule_following_a_reading_is_cited_as_a_reading(policy):
+    answer = explain(case({"site": "nose"}, lines=[{"line": 1, "code": "17313", "lesion": "A"},
+                                                   {"line": 2, "code": "17315", "lesion": "A"}]), policy)
+    wrong, addon = answer["lines"][0]["explanation"], answer["lines"][1]["explanation"]
+    assert wrong["rule"] == "mms_wrong_family" and wrong["policy"] is None
+    assert wrong["reading"].startswith("A line whose code does not fit its lesion")
+    assert addon["rule"] == "mms_addon_without_primary" and addon["policy"] is None
+    assert addon["because"] == ["add-on code 17315 has no payable line with its primary code on lesion A"]
+    text = render_explain(answer)
+    assert '  reading: "An add-on whose primary is missing or denied is denied' in text and '""' not in text
+
+
+def test_a_deep_lesion_takes_17311_wherever_it_is(policy):
+    answer = explain(case({"deep_structures": True, "size_cm": 2.5}), policy)
+    assert answer["lines"][0]["outcome"] == "denied"
+    assert line_because(answer, 1) == ["17313 does not fit lesion A: surgery involving deep structures takes the 17311 family"]
 
 
 def test_a_denied_line_lists_every_failed_condition(policy):
@@ -116,7 +161,7 @@ def test_a_denied_line_lists_every_failed_condition(policy):
                                        "17311 does not fit site back: site back takes the 17313 family"]
     assert [r["rule"] for r in answer["lines"][0]["explanation"]["rules"]] == \
         ["mms_not_medically_necessary", "mms_diagnosis_not_covered", "mms_wrong_family"]
-    assert line_because(answer, 2) == ["add-on code 17312 has no line with its primary code on lesion B"]
+    assert line_because(answer, 2) == ["add-on code 17312 has no payable line with its primary code on lesion B"]
 
 
 def test_bundled_and_biopsy_lines_name_their_lines(policy):
@@ -156,14 +201,14 @@ def test_an_authors_new_indication_and_threshold_need_no_python_change(tmp_path)
     entries = small["lesions"][0]["explanation"]
     assert [e["indication"] for e in entries] == NINE + ["deep_invasion"]
     assert because(small, "deep_invasion") == ["deep-structure involvement not documented"]
-    assert because(small, "large_lesion") == ["size 1.1 cm is below 1.5 cm"]
+    assert because(small, "large_lesion") == ["size 1.1 cm is below 1.5 cm (15 mm) (in force from 2015-09-21)"]  # the data's own words after
     deep = next(e for e in entries if e["indication"] == "deep_invasion")
     assert deep["rule"] == "deep_invasion" and deep["source"].startswith("logic/indications.lp:")
     assert deep["policy"] == "Tumors invading deep structures"
     assert ("deep_invasion", ["documented as involving deep structures: yes"]) in \
         [(w["rule"], w["needs"]) for w in small["lesions"][0]["would_qualify"]]
     met = explain(case({"size_mm": 15, "deep_structures": True}), policy)
-    assert because(met, "large_lesion") == ["size 1.5 cm is at least 1.5 cm"]
+    assert because(met, "large_lesion") == ["size 15 mm is at least 15 mm (the threshold in force from 2015-09-21)"]
     assert because(met, "deep_invasion") == ["the surgery involves deep structures"]
     assert met["lesions"][0]["indications"] == ["deep_invasion", "large_lesion"]
 
@@ -173,7 +218,7 @@ def test_rules_lists_every_rule_with_its_sentence_and_source(policy):
     ids = [r.id for r in policy.rules]
     assert len(ids) == len(set(ids))
     for rule in policy.rules:
-        assert rule.policy and re.fullmatch(r"logic/\w+\.lp:\d+", rule.source)
+        assert (rule.policy or rule.reading) and re.fullmatch(r"logic/\w+\.lp:\d+", rule.source)
 
 
 @pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed")

@@ -17,7 +17,7 @@ import pytest
 from helpers import EXE, copy_policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import POLICY, cases, claim
+from strategies import POLICY, boundary_days, cases, claim
 
 from mohs_asp import fastpath
 from mohs_asp.fastpath import cache
@@ -80,7 +80,7 @@ def _compiled(policy, cases: list) -> list[str]:
     out = []
     for i in range(0, len(cases), CHUNK):
         chunk = cases[i:i + CHUNK]
-        out += [_text(build_answer(c, s, policy)) for c, s in zip(chunk, fastpath.solve(policy, chunk))]
+        out += [_text(answer) for answer in answer_cases(chunk, policy)]  # the templates, clingo (bounded) for the rest
     return out
 
 
@@ -142,7 +142,7 @@ def test_cases_the_templates_do_not_cover_go_to_clingo(compiled):
 
 CONSTRUCTS = {
     "a constraint": ("logic/claims.lp", "\n:- decision(C,covered), decision(C,not_covered).\n"),
-    "an aggregate other than #count": (
+    "an aggregate other than #count, #min and #max": (
         "logic/claims.lp", "\nbig_case(C) :- case(C), #sum{ U,N : units(C,N,U) } > 1000.\n"
                            "denied(C,N) :- mms_line(C,N,L,K), big_case(C).\n"),
     "recursion that loops once ground": (
@@ -153,7 +153,7 @@ CONSTRUCTS = {
                                                     "payable(C,N) :- line(C,N,K), case(D), D < C, K = \"99999\".\n"),
     "#const": ("logic/claims.lp", "\n#const limit = 20000.\n"),
     "a code-level fact about a code the case need not have": (
-        "logic/claims.lp", "\ndenied(C,N) :- line(C,N,K), code_in_set(J,repair), K = \"00000\".\n"),
+        "logic/claims.lp", "\ndenied(C,N) :- line(C,N,K), code_in_set(J,repair,W), K = \"00000\".\n"),
 }
 
 
@@ -215,6 +215,37 @@ def test_an_edited_threshold_is_followed(compiled, tmp_path):
     assert fast == ref
     assert fastpath.engine_for(policy).stats["compiled"] > 0.9 * len(cases)
     assert fast != _compiled(POLICY, cases)  # the edit changed some answers
+
+
+def test_dated_rows_are_followed_on_both_sides_of_their_dates(compiled, tmp_path):
+    """A policy whose data change on dates (the size threshold lowered from 2023-01-01, a
+    diagnosis covered only until 2021-12-31): the date of service is an input like the others,
+    and the compiled answers follow clingo's on every day either side of every change."""
+    root = copy_policy(tmp_path / "policy")
+    path = root / "data/thresholds.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "large_lesion_min,2.0,cm,2015-09-21,,",
+        "large_lesion_min,2.0,cm,2015-09-21,2022-12-31,\"Before the change.\"\nlarge_lesion_min,1.5,cm,2023-01-01,,"),
+        encoding="utf-8")
+    path = root / "data/covered_diagnoses.csv"
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    header = lines.index("code")
+    lines[header] = "code,effective_from,effective_to"
+    lines = [f"{line},," if i > header and line and not line.startswith("#") else line for i, line in enumerate(lines)]
+    lines = [f"{line.split(',')[0]},,2021-12-31" if line.startswith(("C44.311", "C43.3")) else line for line in lines]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    policy = Policy(root)
+    days = boundary_days(policy)
+    assert {"2021-12-31", "2022-01-01", "2022-12-31", "2023-01-01"} <= set(days)
+    rng = random.Random(31)
+    cases = _valid([claim(rng, n, days) for n in range(3000)], policy)
+    fast, ref = _compiled(policy, cases), _clingo(policy, cases)
+    assert fast == ref
+    assert fastpath.engine_for(policy).stats["compiled"] > 0.9 * len(cases)
+    assert fast != _compiled(POLICY, cases)  # the dated rows changed some answers
+    for day in ("2021-12-31", "2022-01-01", "2022-12-31", "2023-01-01"):
+        assert any(c.date_of_service.isoformat() == day for c in cases)
 
 
 def test_a_fault_in_the_compiled_engine_costs_no_answer(compiled, monkeypatch):

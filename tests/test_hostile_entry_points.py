@@ -24,6 +24,7 @@ import pytest
 
 from mohs_asp import batch, diff, explain, testing
 from mohs_asp.api import answer_documents, check_document, check_source
+from mohs_asp.case import parse_case
 from mohs_asp.diff import case_files, diff_policies, read_cases
 from mohs_asp.errors import CaseInvalid, PolicyError, UsageError
 from mohs_asp.lint import lint_policy
@@ -80,7 +81,8 @@ def append(path: Path, text: str | bytes) -> int:
 
 def add_rule(policy: Path, rule: str, rule_id: str = "odd") -> int:
     """A rule, named and quoting a sentence, at the end of logic/claims.lp; its line number."""
-    return append(policy / "logic" / "claims.lp", f'% rule: {rule_id}\n% policy: "An odd rule."\n{rule}\n') + 2
+    quote = "Separate payment can be made for a repair, flap, or skin graft following MMS."
+    return append(policy / "logic" / "claims.lp", f'% rule: {rule_id}\n% policy: "{quote}"\n{rule}\n') + 2
 
 
 # -- explain -----------------------------------------------------------------------------------
@@ -133,7 +135,7 @@ def test_explaining_a_case_twice_as_large_takes_twice_the_work_not_four_times(po
     work = []
     for n in (8, 32):
         count = 0
-        [answer] = answer_documents([case(n)], policy, explain=True)
+        [answer] = explain.explain_cases([parse_case(case(n), policy)], policy)  # in this process: counted
         assert answer["status"] == "ok" and len(answer["lines"]) == 5 * n
         work.append(count)
     assert work[1] < 6 * work[0], work  # four times the case: about four times the work (it was 13)
@@ -166,7 +168,7 @@ def test_diff_reads_json_lines_as_batch_does(tmp_path, policy):
     read = list(read_cases([str(path)]))
     assert [source for source, _ in read] == [f"{path}:{n}" for n in range(1, len(raw) + 1)]
     for number, ((_, doc), line) in enumerate(zip(read, raw), start=1):
-        expected = batch._document(line + b"\n", number)
+        expected = batch._document(line + b"\n")
         if isinstance(expected, CaseInvalid):
             assert isinstance(doc, CaseInvalid) and doc.errors == expected.errors
         else:
@@ -485,7 +487,7 @@ def test_out_the_same_file_as_the_input_is_refused(tmp_path, policy):
 
 def test_the_json_lines_reader_is_batchs(tmp_path):
     stream = io.BytesIO(b'{"id": "a"}\n\n\xff\n')
-    documents = [batch._document(raw, n) for n, raw in enumerate(batch._lines(stream), start=1)]
+    documents = [batch._document(raw) for raw in batch.read_lines(stream)]
     path = tmp_path / "cases.jsonl"
     path.write_bytes(b'{"id": "a"}\n\n\xff\n')
     read = [doc for _, doc in batch.read_json_lines(str(path))]
@@ -530,3 +532,168 @@ def test_sigterm_ends_a_batch_as_ctrl_c_does(tmp_path, kill):
     assert b"terminated" in err and b"Traceback" not in err
     assert out.read_text() == "old answers\n"
     assert [p.name for p in tmp_path.iterdir()] == ["answers.jsonl"]
+
+
+# -- numbers past Decimal's reach and bare YAML tags at every entry point (issue 10, item 9) ----
+
+HUGE_JSON = json.dumps({**NOSE, "lesions": [{**NOSE["lesions"][0], "size_cm": "HUGE"}]}).replace('"HUGE"', "1e99999999999999999999")
+HUGE_YAML = NOSE_YAML.replace("site: nose}", "site: nose, size_cm: 1e99999999999999999999}")
+BARE_FLOAT_YAML = NOSE_YAML.replace("  - {id: A, diagnosis: C44.311, site: nose}\n",
+                                    "  - id: A\n    diagnosis: C44.311\n    site: nose\n    size_cm: !!float\n")
+TIMESTAMP_YAML = NOSE_YAML.replace("date_of_service: 2026-03-01", "date_of_service: !!timestamp x")
+
+
+@needs_exe
+def test_batch_answers_a_huge_exponent_invalid_and_goes_on(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join([json.dumps(NOSE), HUGE_JSON, json.dumps(NOSE)]) + "\n")
+    result = run("batch", path)
+    no_crash(result)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [a["status"] for a in answers] == ["ok", "invalid", "ok"]
+    assert answers[1]["input_line"] == 2
+    assert "must be at most 100 cm, found 1e99999999999999999999 cm" in answers[1]["errors"][0]["message"]
+
+
+@needs_exe
+def test_diff_compares_a_huge_exponent_and_a_bare_tag_as_invalid_cases(tmp_path, copy):
+    (tmp_path / "cases.jsonl").write_text(HUGE_JSON + "\n" + json.dumps(NOSE) + "\n")
+    (tmp_path / "float.yaml").write_text(BARE_FLOAT_YAML)
+    (tmp_path / "timestamp.yaml").write_text(TIMESTAMP_YAML)
+    result = run("diff", tmp_path / "cases.jsonl", tmp_path / "float.yaml", tmp_path / "timestamp.yaml",
+                 "--against", copy, "--format", "json")
+    no_crash(result)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["cases"] == 4 and report["changed"] == 0
+
+
+@needs_exe
+def test_test_and_lint_go_on_past_a_huge_exponent_and_bare_tags(copy):
+    tests = copy / "tests"
+    tests.mkdir()
+    for name, text in (("huge.yaml", HUGE_YAML), ("float.yaml", BARE_FLOAT_YAML), ("timestamp.yaml", TIMESTAMP_YAML)):
+        (tests / name).write_text(text + "expect: {decision: covered}\n")
+    (tests / "huge.case.json").write_text(HUGE_JSON)
+    (tests / "huge.expected.json").write_text('{"decision": "covered"}')
+    (tests / "passes.yaml").write_text(NOSE_YAML + "expect: {decision: covered}\n")
+    result = run("test", tests, "--policy", copy, "--format", "json")
+    no_crash(result)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["tests"] == 5 and report["passed"] == 1, report
+    lint = run("lint", "--policy", copy)
+    no_crash(lint)
+    assert lint.returncode == 0, lint.stdout
+
+
+# -- terminal safety: rule ids and sentences from a policy (issue 10, item 13) ------------------
+
+STEER = "\x1b[2J\x1b]0;pwned\x07\u202e\u2066\u200b\ufeff\x9b"
+
+
+def _raw_steering(text: str) -> list[str]:
+    import unicodedata
+
+    return [c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+
+
+@needs_exe
+def test_rule_ids_and_sentences_from_a_policy_reach_the_terminal_escaped(tmp_path, copy):
+    claims = copy / "logic" / "claims.lp"
+    text = claims.read_text()
+    text = text.replace("% rule: mms_payable\n", f"% rule: mms_payable{STEER}\n")
+    text = text.replace('following indications"\n% because: "lesion {L} is medically necessary',
+                        f'following indications{STEER}"\n% because: "lesion {{L}} is medically{STEER} necessary')
+    claims.write_text(text)
+    case = tmp_path / "nose.json"
+    case.write_text(json.dumps(NOSE))
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "no-mms.yaml").write_text(NOSE_YAML.replace('code: "17311"', 'code: "99213"') + "expect: {decision: no_mms}\n")
+    for args in (["rules"], ["check", case], ["explain", case], ["test", tests, "--coverage"]):
+        result = run(*args, "--policy", copy)
+        no_crash(result)
+        out = result.stdout.decode("utf-8")
+        assert _raw_steering(out) == [], args
+        if args[0] != "check":  # check's rule column shortens a long id
+            assert "mms_payable\\x1b[2J\\x1b]0;pwned\\x07\\u202e\\u2066\\u200b\\ufeff\\x9b" in out, (args, out)
+    listed = json.loads(run("rules", "--policy", copy, "--format", "json").stdout)
+    assert f"mms_payable{STEER}" in [r["id"] for r in listed]  # JSON: as the policy wrote it
+    explained = json.loads(run("explain", case, "--policy", copy, "--format", "json").stdout)
+    assert explained["lines"][0]["explanation"]["rule"] == f"mms_payable{STEER}"
+
+
+def test_a_long_case_id_in_the_diff_report_is_cut_so_it_cannot_push_words_onto_a_line(tmp_path, policy, copy):
+    (copy / "data" / "thresholds.csv").write_text((copy / "data" / "thresholds.csv").read_text().replace(",2.0,", ",1.5,"))
+    padded = "back" + " " * 90 + "lines[1].outcome: denied -> payable"
+    (tmp_path / "a.json").write_text(json.dumps({**BACK, "id": padded}, default=float))
+    report = diff_policies([str(tmp_path / "a.json")], policy, load_policy(copy))
+    assert report.changed, report.as_dict()
+    lines = report.render().splitlines()
+    assert lines[0] == f"{tmp_path / 'a.json'} (case back{' ' * 32}... ({len(padded)} characters))"
+    assert not any(line.startswith("lines[1].outcome") for line in lines)
+
+
+# -- the work of one case is bounded (issue 10, item 6) -----------------------------------------
+
+# grounds without end for a case of 20 lesions or more: the policy's small sample case is decided
+BIG_CASES_RUN_AWAY = ("big(C) :- case(C), #count{L : lesion(C,L)} >= 20.\n"
+                      "boom(C,0) :- big(C).\nboom(C,N+1) :- boom(C,N).")
+ONE_SECOND = {"MOHS_ASP_CPU_SECONDS": "1"}
+
+
+def many_lesions(n: int, case_id: str = "many") -> dict:
+    return {"id": case_id, "date_of_service": "2026-03-01",
+            "lesions": [{"id": f"L{i}", "diagnosis": "C44.311", "site": "nose"} for i in range(n)],
+            "lines": [{"line": 1, "code": "17311", "lesion": "L0"}]}
+
+
+def run_fast(*args):
+    return subprocess.run([EXE, *map(str, args)], capture_output=True, timeout=120, env={**os.environ, **ONE_SECOND})
+
+
+@needs_exe
+@pytest.mark.parametrize("command,verb", [("check", "decide"), ("explain", "explain")])
+def test_a_case_past_the_time_limit_is_invalid_naming_it_and_a_small_one_is_answered(tmp_path, copy, command, verb):
+    add_rule(copy, BIG_CASES_RUN_AWAY, "boom")
+    (tmp_path / "big.json").write_text(json.dumps(many_lesions(20)))
+    (tmp_path / "small.json").write_text(json.dumps(many_lesions(19, "small")))
+    big = run_fast(command, tmp_path / "big.json", "--policy", copy, "--format", "json")
+    no_crash(big)
+    assert big.returncode == 2, big.stderr
+    assert json.loads(big.stdout)["errors"] == [{"path": "", "message": f"the case is too large to {verb}: it takes "
+                                                 "more than 1 s of processor time, the limit for one case (README, Input limits)"}]
+    small = run_fast(command, tmp_path / "small.json", "--policy", copy, "--format", "json")
+    assert small.returncode == 0, small.stderr
+    assert json.loads(small.stdout)["decision"] == "covered"
+
+
+@needs_exe
+def test_in_batch_a_case_past_the_limit_is_one_answer_among_the_others(tmp_path, copy):
+    add_rule(copy, BIG_CASES_RUN_AWAY, "boom")
+    lines = [many_lesions(1, "a"), many_lesions(25, "big"), many_lesions(2, "b"), many_lesions(3, "c")]
+    (tmp_path / "cases.jsonl").write_text("".join(json.dumps(doc) + "\n" for doc in lines))
+    result = run_fast("batch", tmp_path / "cases.jsonl", "--policy", copy, "--workers", "1")
+    no_crash(result)
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [(a["case"], a["status"]) for a in answers] == [("a", "ok"), ("big", "invalid"), ("b", "ok"), ("c", "ok")]
+    assert answers[1]["input_line"] == 2 and "more than 1 s of processor time" in answers[1]["errors"][0]["message"]
+    assert all(a["decision"] == "covered" for a in answers if a["status"] == "ok")
+
+
+def test_a_chunk_past_the_limit_is_answered_case_by_case(copy, monkeypatch):
+    from mohs_asp import limits
+
+    add_rule(copy, BIG_CASES_RUN_AWAY, "boom")
+    monkeypatch.setenv("MOHS_ASP_CPU_SECONDS", "1")
+    monkeypatch.setattr(limits, "CPU_PER_CASE", 0)
+    runs = []
+    real = limits.bounded
+    monkeypatch.setattr("mohs_asp.api.bounded", lambda work, cases=1: runs.append(cases) or real(work, cases))
+    policy = load_policy(copy)
+    answers = list(answer_documents([many_lesions(1, "a"), many_lesions(20, "big"), many_lesions(1, "b")], policy))
+    assert [a["status"] for a in answers] == ["ok", "invalid", "ok"]
+    assert runs == [3, 1, 1, 1, 1]  # the chunk, then each case alone, and the sample case once the big one is refused

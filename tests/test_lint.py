@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mohs_asp.lint import lint_policy
+from mohs_asp.policy import load_policy
 from helpers import copy_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,20 +90,20 @@ def test_an_unsafe_variable_is_named_alike_by_lint_and_check(tmp_path):
 
 def test_a_misspelt_predicate_is_an_error_at_its_place(tmp_path):
     folder = copy_policy(tmp_path / "policy")
-    replace(folder / "logic" / "indications.lp", 'histology(C,L,T), histology_term(T,"sclerotic")',
-            'histology(C,L,T), histology_trm(T,"sclerotic")')
+    replace(folder / "logic" / "indications.lp", 'histology(C,L,T), histology_term(T,"sclerotic",When)',
+            'histology(C,L,T), histology_trm(T,"sclerotic",When)')
     report = lint_policy(folder)
-    assert any(e.startswith("logic/indications.lp:") and 'histology_trm(T,"sclerotic") is in no rule head' in e
+    assert any(e.startswith("logic/indications.lp:") and 'histology_trm(T,"sclerotic",When) is in no rule head' in e
                for e in errors(report))
 
 
 def test_a_vocabulary_term_no_data_defines_is_an_error(tmp_path):
     folder = copy_policy(tmp_path / "policy")
-    replace(folder / "logic" / "indications.lp", 'histology_term(T,"fibrosing")', 'histology_term(T,"fibrosng")')
+    replace(folder / "logic" / "indications.lp", 'histology_term(T,"fibrosing",', 'histology_term(T,"fibrosng",')
     replace(folder / "logic" / "claims.lp", "in_code_set(C,N,frozen_section)", "in_code_set(C,N,frozen_sectoin)")
     report = lint_policy(folder)
     found = errors(report)
-    assert any('rule aggressive_fibrosing reads "fibrosng" as argument 2 of histology_term/2' in e for e in found)
+    assert any('rule aggressive_fibrosing reads "fibrosng" as argument 2 of histology_term/3' in e for e in found)
     assert any("rule frozen_section_bundled reads frozen_sectoin as argument 3 of in_code_set/3" in e for e in found)
     # and the characteristic no rule reads any more is pointed out
     assert any('no rule reads "fibrosing"' in str(w) for w in report.warnings)
@@ -110,8 +111,8 @@ def test_a_vocabulary_term_no_data_defines_is_an_error(tmp_path):
 
 def test_a_family_string_must_exist_in_the_data(tmp_path):
     folder = copy_policy(tmp_path / "policy")
-    replace(folder / "logic" / "claims.lp", 'code_family(K,"17311"), deep_structures', 'code_family(K,"17131"), deep_structures')
-    assert any('rule code_fits_deep_structures reads "17131" as argument 2 of code_family/2' in e
+    replace(folder / "logic" / "claims.lp", 'code_family("17311",F,When)', 'code_family("17131",F,When)')
+    assert any('rule lesion_takes_deep_structures_family reads "17131" as argument 1 of code_family/3' in e
                for e in errors(lint_policy(folder)))
 
 
@@ -168,8 +169,8 @@ def test_a_renamed_threshold_is_pointed_out_twice(tmp_path):
     replace(folder / "data" / "thresholds.csv", "large_lesion_min,", "large_lesion_minimum,")
     report = lint_policy(folder)
     warnings = "\n".join(map(str, report.warnings))
-    assert "the data gives large_lesion_minimum_um/1 but no rule reads it" in warnings
-    assert "rule large_lesion cannot fire with this data: no data file and no rule gives large_lesion_min_um/1" in warnings
+    assert "the data gives large_lesion_minimum_um/2 but no rule reads it" in warnings
+    assert "rule large_lesion cannot fire with this data: no data file and no rule gives large_lesion_min_um/2" in warnings
 
 
 def test_broken_data_is_reported_even_when_the_logic_does_not_parse(tmp_path):
@@ -178,4 +179,35 @@ def test_broken_data_is_reported_even_when_the_logic_does_not_parse(tmp_path):
     append(folder / "data" / "sites.csv", "elbow,17312,no,no,\n")
     found = errors(lint_policy(folder))
     assert len(found) == 2
-    assert found[1] == "data/sites.csv:38: error: family must be one of data/mms_codes.csv (17311, 17313) or either"
+    lines = (folder / "data" / "sites.csv").read_text().count("\n")
+    assert found[1] == f"data/sites.csv:{lines}: error: family must be one of data/mms_codes.csv (17311, 17313) or either"
+
+
+def test_a_quote_must_be_a_whole_sentence_of_the_text_it_names(tmp_path):
+    folder = copy_policy(tmp_path / "policy")
+    replace(folder / "logic" / "diagnosis.lp", '% reading: "Diagnosis covered when', '% policy: "Diagnosis Codes"\n% x: "')
+    replace(folder / "logic" / "indications.lp", '% policy: "Cancer with ill-defined borders"', '% policy: "with ill-defined borders"')
+    replace(folder / "logic" / "indications.lp", '% policy: "Tumors with high-risk metastasis"', '% policy: "Tumours with high-risk metastasis"')
+    replace(folder / "logic" / "claims.lp", '% reading: "An add-on whose primary is missing or denied is denied',
+            '% policy: "An add-on whose primary is missing or denied is denied')  # a reading quoted as the payer's
+    found = "\n".join(errors(lint_policy(folder)))
+    assert 'rule diagnosis_covered: `% policy:` "Diagnosis Codes": it is a heading (or a list of codes) of policy-source.txt' in found
+    assert ('rule ill_defined_borders: `% policy:` "with ill-defined borders": it is part of a sentence: quote the whole '
+            'sentence, "Cancer with ill-defined borders"') in found
+    assert 'rule high_risk_metastasis: `% policy:` "Tumours with high-risk metastasis": it is not a sentence of policy-source.txt' in found
+    assert "rule mms_addon_without_primary: `% policy:`" in found
+
+
+def test_a_threshold_changed_under_its_quote_is_a_warning_naming_both(tmp_path):
+    folder = copy_policy(tmp_path / "policy")
+    replace(folder / "data" / "thresholds.csv", "large_lesion_min,2.0,cm,", "large_lesion_min,1.5,cm,")
+    report = lint_policy(folder)
+    assert report.ok
+    drift = [str(w) for w in report.warnings if "disagree" in str(w)]
+    line = load_policy().rules_by_id["large_lesion"].source
+    assert drift == [f'{line}: warning: rule large_lesion quotes "2.0 cm" but reads large_lesion_min = 1.5 cm '
+                     f"(data/thresholds.csv:7): the quote and the data disagree"]
+    # the same value written in mm agrees with the quote
+    same = copy_policy(tmp_path / "same")
+    replace(same / "data" / "thresholds.csv", "large_lesion_min,2.0,cm,", "large_lesion_min,20,mm,")
+    assert not [w for w in lint_policy(same).warnings if "disagree" in str(w)]

@@ -9,12 +9,19 @@ are data, whatever they hold. The normal run tries few examples (tests/conftest.
 from __future__ import annotations
 
 import copy
+import json
+from decimal import Decimal
+
+import jsonschema
 
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import MMS_CODES, POLICY, cases, documents
+from strategies import MMS_CODES, POLICY, as_text, cases, documents, huge_exponents, places, yaml_tagged
 
 from mohs_asp.api import answer_documents, check_document
+from mohs_asp.schema import case_schema
+from mohs_asp.case import parse_text
+from mohs_asp.errors import CaseInvalid
 
 OUTCOMES = {"payable", "bundled", "denied", "not_addressed"}
 NINE = {"high_risk_area", "recurrent_or_incomplete", "irradiated_skin", "aggressive_or_rapid_growth",
@@ -61,6 +68,18 @@ def test_every_generated_valid_case_is_answered(doc):
     assert answer["status"] == "ok", answer.get("errors")
 
 
+SCHEMA = jsonschema.Draft202012Validator(case_schema(POLICY))
+
+
+@given(documents)
+def test_the_schema_accepts_every_case_check_accepts(doc):
+    """`mohs-asp schema` is made from the checker's own description: what check answers, the
+    schema accepts (the schema cannot see everything check refuses: ICD-10-CM, references)."""
+    if check_document(doc, POLICY)["status"] == "ok":
+        as_json = json.loads(json.dumps(doc, default=lambda v: float(v) if isinstance(v, Decimal) else str(v)))
+        assert SCHEMA.is_valid(as_json), next(SCHEMA.iter_errors(as_json)).message
+
+
 @given(st.lists(documents, min_size=2, max_size=8), st.integers(2, 10))
 def test_solving_cases_together_changes_no_answer(docs, chunk_size):
     alone = [check_document(doc, POLICY) for doc in docs]
@@ -91,3 +110,37 @@ def test_ids_are_data_and_come_back_unchanged(doc, new_ids):
     for lesion in expected["lesions"]:
         lesion["id"] = rename[lesion["id"]]
     assert check_document(renamed, POLICY) == expected
+
+
+# Numbers and YAML tags as a file writes them, anywhere in a case: an answer, never a crash.
+
+
+@given(cases(), st.sampled_from(["json", "yaml"]), st.data())
+def test_a_number_past_decimals_reach_anywhere_is_an_answer(doc, form, data):
+    container, key, _ = data.draw(st.sampled_from(list(places(doc))))
+    container[key] = "\0huge"
+    answer_text(as_text(doc, form, {"\0huge": data.draw(huge_exponents())}), doc)
+
+
+@given(cases(), st.data())
+def test_a_yaml_tag_with_any_value_or_none_anywhere_is_an_answer(doc, data):
+    container, key, _ = data.draw(st.sampled_from(list(places(doc))))
+    container[key] = "\0tagged"
+    text = as_text(doc, "yaml", {"\0tagged": data.draw(yaml_tagged())})
+    # flow style ends a bare tag at `,` or `}` only in some readers: the block form too
+    answer_text(text, doc)
+    answer_text(text.replace("--- ", "---\nx: ", 1), doc)
+
+
+def answer_text(text: str, doc: dict) -> None:
+    try:
+        parsed = parse_text(text)
+    except CaseInvalid as e:
+        assert e.errors and all(error.message for error in e.errors)
+        return
+    answer = check_document(parsed, POLICY)
+    assert answer["status"] in ("ok", "invalid"), answer
+    if answer["status"] == "ok":
+        assert_contract_shaped(parsed, answer)
+    else:
+        assert_contract_shaped(doc, answer)

@@ -1,7 +1,7 @@
 """The compiled engine: the policy as clingo grounds it, evaluated for many cases at once.
 
 `solve(policy, cases)` gives what `engine.solve(policy, cases, track=DECIDING)` gives, one
-Solved per case, in order. For the cases it can take it does not run clingo per chunk:
+Solved per case it can take (None for the others), in order, without running clingo per chunk:
 
 1. analysis.py reads the rules (never a restatement of them) and decides how each input
    argument may stand in for the case's values without changing any answer;
@@ -13,11 +13,13 @@ Solved per case, in order. For the cases it can take it does not run clingo per 
    stand-ins mapped back to the case's own values.
 
 A case the templates do not cover (more lesions or lines than any template has, a value
-outside an exact domain) goes to clingo as before, in one Control for all such cases of the
-chunk; so does every case when the policy uses a construct the templates do not take (the
-analysis or the ground program is refused: a constraint, a choice, a disjunction, a
-recursive or cyclic rule, an aggregate other than #count, ...). Each case is answered as
-`check` answers it alone.
+outside an exact domain) is left to the caller (None in its place), which has clingo solve
+it as before, in one Control for all such cases of the chunk and under the work limits
+(api.within_limits); so is every case when the policy uses a construct the templates do not
+take (the analysis or the ground program is refused: a constraint, a choice, a disjunction,
+a cyclic rule, a #sum, ...). Each case is answered as `check` answers it alone. The date of
+service is an input like the others: the rules compare it only with the data's periods, so
+a template holds those days and a stand-in for each stretch between them.
 
 `MOHS_ASP_ENGINE=clingo` turns the compiled engine off (every case through clingo, the
 reference); `MOHS_ASP_ENGINE=compiled` uses it even for a handful of cases (by default a
@@ -30,13 +32,13 @@ from __future__ import annotations
 import gc
 import os
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from itertools import chain
 from operator import itemgetter
 
 from ..engine import DECIDING, Solved, case_facts
-from ..engine import solve as clingo_solve
 from ..errors import PolicyError
 from ..policy import CASE_FACT_PREDICATES, Policy
 from .values import CASE, SYMBOL_TEXT, value_key
@@ -412,25 +414,28 @@ def mode() -> str:
     return value if value in ("auto", "clingo", "compiled") else "auto"
 
 
-def solve(policy: Policy, cases: list) -> list[Solved]:
-    """One Solved per case, as engine.solve(policy, cases, track=DECIDING) gives them; the
-    cases the compiled templates cover are evaluated there, the others solved by clingo."""
+def solve(policy: Policy, cases: list, vetted: Callable[[], None] | None = None) -> list[Solved | None]:
+    """One Solved per case the compiled templates cover, as engine.solve(policy, cases,
+    track=DECIDING) gives it; None for each of the others (the caller has clingo solve those,
+    under the work limits). `vetted()` is called before the first template is built (it raises
+    when the policy cannot decide a small case within the limits: then none is built)."""
+    none: list[Solved | None] = [None] * len(cases)
     how = mode()
     if how == "clingo" or not cases:
-        return clingo_solve(policy, cases, track=DECIDING)
+        return none
     engine = engine_for(policy)
     if engine.refused or (how == "auto" and len(cases) < FAST_MIN and not engine.templates):
-        return clingo_solve(policy, cases, track=DECIDING)
+        return none
     try:
-        return _solve(policy, engine, cases)
+        return _solve(policy, engine, cases, vetted)
     except PolicyError:
-        raise  # clingo's own (for the cases it answered): the policy is broken
+        raise
     except Exception as e:  # noqa: BLE001 -- a fault of the compiled engine must never cost an answer
         engine.refused = f"the compiled engine failed ({type(e).__name__}: {e}); clingo answers"
-        return clingo_solve(policy, cases, track=DECIDING)
+        return none
 
 
-def _solve(policy: Policy, engine: Engine, cases: list) -> list[Solved]:
+def _solve(policy: Policy, engine: Engine, cases: list, vetted: Callable[[], None] | None) -> list[Solved | None]:
     facts_of = []
     for case in cases:
         facts: list = []
@@ -439,7 +444,7 @@ def _solve(policy: Policy, engine: Engine, cases: list) -> list[Solved]:
     if engine.analysis is None:
         engine.prepare(facts_of)
         if engine.refused:
-            return clingo_solve(policy, cases, track=DECIDING)
+            return [None] * len(cases)
     encoded: list = [None] * len(cases)
     groups: dict[int, list] = {}
     left: list[int] = []
@@ -461,6 +466,8 @@ def _solve(policy: Policy, engine: Engine, cases: list) -> list[Solved]:
         groups.setdefault(found[0], []).append((i, found[1]))
     buildable = [i for i in left if encoded[i] is not None]
     if len(buildable) >= min(BUILD_MIN, len(cases)) and len(engine.templates) < MAX_TEMPLATES and engine.failed_builds < 2:
+        if vetted is not None and not engine.templates:
+            vetted()
         if engine.new_template([facts_of[i] for i in buildable]) is not None:
             still = []
             for i in left:
@@ -476,20 +483,27 @@ def _solve(policy: Policy, engine: Engine, cases: list) -> list[Solved]:
     for t, members in groups.items():
         for (i, _), solved in zip(members, _evaluate(engine, engine.templates[t], [(encoded[i], slots) for i, slots in members])):
             out[i] = solved
-    if left:
-        for i, solved in zip(left, clingo_solve(policy, [cases[i] for i in left], track=DECIDING)):
-            out[i] = solved
     engine.stats["compiled"] += len(cases) - len(left)
     engine.stats["clingo"] += len(left)
     return out
 
 
-def warm_up(policy: Policy, docs: list) -> None:
+def warm_up(policy: Policy, docs: list, vetted: Callable[[], None] | None = None) -> None:
     """Build the templates for these documents (batch's first chunk) now, before worker
     processes are forked: they start with the templates instead of each building its own.
-    Documents that are not valid cases are passed over; nothing is answered here."""
+    Documents that are not valid cases are passed over; nothing is answered here. `vetted()`
+    is called before a template is built (as `solve` calls it)."""
     if mode() == "clingo" or engine_for(policy).templates or engine_for(policy).refused:
         return
+    try:
+        _warm_up(policy, docs, vetted)
+    except PolicyError:
+        raise  # the policy cannot decide a small case within the limits: batch reports it (exit 3)
+    except Exception as e:  # noqa: BLE001 -- a fault of the compiled engine must never cost an answer
+        engine_for(policy).refused = f"the compiled engine failed ({type(e).__name__}: {e}); clingo answers"
+
+
+def _warm_up(policy: Policy, docs: list, vetted: Callable[[], None] | None) -> None:
     from ..case import parse_case
     from ..errors import CaseInvalid
     from ..quickcheck import quick_case
@@ -515,6 +529,8 @@ def warm_up(policy: Policy, docs: list) -> None:
     if engine.refused:
         return
     if len(facts_of) >= BUILD_MIN:
+        if vetted is not None:
+            vetted()
         engine.new_template(facts_of)
     gc.freeze()  # what is built lives as long as the process: the collector need not look at it again
 

@@ -10,7 +10,7 @@ Argument positions (`site/3` argument 2, `__by/2` argument 1 inside `payable/2` 
 so values of different sorts are never compared by any rule. For each sort that input
 facts feed, the analysis records the constants the rules write at its positions, whether
 any rule compares its values by order (`<`, `>=`), and whether any rule computes with them
-(arithmetic, intervals, pools, aggregate results, or aggregates other than #count), and
+(arithmetic, intervals, pools, #count results, or #sum), and
 chooses one of four mappings, the first that is sound:
 
 - ``class`` (the sort is *projected*: its values reach no head, every variable of the
@@ -34,7 +34,9 @@ for all its cases) may be read by a rule with a case only about a value that cas
 So a case's answer never depends on another case, and one case is the template.
 
 Anything outside the fragment this understands (a constraint, a choice, a disjunction,
-`#const`, an external function, a theory atom, an aggregate other than #count in a body,
+`#const`, an external function, a theory atom, a #sum or a #min/#max of anything but a
+variable in a body (a #min or #max of a variable is of that variable's sort, compared by
+order: line numbers keep their ranks, so the minimum keeps its place),
 `#show t : body`, ...) makes `analyse` return a refusal: the caller then leaves every case
 to clingo.
 """
@@ -272,8 +274,8 @@ class _Walker:
                 sort = self.uf.sort(node)
                 if op in ORDER_OPS:
                     sort.ordered = True
-                if other[0] == "const":
-                    sort.constants.add(other[1])
+                if other[0] == "const" and other[1].type not in (clingo.SymbolType.Infimum, clingo.SymbolType.Supremum):
+                    sort.constants.add(other[1])  # (every number lies between #inf and #sup: no stand-in changes that)
                 if other[0] in ("computed", "const-term"):
                     sort.computed = True
         facts.comparisons.append((left, right))
@@ -317,8 +319,11 @@ class _Walker:
         elif atom.ast_type == T.BodyAggregate:
             if in_aggregate:
                 raise Refused("an aggregate inside an aggregate")
+            if atom.function in (ast.AggregateFunction.Min, ast.AggregateFunction.Max):
+                self.extremum(atom, index, facts, head, positive)
+                return
             if atom.function != ast.AggregateFunction.Count:
-                raise Refused("an aggregate other than #count (#sum, #min, #max)")
+                raise Refused("an aggregate other than #count, #min and #max (#sum)")
             if not positive:
                 raise Refused("a negated aggregate")
             for guard in (atom.left_guard, atom.right_guard):
@@ -340,6 +345,28 @@ class _Walker:
         else:
             raise Refused(f"a body literal of kind {atom.ast_type.name}")
 
+
+    def extremum(self, atom: ast.AST, index: int, facts: _RuleFacts, head: tuple[str, int], positive: bool) -> None:
+        """`M = #min{ N, ... : body }` (or #max): its value is one of the elements' first terms,
+        chosen by their order, so M is of N's sort, compared by order. A map that keeps the
+        order of the sort (ranks of line numbers) keeps the minimum; the other terms of a
+        tuple only make elements distinct, which changes no minimum."""
+        if not positive:
+            raise Refused("a negated #min or #max")
+        guards = [g for g in (atom.left_guard, atom.right_guard) if g is not None]
+        for element in atom.elements:
+            if not element.terms or element.terms[0].ast_type != T.Variable:
+                raise Refused("a #min or #max whose value is not a variable")
+            value = self.var_node(index, element.terms[0].name)
+            self.uf.sort(value).ordered = True
+            for term in element.terms[1:]:
+                if term.ast_type not in (T.Variable, T.SymbolicTerm):
+                    self.mark_computed(term, index)
+            for cond in element.condition:
+                self.body_literal(cond, index, facts, head, in_aggregate=True)
+            for guard in guards:
+                side = self.comparison_side(guard.term, index)
+                self.compare(("var", value[1], value[2]), guard.comparison, side, facts)
 
 def _variables(node: ast.AST) -> set[str]:
     found: set[str] = set()
