@@ -7,14 +7,12 @@ from itertools import islice
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from . import fastpath
 from .answer import build_answer, invalid_answer
 from .case import Case, load_case, parse_case
 from .engine import DECIDING, EVERYTHING, solve
 from .errors import CaseInvalid, InputError, PolicyError
 from .limits import LimitExceeded, bounded
 from .policy import Policy
-from .quickcheck import quick_case
 
 EXIT_CODES = {"covered": 0, "no_mms": 0, "not_covered": 1}
 T = TypeVar("T")
@@ -28,8 +26,8 @@ def answer_cases(cases: list[Case], policy: Policy, explain: bool = False) -> li
         return []
     prepare(policy, explain)
     answers: list[dict | None] = [None] * len(cases)
-    if not explain:  # the compiled engine's evaluation is cheap and bounded by the case's size: in this process
-        answers = compiled_answers(cases, policy)
+    if not explain and len(cases) > 1:  # one case (check) is clingo's: the compiled engine is not even imported
+        answers = compiled_answers(cases, policy)  # cheap, bounded by the template's size: in this process
     left = [case for case, answer in zip(cases, answers) if answer is None]
     if left:
         solved = iter(within_limits(left, policy, lambda some: answer_run(some, policy, explain),
@@ -43,6 +41,8 @@ def compiled_answers(cases: list[Case], policy: Policy) -> list[dict | None]:
     """The answers the compiled engine (mohs_asp/fastpath/) gives, None for each case it does
     not take (clingo answers those, under the limits). A policy error its answers meet is left
     for clingo to report in its own words."""
+    from . import fastpath
+
     solved = fastpath.solve(policy, cases, lambda: sample_within_limits(policy))
     try:
         return [build_answer(case, s, policy) if s is not None else None for case, s in zip(cases, solved)]
@@ -122,6 +122,8 @@ def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500,
     """Answers for parsed documents, in order: the valid ones of each chunk solved together
     in one Control, the invalid ones answered `invalid`. A CaseInvalid in the input (a line
     that could not even be parsed) is answered as it stands."""
+    from .quickcheck import quick_case
+
     it = iter(docs)
     while chunk := list(islice(it, chunk_size)):
         answers: list[dict | None] = []
