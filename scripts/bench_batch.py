@@ -142,6 +142,8 @@ def _measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, flo
              "sys.stderr.buffer.write(r.stderr)\n"
              "print(r.returncode,w,u.ru_utime+u.ru_stime,u.ru_maxrss/1024)")
     result = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, env=env, check=False)
+    if len(result.stdout.split()) != 4:
+        raise SystemExit(f"{' '.join(cmd)}: the measuring process failed:\n{result.stderr}")
     code, wall, cpu, peak = result.stdout.split()
     if code != "0":
         raise SystemExit(f"{' '.join(cmd)} exited {code}:\n{result.stderr}")

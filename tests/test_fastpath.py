@@ -138,6 +138,27 @@ def test_cases_the_templates_do_not_cover_go_to_clingo(compiled):
     assert fastpath.engine_for(POLICY).stats["clingo"] > before["clingo"]
 
 
+def test_cases_the_templates_leave_are_solved_under_the_work_limits(compiled, monkeypatch):
+    """Only the cases no template covers reach clingo, and they reach it through the bounded
+    run (api.within_limits: a forked child under the limits), as every clingo solve does."""
+    from mohs_asp import api
+
+    small = [c for c in _claims(37, 600, POLICY) if len(c.lesions) <= 2 and len(c.lines) <= 4]
+    answer_cases(small[:400], POLICY)  # templates for these shapes
+    big = _valid([{"id": "big", "date_of_service": "2026-01-01",
+                   "lesions": [{"id": f"L{i}", "diagnosis": "C44.311", "site": "nose"} for i in range(12)],
+                   "lines": [{"code": "17311", "lesion": f"L{i}"} for i in range(12)]}], POLICY)
+    runs = []
+    real = api.bounded
+    monkeypatch.setattr(api, "bounded", lambda work, cases=1: runs.append(cases) or real(work, cases))
+    cases = small[400:410] + big + small[410:420]
+    assert [_text(a) for a in answer_cases(cases, POLICY)] == _clingo(POLICY, cases)
+    assert runs == [1]  # one bounded clingo run, for the one case left
+    runs.clear()
+    answer_cases(small[400:420], POLICY)
+    assert runs == []  # the templates covered them all: no clingo run
+
+
 # -- constructs the templates do not take: clingo answers ---------------------------------------------
 
 CONSTRUCTS = {
