@@ -291,19 +291,22 @@ def test_engine_clingo_turns_the_templates_off(monkeypatch):
 
 
 def test_the_analysis_reads_the_shipped_policy_as_documented(compiled):
-    """How each input sort may stand in: the diagnosis only as on or off the covered list, the
-    size only against the threshold, line numbers by rank, lesions and codes for themselves."""
+    """How each input sort may stand in: line numbers by rank, lesions and codes for
+    themselves; the diagnosis, the size and the site too, since the firing records of the
+    rules whose `% because:` words name them (`__said`, records.py) show their values, each
+    rule's record its own position (the records of two rules never join two sorts)."""
     cases = _claims(13, 300, POLICY)
     fastpath.solve(POLICY, cases)
     engine = fastpath.engine_for(POLICY)
     a = engine.analysis
     kind = {name: a.kind(((name, arity, arity - 1),)) for name, arity in a.input_arities.items()}
-    assert kind["diagnosis"] == "class" and kind["size_um"] == "class" and kind["site"] == "class"
+    assert kind["diagnosis"] == "injective" and kind["size_um"] == "injective" and kind["site"] == "injective"
     assert kind["line"] == "injective" and kind["histology"] == "injective"
+    assert len({a.root(((name, 3, 2),)) for name in ("diagnosis", "size_um", "site", "histology")}) == 4
     assert a.kind((("line", 3, 1),)) == "injective" and a.sort((("line", 3, 1),)).ordered  # line numbers: ranks
     assert a.kind((("case", 1, 0),)) == "case"
     dx = engine.maps[a.root((("diagnosis", 3, 2),))]
-    assert len(set(dx.classes.values()) | {dx.fresh}) == 2  # covered or not
+    assert not dx.ordered and len(dx.fixed) >= len(POLICY.data.covered_diagnoses)  # the listed codes stand for themselves
 
 
 def test_a_template_from_the_disk_cache_answers_as_a_fresh_one(compiled, monkeypatch, tmp_path):
@@ -365,3 +368,21 @@ def test_batch_writes_the_same_bytes_with_and_without_the_templates(tmp_path):
         assert result.returncode == 0, result.stderr
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_a_template_build_past_the_memory_limit_is_refused_and_clingo_answers(compiled, monkeypatch, tmp_path):
+    """Grounding over open inputs is done in a child under the work limits: given too little
+    memory, the build is refused (no template, the reason kept) and every case gets clingo's
+    answer all the same."""
+    from mohs_asp import limits
+
+    if not limits.FORKS:
+        pytest.skip("the limits need fork")
+    monkeypatch.setenv(cache.CACHE_VARIABLE, str(tmp_path / "cache"))  # no template from the disk
+    monkeypatch.setenv("MOHS_ASP_MEMORY_MB", "1")
+    cases = _claims(21, 300, POLICY)
+    fast = _compiled(POLICY, cases)
+    engine = fastpath.engine_for(POLICY)
+    assert not engine.templates and "memory" in engine.last_failure
+    monkeypatch.delenv("MOHS_ASP_MEMORY_MB")
+    assert fast == _clingo(POLICY, cases)

@@ -604,6 +604,8 @@ def _evaluate(engine: Engine, template: Template, members: list) -> list[Solved]
                     a = _fill(atom, holes, inverse)
             if by:
                 out[i].by.append((rule_id, a[2]))
+                if output.said:  # as engine.solve reads a __said record
+                    out[i].said.append((rule_id, a[2], a[3][1:]))
             else:
                 out[i].derived.append(a)
     return out

@@ -151,6 +151,21 @@ class Analysis:
         return self.kinds.get(self.root(position), "unused")
 
 
+RECORD_VALUES = ("__said", 3, 2)  # records.py: __said(I, Head, (V1,...,Vn)), the values of rule I
+
+
+def argument_position(name: str, arity: int, index: int, first: clingo.Symbol | None) -> Position:
+    """The position of an atom's argument. The values tuple of a firing record (`__said`) is
+    one position per rule (its number, argument 0, in the path): rule 24's `(D,)` (a
+    diagnosis) and rule 9's `(S,)` (a site) are tuples of one value at one place, but no
+    rule compares them (records are only shown), and joining them would join every sort a
+    `% because:` names into one (measured: lesions, codes, diagnoses, sites, sizes and
+    histology terms one exact sort of 362 values, whose template grew past 20 GB)."""
+    if (name, arity, index) == RECORD_VALUES and first is not None:
+        return ((name, arity, index), ("#rule", first.number if first.type == clingo.SymbolType.Number else str(first), 0))
+    return ((name, arity, index),)
+
+
 def _symbol_position(symbol_fn: ast.AST) -> tuple[str, int]:
     return symbol_fn.name, len(symbol_fn.arguments)
 
@@ -227,7 +242,8 @@ class _Walker:
             if known != pred[1]:
                 raise Refused(f"input predicate {pred[0]} is used with arities {known} and {pred[1]}")
         for i, arg in enumerate(fn.arguments):
-            pos = ((pred[0], pred[1], i),)
+            pos = argument_position(pred[0], pred[1], i, fn.arguments[0].symbol
+                                    if fn.arguments[0].ast_type == T.SymbolicTerm else None)
             occ = _Occurrence(pred, pos, positive, in_aggregate)
             if head:
                 occ = None

@@ -33,13 +33,15 @@ from clingo import ast
 
 from ..engine import parse_atom
 from . import cache
-from .analysis import Analysis, Refused, data_positions
+from .analysis import Analysis, Refused, argument_position, data_positions
 from .values import key_symbol, symbol_key
 
 TEMPLATE_KEY = clingo.Number(0)  # the one case of a template (what `check` uses too)
 MAX_EXPRESSION_TERMS = 40  # an "or" of more rules is split over statements (compile depth)
 MAX_WEIGHT_BOUND = 64  # a #count compared with more is left to clingo (the compiled count grows with it)
-MAX_GROUND_RULES = 2_000_000  # a template grounding to more is left to clingo
+MAX_GROUND_RULES = 4_000_000  # a template grounding to more is left to clingo (the memory limit bounds it too)
+BUILD_CASES = 500  # a template is built within the work limits of a chunk of this many cases (limits.py)
+MAX_INTERVAL_REPS = 64  # stand-ins of an ordered sort between two of its fixed numbers, at most
 
 
 # -- sorts at run time -----------------------------------------------------------------------------
@@ -122,11 +124,15 @@ def _fresh_numbers(taken: set, count: int, start: int = 0) -> list[int]:
 
 def _interval_reps(points: list[int], k: int) -> list[list[int]]:
     """For each of the len(points)+1 open intervals around sorted whole numbers, up to k
-    whole numbers inside it, ascending."""
+    whole numbers inside it, ascending. The first j of them are the same whatever k is (the
+    engine maps a case with up to MAX_INTERVAL_REPS of them, a template holds the k its cases
+    need: the first j of each must agree), so below the lowest point they start at a fixed
+    distance from it."""
     out = []
     if not points:
         return [list(range(1, k + 1))]
-    out.append(list(range(points[0] - k, points[0])))
+    k = min(k, MAX_INTERVAL_REPS)
+    out.append(list(range(points[0] - MAX_INTERVAL_REPS, points[0] - MAX_INTERVAL_REPS + k)))
     for lo, hi in zip(points, points[1:]):
         out.append(list(range(lo + 1, min(hi, lo + 1 + k))))
     out.append(list(range(points[-1] + 1, points[-1] + 1 + k)))
@@ -325,6 +331,7 @@ class Output:
     holes: list = field(default_factory=list)  # (path into the tuple, sort root, stand-in key)
     keyed: bool = True
     by: bool = False
+    said: bool = False  # a __said record: also the values its rule's `% because:` words name
 
 
 @dataclass
@@ -380,8 +387,9 @@ def build(policy, analysis: Analysis, data_atoms: list[clingo.Symbol], params: d
     stored = cache.load(name)
     from_cache = stored is not None
     if stored is None:
-        shown, code, count = _ground_and_compile(policy, program, inputs, slot_members, analysis, maps)
-        stored = {"shown": [str(sym) for sym in shown], "code": code, "rules": count}
+        shown_text, code, count = _bounded_build(policy, program, inputs, slot_members, analysis, maps)
+        shown = [clingo.parse_term(text) for text in shown_text]
+        stored = {"shown": shown_text, "code": code, "rules": count}
         cache.save(name, stored)
     else:
         shown = [clingo.parse_term(text) for text in stored["shown"]]
@@ -397,6 +405,32 @@ def build(policy, analysis: Analysis, data_atoms: list[clingo.Symbol], params: d
     template.fact_slots = {}  # a fact (as engine.case_facts makes it) -> its slot, when its values stand for themselves
     template.from_cache = from_cache
     return template
+
+
+def _bounded_build(policy, program: list, inputs: list, slot_members: list, analysis: Analysis, maps: dict):
+    """_ground_and_compile in a child process under the work limits (limits.py), given the time
+    of BUILD_CASES cases: grounding over open inputs can grow past any memory (a sort whose
+    domain is far larger than the rules need: measured 23 GB), and clingo's grounder cannot be
+    stopped from outside. Past a limit, or refused in the child, the template is refused and
+    clingo answers. Returns (shown atoms as text, code, rules)."""
+    from ..limits import LimitExceeded, bounded
+
+    def work():
+        try:
+            shown, code, count = _ground_and_compile(policy, program, inputs, slot_members, analysis, maps)
+        except Refused as e:
+            return ("refused", str(e))
+        return ("ok", ([str(sym) for sym in shown], code, count))
+
+    try:
+        kind, value = bounded(work, BUILD_CASES)
+    except LimitExceeded as e:
+        raise Refused(f"building the template took more than {e.limit}") from None
+    except MemoryError:  # run in this process (no fork): clingo's allocation failed
+        raise Refused("building the template ran out of memory") from None
+    if kind != "ok":
+        raise Refused(value)
+    return value
 
 
 def _ground_and_compile(policy, program: list, inputs: list, slot_members: list, analysis: Analysis, maps: dict):
@@ -456,9 +490,10 @@ def _outputs(shown: list, analysis: Analysis, maps: dict) -> list[Output]:
         out = Output(parse_atom(str(symbol)))
         _holes(symbol, (), (), analysis, maps, out)
         name = out.atom[0]
-        if name == "__by":
+        if name in ("__by", "__said"):  # records.py: __by(I, Head), __said(I, Head, Values)
             head = out.atom[2] if len(out.atom) > 2 else ()
             out.by = True
+            out.said = name == "__said"
             out.keyed = isinstance(head, tuple) and len(head) > 1 and head[1] == "0"
         else:
             out.keyed = len(out.atom) > 1 and out.atom[1] == "0"
@@ -472,7 +507,8 @@ def _holes(sym: clingo.Symbol, pos: tuple, path: tuple, analysis: Analysis, maps
     if sym.type != clingo.SymbolType.Function:
         return
     for i, arg in enumerate(sym.arguments):
-        p = pos + ((sym.name, len(sym.arguments), i),)
+        p = pos + argument_position(sym.name, len(sym.arguments), i, sym.arguments[0]) if not pos else \
+            pos + ((sym.name, len(sym.arguments), i),)
         node = ("pos", p)
         root = analysis.uf.find(node) if node in analysis.uf.parent else None
         m = maps.get(root)
