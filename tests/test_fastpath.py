@@ -371,18 +371,22 @@ def test_batch_writes_the_same_bytes_with_and_without_the_templates(tmp_path):
 
 
 def test_a_template_build_past_the_memory_limit_is_refused_and_clingo_answers(compiled, monkeypatch, tmp_path):
-    """Grounding over open inputs is done in a child under the work limits: given too little
-    memory, the build is refused (no template, the reason kept) and every case gets clingo's
-    answer all the same."""
+    """Grounding over open inputs is done in a child under the work limits: when its memory
+    runs out there (clingo's allocation fails), the build is refused (no template, the reason
+    kept) and every case gets clingo's answer all the same."""
     from mohs_asp import limits
+    from mohs_asp.fastpath import template
 
     if not limits.FORKS:
         pytest.skip("the limits need fork")
+
+    def out_of_memory(*args):
+        raise MemoryError("std::bad_alloc")
+
     monkeypatch.setenv(cache.CACHE_VARIABLE, str(tmp_path / "cache"))  # no template from the disk
-    monkeypatch.setenv("MOHS_ASP_MEMORY_MB", "1")
+    monkeypatch.setattr(template, "_ground_and_compile", out_of_memory)
     cases = _claims(21, 300, POLICY)
     fast = _compiled(POLICY, cases)
     engine = fastpath.engine_for(POLICY)
-    assert not engine.templates and "memory" in engine.last_failure
-    monkeypatch.delenv("MOHS_ASP_MEMORY_MB")
+    assert not engine.templates and "memory" in engine.last_failure, engine.refused
     assert fast == _clingo(POLICY, cases)
