@@ -124,10 +124,10 @@ def _misshapen(case: Case, atom: Atom, what: str, rule_id: str | None, policy: P
 def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
     def name(text, atom: Atom, rule_id: str | None = None) -> str:
         """A lesion named by its position (solved.by_index) or by its id: back to its id."""
-        if not solved.by_index:
-            if text in ids:
-                return text
-        elif isinstance(text, str) and text.isascii() and text.isdigit() and int(text) < len(case.lesions):
+        found = names.get(text) if isinstance(text, str) else None
+        if found is not None:
+            return found
+        if solved.by_index and isinstance(text, str) and text.isascii() and text.isdigit() and int(text) < len(case.lesions):
             return case.lesions[int(text)].id
         raise _misshapen(case, atom, "that names no lesion of the case", rule_id, policy)
 
@@ -137,7 +137,9 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
         except (TypeError, ValueError):  # a constant, a string or a function term where a line number goes
             raise _misshapen(case, atom, f"{_text(text)} is not a line number", rule_id, policy) from None
 
-    ids = {lesion.id for lesion in case.lesions} if not solved.by_index else set()
+    # how the solver names each lesion: its position as printed ("0", "1", ...) or its id
+    names = ({str(i): lesion.id for i, lesion in enumerate(case.lesions)} if solved.by_index
+             else {lesion.id: lesion.id for lesion in case.lesions})
     indications: dict[str, list[str]] = defaultdict(list)
     necessary: set[str] = set()
     covered: set[str] = set()

@@ -25,8 +25,29 @@ def answer_cases(cases: list[Case], policy: Policy, explain: bool = False) -> li
     if not cases:
         return []
     prepare(policy, explain)
-    return within_limits(cases, policy, lambda some: answer_run(some, policy, explain),
-                         lambda case, limit: refused(case, limit, policy, "explain" if explain else "decide"), explain)
+    answers: list[dict | None] = [None] * len(cases)
+    if not explain and len(cases) > 1:  # one case (check) is clingo's: the compiled engine is not even imported
+        answers = compiled_answers(cases, policy)  # cheap, bounded by the template's size: in this process
+    left = [case for case, answer in zip(cases, answers) if answer is None]
+    if left:
+        solved = iter(within_limits(left, policy, lambda some: answer_run(some, policy, explain),
+                                    lambda case, limit: refused(case, limit, policy, "explain" if explain else "decide"),
+                                    explain))
+        answers = [answer if answer is not None else next(solved) for answer in answers]
+    return answers  # type: ignore[return-value]
+
+
+def compiled_answers(cases: list[Case], policy: Policy) -> list[dict | None]:
+    """The answers the compiled engine (mohs_asp/fastpath/) gives, None for each case it does
+    not take (clingo answers those, under the limits). A policy error its answers meet is left
+    for clingo to report in its own words."""
+    from . import fastpath
+
+    solved = fastpath.solve(policy, cases, lambda: sample_within_limits(policy))
+    try:
+        return [build_answer(case, s, policy) if s is not None else None for case, s in zip(cases, solved)]
+    except PolicyError:
+        return [None] * len(cases)
 
 
 def answer_run(cases: list[Case], policy: Policy, explain: bool) -> list[dict]:
@@ -104,9 +125,10 @@ def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500,
         answers: list[dict | None] = []
         cases: list[Case] = []
         for doc in chunk:
+            if isinstance(doc, CaseInvalid):  # answered, not raised: raising it here would tie
+                answers.append(invalid_answer(doc, policy))  # the chunk into a cycle only the collector frees
+                continue
             try:
-                if isinstance(doc, CaseInvalid):
-                    raise doc
                 cases.append(parse_case(doc, policy))
                 answers.append(None)
             except CaseInvalid as e:

@@ -30,6 +30,7 @@ def document(raw: bytes | None):
     try:
         return parse_text(text, "the line")
     except CaseInvalid as e:
+        e.__traceback__ = e.__context__ = None  # kept as a value: its frames would hold the chunk in a cycle
         return e
 
 

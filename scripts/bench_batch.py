@@ -1,27 +1,40 @@
 #!/usr/bin/env python3
-"""Throughput and peak memory of `mohs-asp batch` on generated claims (seeded, reproducible).
+"""Throughput and peak memory of `mohs-asp batch`, beside a plain-Python evaluation of the same
+policy on the same file (seeded, reproducible).
 
-    python scripts/bench_batch.py [--cases N] [--workers N] [--seed S] [--keep FILE] [--distinct-lesion-ids]
+    python scripts/bench_batch.py [--cases N] [--runs R] [--workers N] [--seed S] [--keep FILE]
+                                  [--no-explain] [--clingo] [--distinct-lesion-ids]
 
 Writes N cases as JSON Lines (1-3 lesions, 0-5 lines, a realistic mix of sites, codes and
-diagnoses; about 3% invalid cases and 0.5% lines that are not JSON), runs `mohs-asp batch`
-on them as a subprocess, checks that every line got its answer, and prints the wall time
-(Python start-up included), cases/s, the CPU time of all its processes (a figure that moves
-less than wall time when other work shares the machine) and the peak resident memory of the
-largest of its processes (resource.getrusage RUSAGE_CHILDREN, ru_maxrss).
+diagnoses; about 3% invalid cases and 0.5% lines that are not JSON), then runs, R times and
+interleaved (so that a change in the machine's load hits every contender alike), each as a
+whole process from the same file:
+
+- `mohs-asp batch FILE --out A` (plain batch; after the first run its compiled template
+  comes from the disk cache, see README "The compiled engine");
+- the same with `MOHS_ASP_CACHE=off` (the template built in the run);
+- `python scripts/plain_policy.py FILE B`: the yardstick, the policy restated by hand in
+  plain Python, one process (not part of the package; see its docstring);
+- `mohs-asp batch FILE --explain --out C` (unless --no-explain);
+- with --clingo, `MOHS_ASP_ENGINE=clingo mohs-asp batch` (every case through clingo).
+
+For each it prints the best wall time of the runs (Python start-up included), cases/s, the
+CPU time of all its processes, their peak resident memory (largest single process,
+ru_maxrss), and the ratios: batch against the yardstick, explained batch against plain
+batch. It checks that every line got an answer and that the yardstick's answers equal
+batch's on every valid case (a yardstick that drifted from the policy would show here).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 SITES_HEAD = ["nose", "cheek", "forehead", "temple", "ear", "lip", "eyelid", "scalp", "neck", "chin",
@@ -120,12 +133,48 @@ def write_cases(path: Path, count: int, seed: int, distinct_ids: bool = False) -
                 f.write(json.dumps(case(rng, n, distinct_ids), separators=(",", ":")) + "\n")
 
 
+def _measure(cmd: list[str], env: dict | None = None) -> tuple[float, float, float, str]:
+    """(wall s, CPU s of every process, peak MiB of the largest, stderr) of one whole run,
+    measured from a fresh helper process (so that ru_maxrss is this run's own)."""
+    probe = ("import resource,subprocess,sys,time\n"
+             "t=time.perf_counter();r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE)\n"
+             "w=time.perf_counter()-t;u=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+             "sys.stderr.buffer.write(r.stderr)\n"
+             "print(r.returncode,w,u.ru_utime+u.ru_stime,u.ru_maxrss/1024)")
+    result = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, env=env, check=False)
+    if len(result.stdout.split()) != 4:
+        raise SystemExit(f"{' '.join(cmd)}: the measuring process failed:\n{result.stderr}")
+    code, wall, cpu, peak = result.stdout.split()
+    if code != "0":
+        raise SystemExit(f"{' '.join(cmd)} exited {code}:\n{result.stderr}")
+    return float(wall), float(cpu), float(peak), result.stderr
+
+
+def _agreement(batch_out: Path, plain_out: Path) -> tuple[int, int]:
+    """(valid cases on which the two agree, cases on which they do not)."""
+    same = differ = 0
+    with batch_out.open(encoding="utf-8") as a, plain_out.open(encoding="utf-8") as b:
+        for x, y in zip(a, b):
+            x, y = json.loads(x), json.loads(y)
+            if x["status"] == "ok" or y["status"] == "ok":
+                if x == y:
+                    same += 1
+                else:
+                    differ += 1
+            elif x["status"] != y["status"]:
+                differ += 1
+    return same, differ
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each contender, interleaved; the best counts")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--keep", type=Path, default=None, help="write the generated cases here and keep them")
+    parser.add_argument("--no-explain", action="store_true", help="leave out batch --explain")
+    parser.add_argument("--clingo", action="store_true", help="also run batch with MOHS_ASP_ENGINE=clingo")
     parser.add_argument("--distinct-lesion-ids", action="store_true",
                         help="no lesion id used twice in the file (clingo keeps every symbol: the worst case for memory)")
     args = parser.parse_args()
@@ -133,31 +182,61 @@ def main() -> int:
     if exe is None:
         print("mohs-asp is not installed in this environment", file=sys.stderr)
         return 2
+    plain = Path(__file__).resolve().parent / "plain_policy.py"
+    import mohs_asp
+    from mohs_asp.policy import load_policy
+
+    record = ["--digest", load_policy().digest, "--engine-version", mohs_asp.__version__]  # the decision record's constants
     with tempfile.TemporaryDirectory() as tmp:
         cases = args.keep or Path(tmp) / "cases.jsonl"
-        out = Path(tmp) / "answers.jsonl"
         write_cases(cases, args.cases, args.seed, args.distinct_lesion_ids)
-        cmd = [exe, "batch", str(cases), "--out", str(out)]
-        if args.workers:
-            cmd += ["--workers", str(args.workers)]
-        start = time.perf_counter()
-        result = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
-        seconds = time.perf_counter() - start
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        peak_mib, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
-        if result.returncode != 0:
-            print(f"mohs-asp batch exited {result.returncode}:\n{result.stderr}", file=sys.stderr)
-            return 1
-        with out.open(encoding="utf-8") as f:
-            answers = sum(1 for _ in f)
-        print(result.stderr.rstrip())
-    print(f"cases                {args.cases:>10,}")
-    print(f"answers              {answers:>10,}{'' if answers == args.cases else '  MISMATCH'}")
-    print(f"wall time            {seconds:>10.2f} s (Python start-up included)")
-    print(f"throughput           {args.cases / seconds:>10,.0f} cases/s")
-    print(f"CPU time             {cpu:>10.2f} s, all processes ({cpu / args.cases * 1e6:,.0f} us a case)")
-    print(f"peak memory          {peak_mib:>10,.0f} MiB (largest single process, ru_maxrss)")
-    return 0 if answers == args.cases else 1
+        workers = ["--workers", str(args.workers)] if args.workers else []
+        out = {name: Path(tmp) / f"{name}.jsonl" for name in ("batch", "plain", "cold", "explain", "clingo")}
+        contenders = {"batch": ([exe, "batch", str(cases), "--out", str(out["batch"]), *workers], None),
+                      "plain": ([sys.executable, str(plain), str(cases), str(out["plain"]), *record], None),
+                      "cold": ([exe, "batch", str(cases), "--out", str(out["cold"]), *workers],
+                               {**os.environ, "MOHS_ASP_CACHE": "off"})}
+        if not args.no_explain:
+            contenders["explain"] = ([exe, "batch", str(cases), "--explain", "--out", str(out["explain"]), *workers], None)
+        if args.clingo:
+            contenders["clingo"] = ([exe, "batch", str(cases), "--out", str(out["clingo"]), *workers],
+                                    {**os.environ, "MOHS_ASP_ENGINE": "clingo"})
+        best: dict[str, tuple] = {}
+        summary = ""
+        for _ in range(args.runs):
+            for name, (cmd, env) in contenders.items():
+                wall, cpu, peak, err = _measure(cmd, env)
+                if name == "batch":
+                    summary = err.strip()
+                if name not in best or wall < best[name][0]:
+                    best[name] = (wall, cpu, peak)
+        for name in contenders:
+            if name != "plain":
+                with out[name].open(encoding="utf-8") as f:
+                    answers = sum(1 for _ in f)
+                if answers != args.cases:
+                    print(f"{name}: {answers} answers for {args.cases} cases", file=sys.stderr)
+                    return 1
+        same, differ = _agreement(out["batch"], out["plain"])
+    n = args.cases
+    print(summary)
+    print(f"cases {n:,}; best of {args.runs} interleaved runs each, whole processes, Python start-up included")
+    print(f"{'':26}{'wall s':>8}{'cases/s':>10}{'CPU s':>8}{'CPU us/case':>12}{'peak MiB':>10}")
+    labels = {"batch": "batch", "plain": "plain Python", "cold": "batch, no template cache",
+              "explain": "batch --explain", "clingo": "batch, clingo only"}
+    for name, (wall, cpu, peak) in best.items():
+        print(f"{labels[name]:26.26}{wall:>8.2f}{n / wall:>10,.0f}{cpu:>8.2f}{cpu / n * 1e6:>12,.0f}{peak:>10,.0f}")
+    b, p, c = best["batch"], best["plain"], best["cold"]
+    print(f"batch / plain Python:       {b[0] / p[0]:.2f}x wall, {b[1] / p[1]:.2f}x CPU (target: within 2x)")
+    print(f"  without the template cache {c[0] / p[0]:.2f}x wall, {c[1] / p[1]:.2f}x CPU (the template built in the run)")
+    if "explain" in best:
+        e = best["explain"]
+        print(f"batch --explain / batch:    {e[0] / b[0]:.2f}x wall, {e[1] / b[1]:.2f}x CPU (target: within 3x)")
+    if "clingo" in best:
+        c = best["clingo"]
+        print(f"clingo-only batch / batch:  {c[0] / b[0]:.2f}x wall, {c[1] / b[1]:.2f}x CPU")
+    print(f"yardstick agrees with batch on {same:,} valid cases" + (f", DISAGREES on {differ:,}" if differ else ""))
+    return 0 if not differ else 1
 
 
 if __name__ == "__main__":

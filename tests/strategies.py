@@ -15,7 +15,7 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from mohs_asp import case_format, icd10
-from mohs_asp.policy import load_policy
+from mohs_asp.policy import LESION_FLAGS, load_policy
 
 POLICY = load_policy()
 DATA = POLICY.data
@@ -170,6 +170,114 @@ def mutated(draw) -> dict:
 
 
 documents = st.one_of(cases(), mutated())
+
+
+# -- seeded claims, for many cases at once ---------------------------------------------------------
+
+SIZE_EDGES = [{"size_cm": Decimal("2.0")}, {"size_cm": Decimal("1.9999")}, {"size_cm": Decimal("2.0001")},
+              {"size_cm": Decimal("1.99999")}, {"size_cm": 2}, {"size_mm": 20}, {"size_mm": Decimal("19.999")},
+              {"size_mm": Decimal("20.001")}, {"size_mm": 19}, {"size_cm": Decimal("0.0001")}, {"size_cm": 100}]
+
+
+def _day(number: int) -> dt.date | None:
+    try:
+        return dt.date(number // 10000, number // 100 % 100, number % 100)
+    except ValueError:  # the open end (99991231 and the like)
+        return None
+
+
+def boundary_days(policy=POLICY) -> list[str]:
+    """The days either side of every date the policy tells apart: each data row's first and
+    last day in force (its `period` facts), each version's, each ICD-10-CM release's."""
+    edges = set()
+    spans = [(sym.arguments[0].number, sym.arguments[1].number) for sym in policy.data.facts
+             if sym.name == "period" and len(sym.arguments) == 2]
+    spans += [(v.effective_from, v.effective_to) for v in policy.versions]
+    spans += [(r.effective_from, r.effective_to) for r in policy.icd10.all]
+    for start, end in spans:
+        for number, step in ((start, -1), (end, 1)):
+            day = _day(number)
+            if day is not None and dt.date(2000, 1, 1) < day < dt.date(2100, 1, 1):
+                edges.update(d.isoformat() for d in (day, day + dt.timedelta(days=step)))
+    return sorted(edges)
+
+
+def service_day(rng, days: list[str]) -> str:
+    """A date of service: a day either side of a date the policy tells apart (30%), or any day
+    from the policy's first year to 2030."""
+    if days and rng.random() < 0.3:
+        return rng.choice(days)
+    return (dt.date(2015, 1, 1) + dt.timedelta(days=rng.randint(0, 16 * 365))).isoformat()
+
+
+BOUNDARY_DAYS = boundary_days()
+
+
+def claim(rng, n: int, days: list[str] = BOUNDARY_DAYS) -> dict:
+    """A generated case (seeded, so a failure can be replayed) reaching the policy's edges: sizes
+    at the threshold, every site and histology spelling, every code set, add-ons, biopsies of
+    several lesions (one lesion named twice too), units against lesions, pre-surgical flags,
+    deep structures, line numbers given in any order, up to 6 lesions and 9 lines, dates of
+    service either side of every date the policy tells apart (`days`: boundary_days)."""
+    count = rng.choice([0, 1, 1, 1, 2, 2, 3, 3, 4, 5, 6])
+    ids = rng.sample(["A", "B", "C", "D", "E", "F", "lesion-1", "Ünï", "x y"], count)
+    doc: dict = {"id": f"gen-{n}", "date_of_service": service_day(rng, days)}
+    if rng.random() < 0.3:
+        doc["patient"] = {"immunosuppressed": rng.random() < 0.5} if rng.random() < 0.8 else {}
+    doc["lesions"] = []
+    for lesion_id in ids:
+        dx = rng.choice(COVERED) if rng.random() < 0.75 else rng.choice(UNCOVERED)
+        if rng.random() < 0.2:
+            dx = dx.replace(".", "").lower()
+        site = rng.choice(SITES)
+        lesion = {"id": lesion_id, "diagnosis": dx,
+                  "site": rng.choice([site, site.upper(), site.replace("_", " ").title(), site.replace("_", "-")])}
+        roll = rng.random()
+        if roll < 0.3:
+            lesion.update(rng.choice(SIZE_EDGES))
+        elif roll < 0.7:
+            lesion["size_cm" if rng.random() < 0.6 else "size_mm"] = Decimal(rng.randint(1, 400)) / Decimal(100)
+        if rng.random() < 0.5:
+            border = rng.choice(DATA.borders)
+            lesion["borders"] = rng.choice([border, border.upper(), border.replace("_", "-")])
+        if rng.random() < 0.5:
+            lesion["histology"] = [rng.choice([t, t.upper(), t.replace("_", " ")]) for t in rng.sample(TERMS, rng.randint(0, 4))]
+        for flag in LESION_FLAGS:
+            if rng.random() < 0.25:
+                lesion[flag] = rng.random() < 0.5
+        doc["lesions"].append(lesion)
+    lines = []
+    for _ in range(rng.choice([0, 1, 2, 3, 3, 4, 5, 5, 6, 7, 9]) if ids or rng.random() < 0.3 else 0):
+        kind = rng.choice(["mms", "mms", "mms", "frozen_section", "surgical_pathology", "biopsy", "repair", "other"])
+        if kind == "mms":
+            code = rng.choice(sorted(MMS_CODES))
+        elif kind == "other":
+            code = rng.choice(OTHER_CODES + ["17000", "0479T", "11101", "11108", "88303"])
+        else:
+            code = rng.choice(SET_CODES[kind])
+        line: dict = {"code": code}
+        if ids and (kind != "other" or rng.random() < 0.3):
+            if kind == "biopsy" and len(ids) > 1 and rng.random() < 0.4:
+                named = rng.sample(ids, rng.randint(2, min(3, len(ids))))
+                if rng.random() < 0.15:
+                    named.append(named[0])  # one lesion named twice
+                line["lesions"] = named
+            else:
+                line["lesion"] = rng.choice(ids)
+        elif kind != "other":
+            line = {"code": rng.choice(OTHER_CODES)}
+        if kind == "biopsy" and rng.random() < 0.5:
+            line["pre_surgical"] = rng.random() < 0.6
+        if rng.random() < 0.3:
+            line["units"] = rng.choice([1, 1, 2, 2, 3, 99])
+        if rng.random() < 0.1:
+            line["modifiers"] = rng.sample(["59", "XS", "51", "RT"], rng.randint(1, 2))
+        lines.append(line)
+    if lines and rng.random() < 0.3:  # explicit numbers: in any order, with gaps
+        for line, number in zip(lines, rng.sample(range(1, 60), len(lines))):
+            line["line"] = number
+    doc["lines"] = lines
+    return doc
 
 
 # -- scalars as a file writes them: numbers past Decimal's reach, YAML tags ---------------------

@@ -1,0 +1,632 @@
+"""The compiled engine: the policy as clingo grounds it, evaluated for many cases at once.
+
+`solve(policy, cases)` gives what `engine.solve(policy, cases, track=DECIDING)` gives, one
+Solved per case it can take (None for the others), in order, without running clingo per chunk:
+
+1. analysis.py reads the rules (never a restatement of them) and decides how each input
+   argument may stand in for the case's values without changing any answer;
+2. template.py has clingo ground the rules once over open inputs (each argument over its
+   stand-ins) and compiles the ground program to straight-line bit-set code;
+3. here each case is turned into its input atoms exactly as `engine.case_facts` makes them
+   (the one translation from a case to facts), mapped onto the stand-ins, the template
+   evaluated for all its cases at once (one bit a case), and the shown atoms read back,
+   stand-ins mapped back to the case's own values.
+
+A case the templates do not cover (more lesions or lines than any template has, a value
+outside an exact domain) is left to the caller (None in its place), which has clingo solve
+it as before, in one Control for all such cases of the chunk and under the work limits
+(api.within_limits); so is every case when the policy uses a construct the templates do not
+take (the analysis or the ground program is refused: a constraint, a choice, a disjunction,
+a cyclic rule, a #sum, ...). Each case is answered as `check` answers it alone. The date of
+service is an input like the others: the rules compare it only with the data's periods, so
+a template holds those days and a stand-in for each stretch between them.
+
+`MOHS_ASP_ENGINE=clingo` turns the compiled engine off (every case through clingo, the
+reference); `MOHS_ASP_ENGINE=compiled` uses it even for a handful of cases (by default a
+call with fewer than FAST_MIN cases goes to clingo unless a template is already built,
+since building one takes a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from bisect import bisect_left
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from itertools import chain
+from operator import itemgetter
+
+from ..engine import DECIDING, Solved, case_facts
+from ..errors import PolicyError
+from ..policy import CASE_FACT_PREDICATES, Policy
+from .values import CASE, SYMBOL_TEXT, value_key
+
+if TYPE_CHECKING:
+    from .template import Template
+
+# analysis.py, template.py and cache.py are imported when a template is first wanted: `check`
+# (one case, clingo) does not pay for them
+
+ENGINE_VARIABLE = "MOHS_ASP_ENGINE"
+FAST_MIN = 100  # cases in one call before a template is worth building
+BUILD_MIN = 20  # cases a new template must cover to be built
+MAX_TEMPLATES = 4  # per policy and process
+MAX_STAND_INS = 16  # per sort and case: a case needing more goes to clingo
+MAX_SEEN = 64  # values of an equality sort that stand for themselves in a template
+MAX_EXACT_VALUES = 128  # values of an exact sort (units) a template takes
+CACHE_LIMIT = 200_000  # entries of a per-process lookup table before it is emptied
+
+
+class Compiled(Solved):
+    """A Solved read off a compiled template (the same fields, the same meaning)."""
+
+
+class _Identity(dict):
+    """engine.case_facts's symbol table, handing back plain values (ints and strs)."""
+
+    def __missing__(self, value):
+        if len(self) > CACHE_LIMIT:
+            self.clear()
+        self[value] = value
+        return value
+
+
+_IDENTITY = _Identity()
+_MAPPED = object()  # a fact with a value that needs a generic stand-in: encode_mapped
+_SECOND = itemgetter(1)
+
+
+@dataclass
+class _Encoded:
+    keys: list  # canonical input atom keys
+    inverse: dict | None  # sort root -> {stand-in key: the case's value}; None when every value stands for itself
+    facts: list | None = None
+
+
+@dataclass
+class Engine:
+    policy: Policy
+    refused: str | None = None
+    analysis: object = None
+    data_atoms: list = field(default_factory=list)
+    maps: dict = field(default_factory=dict)
+    seen: dict = field(default_factory=dict)  # root of an equality sort -> values seen often (stand for themselves)
+    templates: list[Template] = field(default_factory=list)
+    failed_builds: int = 0
+    stats: dict = field(default_factory=lambda: {"compiled": 0, "clingo": 0})
+    cache: dict = field(default_factory=dict)  # fact -> (key, ordered values), or _MAPPED
+    _identity: dict = field(default_factory=dict)  # a case's ordered values -> whether they stand for themselves
+
+    # -- the analysis, once --------------------------------------------------------------------
+
+    def prepare(self, facts_of_cases: list[list]) -> None:
+        from .analysis import Refused, analyse
+
+        keyed = set()
+        names = set(CASE_FACT_PREDICATES)
+        for facts in facts_of_cases:
+            for name, args in facts:
+                names.add(name)
+                if args and args[0] is CASE:
+                    keyed.add(name)
+        try:
+            self.data_atoms = _data_atoms(self.policy)
+            self.analysis = a = analyse(self.policy.program(DECIDING), frozenset(names), frozenset(keyed), self.data_atoms)
+            self.roots = {name: tuple(a.root(((name, arity, i),)) for i in range(arity))
+                          for name, arity in a.input_arities.items()}
+            self._remap({})
+        except (Refused, RuntimeError) as e:
+            self.refused = str(e)
+
+    def _remap(self, seen: dict) -> None:
+        """The maps used to encode cases: generic stand-ins up to MAX_STAND_INS, the values
+        seen often standing for themselves."""
+        params = {}
+        for root, kind in self.analysis.kinds.items():
+            if kind == "injective":
+                params[("k", root)] = MAX_STAND_INS
+                params[("S", root)] = seen.get(root, ())
+        self.seen = seen
+        from .template import sort_maps
+
+        self.maps = sort_maps(self.analysis, self.analysis.data_values, self.data_atoms, params)
+        self.cache = {}
+        self._identity = {}
+
+    # -- cases to input atoms --------------------------------------------------------------------
+
+    def _entry(self, fact):
+        """The canonical key of one fact when every value of an injective sort stands for
+        itself, whether its equality values do, and its ordered values (to check that)."""
+        name, args = fact
+        a = self.analysis
+        arity = a.input_arities.get(name)
+        if arity is None:
+            if name not in a.inputs:
+                return None
+            entry = self.cache[fact] = (None, ())  # an input no rule reads (and none is shown)
+            return entry
+        if arity != len(args) or ((bool(args) and args[0] is CASE) != (name in a.keyed)):
+            return None
+        key = [name]
+        fixed = True
+        ordered = []
+        for root, arg in zip(self.roots[name], args):
+            if arg is CASE:
+                if len(key) != 1:
+                    return None
+                key.append(0)
+                continue
+            value = value_key(arg)
+            m = self.maps[root]
+            if m.kind == "class":
+                rep = m.class_of(value)
+                if rep is None:
+                    return None
+                key.append(rep)
+            elif m.kind == "injective":
+                if m.ordered:
+                    ordered.append((root, value))
+                elif value not in m.fixed:
+                    fixed = False
+                key.append(value)
+            else:
+                key.append(value)
+        if len(self.cache) > CACHE_LIMIT:
+            self.cache.clear()
+        entry = self.cache[fact] = (tuple(key), tuple(ordered)) if fixed else _MAPPED
+        return entry
+
+    def _mapped_key(self, fact) -> tuple:
+        """The key of a fact whose injective values are replaced afterwards (encode_mapped)."""
+        name, args = fact
+        key = [name]
+        for root, arg in zip(self.roots[name], args):
+            if arg is CASE:
+                key.append(0)
+                continue
+            m = self.maps[root]
+            key.append(m.class_of(value_key(arg)) if m.kind == "class" else value_key(arg))
+        return tuple(key)
+
+    def encode(self, facts: list) -> _Encoded | None:
+        """The case's input atoms, when every value of an injective sort stands for itself (the
+        usual case: lesions 0, 1, ..., lines numbered 1, 2, ..., codes seen before); else
+        encode_mapped."""
+        entries = list(map(self.cache.get, facts))
+        if None in entries:
+            entries = [e if e is not None else self._entry(f) for e, f in zip(entries, facts)]
+            if None in entries:
+                return None
+        if _MAPPED in entries:
+            return self.encode_mapped(facts)
+        keys = [e[0] for e in entries]  # None for a fact no rule reads (the template's spare slot)
+        ordered = list(chain.from_iterable(map(_SECOND, entries)))
+        if ordered:
+            found = self._identity.get(frozenset(ordered))
+            if found is None:
+                found = self._identity_check(ordered)
+            if not found:
+                return self.encode_mapped(facts)
+        return _Encoded(keys, None, facts)
+
+    def _identity_check(self, ordered: list) -> bool:
+        """Whether the ordered values of a case ((sort, value) pairs) are their own stand-ins."""
+        per_root: dict = {}
+        for root, value in ordered:
+            per_root.setdefault(root, []).append(value)
+        same = True
+        for root, values in per_root.items():
+            found = self.maps[root].injective(values)
+            if found is None or any(key != rep for key, rep in found.items()):
+                same = False
+        if len(self._identity) > CACHE_LIMIT:
+            self._identity.clear()
+        self._identity[frozenset(ordered)] = same
+        return same
+
+    def encode_mapped(self, facts: list) -> _Encoded | None:
+        """Encoding with the values of injective sorts mapped onto their stand-ins."""
+        maps = self.maps
+        values: dict = {}
+        rows = []
+        for fact in facts:
+            entry = self.cache.get(fact) or self._entry(fact)
+            if entry is None:
+                return None
+            name, args = fact
+            if entry is _MAPPED:
+                entry = (self._mapped_key(fact),)
+            elif entry[0] is None:
+                rows.append((None, (), ()))
+                continue
+            roots = self.roots[name]
+            for root, arg in zip(roots, args):
+                if arg is not CASE and maps[root].kind == "injective":
+                    values.setdefault(root, []).append(value_key(arg))
+            rows.append((entry[0], roots, args))
+        mapping = {}
+        for root, keys in values.items():
+            found = maps[root].injective(keys)
+            if found is None:
+                return None
+            mapping[root] = found
+        keys = []
+        for key, roots, args in rows:
+            if key is None:
+                keys.append(None)
+                continue
+            key = list(key)
+            for i, (root, arg) in enumerate(zip(roots, args), start=1):
+                if arg is not CASE and root in mapping:
+                    key[i] = mapping[root][value_key(arg)]
+            keys.append(tuple(key))
+        inverse = {root: {rep: key for key, rep in found.items()} for root, found in mapping.items()}
+        return _Encoded(keys, inverse, facts)
+
+    # -- templates ---------------------------------------------------------------------------------
+
+    def new_template(self, facts_of: list[list]) -> Template | None:
+        """A template for these cases (their facts): their exact values; of each equality sort,
+        the values seen in at least 1% of them standing for themselves, generic stand-ins for
+        the others; as many ranks as the cases need."""
+        from .analysis import Refused
+        from .template import build
+
+        a = self.analysis
+        plan = {}  # predicate -> [(argument, root, kind)] for injective and exact arguments
+        for name, roots in self.roots.items():
+            plan[name] = [(i, root, a.kinds[root]) for i, root in enumerate(roots) if a.kinds.get(root) in ("injective", "exact")]
+        per_case = []
+        counts: dict = {}
+        exact: dict = {}
+        for facts in facts_of:
+            mine: dict = {}
+            for name, args in facts:
+                for i, root, _kind in plan.get(name, ()):
+                    arg = args[i]
+                    if arg is not CASE:
+                        mine.setdefault(root, set()).add(value_key(arg))
+            for root, vals in mine.items():
+                if a.kinds[root] == "exact":
+                    c = exact.setdefault(root, {})
+                    for v in vals:
+                        c[v] = c.get(v, 0) + 1
+                elif not self.maps[root].ordered:
+                    c = counts.setdefault(root, {})
+                    for v in vals:
+                        c[v] = c.get(v, 0) + 1
+            per_case.append(mine)
+        # an exact sort (values the rules compute with) takes its most frequent values only
+        exact = {root: sorted(c, key=lambda v: (-c[v], repr(v)))[:MAX_EXACT_VALUES] for root, c in exact.items()}
+        seen = {root: set(vals) for root, vals in self.seen.items()}
+        for root, c in counts.items():
+            often = [v for v, n in c.items() if n >= max(2, len(facts_of) // 100)]
+            seen.setdefault(root, set()).update(sorted(often, key=lambda v: (-c[v], repr(v)))[:MAX_SEEN])
+        needs: dict = {}
+        for mine in per_case:
+            for root, vals in mine.items():
+                m = self.maps[root]
+                if a.kinds[root] != "injective":
+                    continue
+                if m.ordered:
+                    found = m.injective(list(vals))
+                    n = _per_interval(m, found) if found is not None else MAX_STAND_INS + 1
+                else:
+                    extra = seen.get(root, ())
+                    n = sum(1 for v in vals if v not in m.fixed and v not in extra)
+                needs.setdefault(root, []).append(n)
+        # stand-ins for what 99% of these cases need: a case with many more lines than the rest
+        # goes to clingo rather than make the template (which grows with them) slow for all
+        need = {root: sorted(ns)[(len(ns) * 99) // 100 if len(ns) >= 100 else -1] for root, ns in needs.items()}
+        params = {}
+        for root, kind in a.kinds.items():
+            if kind == "injective":
+                ordered = self.maps[root].ordered
+                params[("k", root)] = min(need.get(root, 1 if ordered else 0), MAX_STAND_INS)
+                if not ordered:
+                    params[("S", root)] = sorted(seen.get(root, ()), key=repr)
+            elif kind == "exact":
+                params[("values", root)] = sorted(exact.get(root, ()), key=repr)
+        if seen != self.seen:
+            self._remap(seen)
+        keys_of = [[key for key in enc.keys if key is not None]
+                   for enc in (self.encode(facts) for facts in facts_of) if enc is not None]
+        for name in a.input_arities:
+            if name not in a.keyed:  # facts about values (code_num): the combinations the cases show
+                params[("observed", name)] = {key for keys in keys_of for key in keys if key[0] == name}
+        # functional dependencies the cases keep (one code a line, one site a lesion): the
+        # template leaves out rules that would need two at once, and checks each case keeps them
+        for name, arity in a.input_arities.items():
+            held = []
+            for j in range(1, arity + 1):
+                if name in a.keyed and j == 1:
+                    continue
+                ok, some = True, False
+                for keys in keys_of:
+                    rest = [key[:j] + key[j + 1:] for key in keys if key[0] == name]
+                    if len(set(rest)) != len(rest):
+                        ok = False
+                        break
+                    some = some or bool(rest)
+                if ok and some:
+                    held.append(j)
+            if held:
+                params[("fd", name)] = tuple(held)
+        try:
+            template = build(self.policy, self.analysis, self.data_atoms, params, self.policy.program(DECIDING))
+        except Refused as e:
+            self.last_failure = str(e)
+            self.failed_builds += 1
+            if not self.templates:
+                self.refused = str(e)
+            return None
+        self.templates.append(template)
+        return template
+
+
+def _per_interval(m, found: dict) -> int:
+    counts: dict = {}
+    for key in found:
+        if key not in m.fixed:
+            i = bisect_left(m.points, key)
+            counts[i] = counts.get(i, 0) + 1
+    return max(counts.values(), default=1)
+
+
+def _data_atoms(policy: Policy) -> list:
+    """The data facts and every atom the rules derive from the data alone (no case)."""
+    import clingo
+    from clingo import ast
+
+    from .analysis import Refused
+
+    ctl = clingo.Control(["--models=2"], logger=lambda code, message: None)
+    with ast.ProgramBuilder(ctl) as builder:
+        for statement in policy.program(DECIDING):
+            builder.add(statement)
+    with ctl.backend() as backend:
+        for sym in policy.data.facts:
+            backend.add_rule([backend.add_atom(sym)])
+    ctl.ground([("base", [])])
+    models = []
+    ctl.solve(on_model=lambda m: models.append(m.symbols(atoms=True)))
+    if len(models) != 1:
+        raise Refused("the data alone do not give one answer")
+    return list(models[0])
+
+
+_ENGINES: dict[int, Engine] = {}
+
+
+def engine_for(policy: Policy) -> Engine:
+    engine = _ENGINES.get(id(policy))
+    if engine is None or engine.policy is not policy:
+        engine = _ENGINES[id(policy)] = Engine(policy)
+        engine.rule_ids = [rule.id for rule in policy.rules]
+    return engine
+
+
+def mode() -> str:
+    value = os.environ.get(ENGINE_VARIABLE, "auto").strip().lower() or "auto"
+    return value if value in ("auto", "clingo", "compiled") else "auto"
+
+
+def solve(policy: Policy, cases: list, vetted: Callable[[], None] | None = None) -> list[Solved | None]:
+    """One Solved per case the compiled templates cover, as engine.solve(policy, cases,
+    track=DECIDING) gives it; None for each of the others (the caller has clingo solve those,
+    under the work limits). `vetted()` is called before the first template is built (it raises
+    when the policy cannot decide a small case within the limits: then none is built)."""
+    none: list[Solved | None] = [None] * len(cases)
+    how = mode()
+    if how == "clingo" or not cases:
+        return none
+    engine = engine_for(policy)
+    if engine.refused or (how == "auto" and len(cases) < FAST_MIN and not engine.templates):
+        return none
+    try:
+        return _solve(policy, engine, cases, vetted)
+    except PolicyError:
+        raise
+    except Exception as e:  # noqa: BLE001 -- a fault of the compiled engine must never cost an answer
+        engine.refused = f"the compiled engine failed ({type(e).__name__}: {e}); clingo answers"
+        return none
+
+
+def _solve(policy: Policy, engine: Engine, cases: list, vetted: Callable[[], None] | None) -> list[Solved | None]:
+    facts_of = []
+    for case in cases:
+        facts: list = []
+        case_facts(CASE, case, facts, _IDENTITY, set(), True)
+        facts_of.append(facts)
+    if engine.analysis is None:
+        engine.prepare(facts_of)
+        if engine.refused:
+            return [None] * len(cases)
+    encoded: list = [None] * len(cases)
+    groups: dict[int, list] = {}
+    left: list[int] = []
+    for i, facts in enumerate(facts_of):
+        found = _place(engine, facts)
+        if found is None:
+            encoded[i] = enc = engine.encode(facts)
+            found = _covering(engine, enc)
+            if found is None:
+                left.append(i)
+                continue
+            if enc.inverse is None:  # every value stood for itself: this case's facts map straight to slots
+                slots_of = engine.templates[found[0]].fact_slots
+                if len(slots_of) > CACHE_LIMIT:
+                    slots_of.clear()
+                slots_of.update(zip(facts, found[1]))
+        else:
+            encoded[i] = _PLACED
+        groups.setdefault(found[0], []).append((i, found[1]))
+    buildable = [i for i in left if encoded[i] is not None]
+    if len(buildable) >= min(BUILD_MIN, len(cases)) and len(engine.templates) < MAX_TEMPLATES and engine.failed_builds < 2:
+        if vetted is not None and not engine.templates:
+            vetted()
+        if engine.new_template([facts_of[i] for i in buildable]) is not None:
+            still = []
+            for i in left:
+                enc = engine.encode(facts_of[i]) if encoded[i] is not None else None
+                encoded[i] = enc
+                found = _covering(engine, enc)
+                if found is None:
+                    still.append(i)
+                else:
+                    groups.setdefault(found[0], []).append((i, found[1]))
+            left = still
+    out: list[Solved | None] = [None] * len(cases)
+    for t, members in groups.items():
+        for (i, _), solved in zip(members, _evaluate(engine, engine.templates[t], [(encoded[i], slots) for i, slots in members])):
+            out[i] = solved
+    engine.stats["compiled"] += len(cases) - len(left)
+    engine.stats["clingo"] += len(left)
+    return out
+
+
+def warm_up(policy: Policy, docs: list, vetted: Callable[[], None] | None = None) -> None:
+    """Build the templates for these documents (batch's first chunk) now, before worker
+    processes are forked: they start with the templates instead of each building its own.
+    Documents that are not valid cases are passed over; nothing is answered here. `vetted()`
+    is called before a template is built (as `solve` calls it)."""
+    if mode() == "clingo" or engine_for(policy).templates or engine_for(policy).refused:
+        return
+    try:
+        _warm_up(policy, docs, vetted)
+    except PolicyError:
+        raise  # the policy cannot decide a small case within the limits: batch reports it (exit 3)
+    except Exception as e:  # noqa: BLE001 -- a fault of the compiled engine must never cost an answer
+        engine_for(policy).refused = f"the compiled engine failed ({type(e).__name__}: {e}); clingo answers"
+
+
+def _warm_up(policy: Policy, docs: list, vetted: Callable[[], None] | None) -> None:
+    from ..case import parse_case
+    from ..errors import CaseInvalid
+
+    cases = []
+    for doc in docs:
+        if isinstance(doc, CaseInvalid):
+            continue
+        try:
+            cases.append(parse_case(doc, policy))
+        except CaseInvalid:
+            continue
+    if len(cases) < FAST_MIN and mode() == "auto":
+        return
+    engine = engine_for(policy)
+    facts_of = []
+    for case in cases:
+        facts: list = []
+        case_facts(CASE, case, facts, _IDENTITY, set(), True)
+        facts_of.append(facts)
+    if engine.analysis is None:
+        engine.prepare(facts_of)
+    if engine.refused:
+        return
+    if len(facts_of) >= BUILD_MIN:
+        if vetted is not None:
+            vetted()
+        engine.new_template(facts_of)
+    gc.freeze()  # what is built lives as long as the process: the collector need not look at it again
+
+
+_PLACED = _Encoded([], None)  # a case whose facts went straight to slots: every value stands for itself
+
+
+def _place(engine: Engine, facts: list):
+    """(template number, slots) for a case all of whose facts a template has seen stand for
+    themselves, checked as _covering checks (ordered values their own stand-ins, functional
+    dependencies kept); None to go the long way (encode, _covering)."""
+    for t, template in enumerate(engine.templates):
+        try:
+            slots = list(map(template.fact_slots.__getitem__, facts))
+        except KeyError:
+            continue
+        ordered = frozenset(chain.from_iterable(map(template.slot_ordered.__getitem__, slots)))
+        if ordered:
+            same = engine._identity.get(ordered)
+            if same is None:
+                same = engine._identity_check(list(ordered))
+            if not same:
+                return None
+        used = list(chain.from_iterable(map(template.slot_groups.__getitem__, slots)))
+        if len(used) == len(set(used)):
+            return t, slots
+        return None
+    return None
+
+
+def _covering(engine: Engine, enc: _Encoded | None):
+    """(template number, input slots) of the first template whose domain holds every input
+    atom of the case; None when none does."""
+    if enc is None:
+        return None
+    for t, template in enumerate(engine.templates):
+        try:
+            slots = list(map(template.index.__getitem__, enc.keys))
+        except KeyError:
+            continue
+        used = list(chain.from_iterable(map(template.slot_groups.__getitem__, slots)))
+        if len(used) == len(set(used)):  # the case keeps the template's functional dependencies
+            return t, slots
+    return None
+
+
+def _evaluate(engine: Engine, template: Template, members: list) -> list[Solved]:
+    inputs = [0] * len(template.index)
+    for i, (_, slots) in enumerate(members):
+        bit = 1 << i
+        for slot in slots:
+            inputs[slot] |= bit
+    values = template.run(inputs, (1 << len(members)) - 1)
+    ids = engine.rule_ids
+    out = [Compiled() for _ in members]
+    for output, value in zip(template.outputs, values):
+        if not value:
+            continue
+        atom, holes, by, keyed = output.atom, output.holes, output.by, output.keyed
+        if by:
+            rule_id = ids[int(atom[1])]
+        elif not keyed:
+            continue
+        while value:
+            low = value & -value
+            i = low.bit_length() - 1
+            value ^= low
+            a = atom
+            if holes:
+                inverse = members[i][0].inverse
+                if inverse is not None:
+                    a = _fill(atom, holes, inverse)
+            if by:
+                out[i].by.append((rule_id, a[2]))
+                if output.said:  # as engine.solve reads a __said record
+                    out[i].said.append((rule_id, a[2], a[3][1:]))
+            else:
+                out[i].derived.append(a)
+    return out
+
+
+def _fill(atom: tuple, holes: list, inverse: dict) -> tuple:
+    for path, root, rep in holes:
+        atom = _replace(atom, path, _text(inverse[root][rep]))
+    return atom
+
+
+def _replace(atom: tuple, path: tuple, text: str) -> tuple:
+    i = path[0]
+    if len(path) == 1:
+        return atom[:i] + (text,) + atom[i + 1:]
+    return atom[:i] + (_replace(atom[i], path[1:], text),) + atom[i + 1:]
+
+
+def _text(key) -> str:
+    """A value as engine.parse_atom reads it back: a number's digits, a string unquoted,
+    any other symbol as clingo prints it."""
+    if type(key) is int or type(key) is str:
+        return str(key)
+    return SYMBOL_TEXT[key]
