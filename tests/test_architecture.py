@@ -100,3 +100,13 @@ def test_no_import_runs_up_a_floor_or_round_a_circle():
 def test_no_module_grows_past_450_lines():
     sizes = {m: len(p.read_text(encoding="utf-8").splitlines()) for m, p in modules().items()}
     assert not {m: n for m, n in sizes.items() if n > OVER.get(m, MAX_LINES)}
+
+
+def test_every_subpackage_is_installed():
+    """A package folder pyproject.toml does not list is missing from a plain `pip install .`
+    (an editable install hides it: the compiled engine once went missing so)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
+    assert folders <= listed, sorted(folders - listed)
