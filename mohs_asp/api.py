@@ -56,7 +56,7 @@ def answer_run(cases: list[Case], policy: Policy, explain: bool) -> list[dict]:
         from .explain import explain_cases
 
         return explain_cases(cases, policy)
-    solved = solve(policy, cases, track=DECIDING)
+    solved = solve(policy, cases)
     return [build_answer(case, s, policy) for case, s in zip(cases, solved)]
 
 

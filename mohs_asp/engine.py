@@ -8,6 +8,7 @@ case id is only ever data that Python echoes back.
 from __future__ import annotations
 
 import re
+from enum import Enum
 from dataclasses import dataclass, field
 
 import clingo
@@ -32,6 +33,26 @@ FIRINGS = frozenset({"*"})  # every rule's firings (`mohs-asp test` counts which
 # rule they ask about got (records.instrumented); QUALIFYING: what would qualify (explain.py)
 EVERYTHING = DECIDING | {"*", "?"}
 QUALIFYING = frozenset({"?", "needs"})
+
+
+class Record(Enum):
+    """What a solve records beside each answer: the one option every caller of `solve` gives.
+    Each is (the head predicates whose rules get firing records, records.instrumented; whether
+    every shown atom comes back as a symbol, lesions named by id, as explanations read them)."""
+
+    DECISIONS = (DECIDING, False)  # the rules that decided each line and indication: check, batch, lint, diff
+    FIRINGS = (FIRINGS, False)  # which rules fired: `mohs-asp test`'s coverage
+    EXPLANATIONS = (EVERYTHING, True)  # every atom, the deciding rules' records, how far each rule got
+    QUALIFYING = (QUALIFYING, True)  # what would qualify, for explain's stand-in case
+    DECISIONS_BY_ID = (DECIDING, True)  # the decisions with every atom as symbols (tests: lesions by id or by index alike)
+
+    @property
+    def track(self) -> frozenset[str]:
+        return self.value[0]
+
+    @property
+    def symbols(self) -> bool:
+        return self.value[1]
 
 
 class Symbols(dict):
@@ -84,7 +105,7 @@ def written_values(k: clingo.Symbol, case: Case) -> dict[tuple[str, tuple[clingo
     """For explanations: the case facts whose values the case wrote in words of its own, by
     predicate and arguments, with the words of each such argument: a lesion's size in its unit,
     size_um(k, "A", 19990) -> {2: ("19.99", "mm")}. Lesions are named by their ids, as
-    `solve(..., everything=True)` names them."""
+    `solve(..., Record.EXPLANATIONS)` names them."""
     return {("size_um", (k, S(lesion.id), N(lesion.size_um))): {2: lesion.size_written}
             for lesion in case.lesions if lesion.size_written is not None and lesion.size_um is not None}
 
@@ -220,17 +241,22 @@ def _not_one_answer(policy: Policy, ctl: clingo.Control, found: int) -> str:
     return f"the policy {said}" + (f"; look at {where}" if where else "")
 
 
-def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECIDING, everything: bool = False,
+def control(options: list[str], logger=None, message_limit: int = 20) -> clingo.Control:
+    """A clingo Control: the only place one is made (the solve below, and the compiled engine's
+    grounding of its templates, mohs_asp/fastpath/)."""
+    return clingo.Control(options, logger=logger, message_limit=message_limit)
+
+
+def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
           warnings: list[str] | None = None, raw: bool = True) -> list[Solved]:
     """Ground and solve `cases` together; one Solved per case, in order.
 
-    `track`: record which rules derived these head predicates (None: none; FIRINGS: every
-    rule, with its variables' values; EVERYTHING: what explanations read, records.instrumented).
-    `everything`: return every atom of each case and its records, as symbols, for explanations
-    (the data's facts are the policy's: policy.data.facts).
+    `record`: what to record beside each answer (Record: the rules that decided, which rules
+    fired, or everything explanations read, as symbols).
     `warnings`: if given, receives every message clingo logs, in an author's words (for lint).
     `raw`: add the facts through clingo's C API when it is there (see _Backend).
     """
+    track, everything = record.track, record.symbols
     messages: list[str] = []
     undefined: list[str] = []
 
@@ -244,7 +270,7 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
             messages.append(message.strip())
 
     by_index = not everything
-    ctl = clingo.Control(["--models=2"], logger=logger, message_limit=20)
+    ctl = control(["--models=2"], logger, 20)
     try:
         with clingo.ast.ProgramBuilder(ctl) as builder:
             for statement in policy.program(track):
@@ -304,7 +330,7 @@ def solve(policy: Policy, cases: list[Case], track: frozenset[str] | None = DECI
             (solved.by if solved is not None else unkeyed).append((rule_id, head))
             if solved is not None:
                 solved.said.append((rule_id, head, atom[3][1:]))
-        elif name == "__fired":  # track=FIRINGS without `everything`: which rules fired (tests)
+        elif name == "__fired":  # Record.FIRINGS: which rules fired (test coverage)
             if not everything:
                 solved, fired = keys.get(atom[1]), (ids[int(atom[2])], ())
                 for target in [solved] if solved is not None else out:  # not about one case: all

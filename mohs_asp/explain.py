@@ -33,7 +33,7 @@ from clingo import ast
 from .answer import Reason, build_answer, in_unit, merge, reason_order
 from .case import Case
 from .dates import show_date, span_words
-from .engine import EVERYTHING, QUALIFYING, solve, written_values
+from .engine import QUALIFYING, Record, solve, written_values
 from .policy import CASE_FACT_PREDICATES, Policy
 from .records import OPEN, Plan, Plans
 from .rule import PLACEHOLDER, Rule
@@ -256,7 +256,7 @@ class _Policy:
             key += (case.date_of_service,)
         if key not in self._records:
             stand_in = Case("", case.date_of_service, tuple(f for f in case.facts if f[0] == "date_of_service"), (), ())
-            [solved] = solve(policy, [stand_in], track=QUALIFYING, everything=True)
+            [solved] = solve(policy, [stand_in], Record.QUALIFYING)
             records: dict[int, list] = defaultdict(list)
             for sym in solved.needs:
                 records[sym.arguments[1].number].append(sym.arguments[2].arguments)
@@ -723,7 +723,7 @@ def _merged_alternatives(alternatives: list[list[Reason]]) -> list[tuple[list[st
 
 def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     """Answers with explanations, for valid cases solved together."""
-    solved = solve(policy, cases, track=EVERYTHING, everything=True)
+    solved = solve(policy, cases, Record.EXPLANATIONS)
     view = policy_view(policy)
     shared = _Chain(view.data_atoms, _Atoms(solved[0].shared)) if solved else None
     out = []

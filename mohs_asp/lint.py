@@ -265,7 +265,7 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
     message clingo logs, and one decision and one outcome a line for each case."""
     from .answer import build_answer
     from .case import parse_case
-    from .engine import DECIDING, solve
+    from .engine import solve
     from .limits import LimitExceeded, bounded
 
     out: list[Finding] = []
@@ -293,7 +293,7 @@ def check_cases(policy: Policy, structure_failed: bool) -> tuple[list[Finding], 
     def run() -> tuple[list[str], str, list[str]]:  # clingo's messages, why it failed, what no answer can be read from
         messages: list[str] = []
         try:
-            solved = solve(policy, cases, track=DECIDING, warnings=messages)
+            solved = solve(policy, cases, warnings=messages)
         except PolicyError as e:
             return messages, str(e), []
         unread = []

@@ -374,7 +374,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
     from .answer import build_answer, invalid_answer
     from .api import refused, within_limits
     from .case import parse_case
-    from .engine import FIRINGS, solve
+    from .engine import FIRINGS, Record, solve
     from .graph import RuleGraph
 
     started = time.perf_counter()
@@ -410,7 +410,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
     fired: set[str] = set()
 
     def run(cases: list) -> list[tuple[dict, list[str]]]:  # each case's answer and the rules that fired
-        solved = solve(policy, cases, track=FIRINGS)
+        solved = solve(policy, cases, Record.FIRINGS)
         return [(build_answer(case, s, policy), [rule_id for rule_id, _ in s.fired]) for case, s in zip(cases, solved)]
 
     policy.program(FIRINGS)
@@ -421,7 +421,7 @@ def run_tests(paths: Sequence[str], policy, chunk_size: int = 500, select: str |
             done = within_limits([case for _, _, case in runnable], policy, run,
                                  lambda case, limit: (refused(case, limit, policy), []))
             for (result, test, _case), (answer, ids) in zip(runnable, done):
-                result.fired = set(ids)  # every rule, with track=FIRINGS
+                result.fired = set(ids)  # every rule, with Record.FIRINGS
                 _judge(result, test, answer, result.fired, policy, values)
         stop = next((i for i, (result, _, _) in enumerate(chunk) if not result.passed), None) if exitfirst else None
         ran.extend(result for result, _, _ in chunk[:None if stop is None else stop + 1])

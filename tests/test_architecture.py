@@ -110,3 +110,11 @@ def test_every_subpackage_is_installed():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
     folders = {".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")}
     assert folders <= listed, sorted(folders - listed)
+
+
+def test_one_function_makes_a_clingo_control():
+    """engine.control is the only place a clingo.Control is made (the one pipeline's solve and the
+    compiled engine's grounding both call it)."""
+    makers = [f"{m}:{n}" for m, p in modules().items()
+              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1) if "clingo.Control(" in line]
+    assert makers == [f"engine:{next(n for n, line in enumerate((PACKAGE / 'engine.py').read_text().splitlines(), 1) if 'clingo.Control(' in line)}"]

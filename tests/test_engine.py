@@ -33,7 +33,7 @@ def test_lesions_by_position_and_by_id_give_the_same_answer(policy):
 
     cases = policy_cases(policy)
     by_index = engine.solve(policy, cases)
-    by_id = engine.solve(policy, cases, track=engine.DECIDING, everything=True)
+    by_id = engine.solve(policy, cases, engine.Record.DECISIONS_BY_ID)
     for case, a, b in zip(cases, by_index, by_id):
         assert build_answer(case, a, policy) == build_answer(case, b, policy), case.id
 

@@ -378,13 +378,13 @@ def test_the_one_aggressive_histology_rule_over_the_data_explains_each_feature_o
 def test_why_not_is_read_off_the_solvers_records_not_worked_out_in_python(policy):
     """The rules explanations ask about come with records of how far their bodies got: the
     deepest record that agrees with the question names the condition that failed."""
-    from mohs_asp.engine import EVERYTHING, solve
+    from mohs_asp.engine import Record, solve
 
     plans = policy.rulebook.plans
     large = policy.rules_by_id["large_lesion"]
     plan = plans.upto[policy.rules.index(large)]
     assert [lit.kind for lit in plan.order] == ["pos", "pos", "pos", "cmp"]
-    [solved] = solve(policy, [parse_case(case({"size_cm": 1.1}), policy)], track=EVERYTHING, everything=True)
+    [solved] = solve(policy, [parse_case(case({"size_cm": 1.1}), policy)], Record.EXPLANATIONS)
     mine = [s for s in solved.reached if s.arguments[1].number == plan.index]
     deepest = max(s.arguments[2].number for s in mine)
     assert deepest == 3  # size, threshold and date held; the comparison (the fourth) did not

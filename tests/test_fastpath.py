@@ -24,7 +24,7 @@ from mohs_asp.fastpath import cache
 from mohs_asp.answer import build_answer
 from mohs_asp.api import answer_cases
 from mohs_asp.case import parse_case
-from mohs_asp.engine import DECIDING, solve
+from mohs_asp.engine import solve
 from mohs_asp.errors import CaseInvalid, PolicyError
 from mohs_asp.policy import Policy
 from helpers import policy_tests
@@ -72,7 +72,7 @@ def _clingo(policy, cases: list) -> list[str]:
     out = []
     for i in range(0, len(cases), CHUNK):
         chunk = cases[i:i + CHUNK]
-        out += [_text(build_answer(c, s, policy)) for c, s in zip(chunk, solve(policy, chunk, track=DECIDING))]
+        out += [_text(build_answer(c, s, policy)) for c, s in zip(chunk, solve(policy, chunk))]
     return out
 
 
@@ -216,7 +216,7 @@ def test_a_choice_is_refused_and_clingo_reports_the_broken_policy(compiled, tmp_
     policy = Policy(root)
     cases = _claims(5, 200, policy)
     with pytest.raises(PolicyError) as theirs:
-        solve(policy, cases, track=DECIDING)
+        solve(policy, cases)
     with pytest.raises(PolicyError) as ours:
         answer_cases(cases, policy)
     assert str(ours.value) == str(theirs.value)

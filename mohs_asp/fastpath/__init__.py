@@ -1,6 +1,6 @@
 """The compiled engine: the policy as clingo grounds it, evaluated for many cases at once.
 
-`solve(policy, cases)` gives what `engine.solve(policy, cases, track=DECIDING)` gives, one
+`solve(policy, cases)` gives what `engine.solve(policy, cases)` gives, one
 Solved per case it can take (None for the others), in order, without running clingo per chunk:
 
 1. analysis.py reads the rules (never a restatement of them) and decides how each input
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from itertools import chain
 from operator import itemgetter
 
-from ..engine import DECIDING, Solved, case_facts
+from ..engine import DECIDING, Solved, case_facts, control
 from ..errors import PolicyError
 from ..policy import CASE_FACT_PREDICATES, Policy
 from .values import CASE, SYMBOL_TEXT, value_key
@@ -378,12 +378,11 @@ def _per_interval(m, found: dict) -> int:
 
 def _data_atoms(policy: Policy) -> list:
     """The data facts and every atom the rules derive from the data alone (no case)."""
-    import clingo
     from clingo import ast
 
     from .analysis import Refused
 
-    ctl = clingo.Control(["--models=2"], logger=lambda code, message: None)
+    ctl = control(["--models=2"], lambda code, message: None)
     with ast.ProgramBuilder(ctl) as builder:
         for statement in policy.program(DECIDING):
             builder.add(statement)
@@ -416,7 +415,7 @@ def mode() -> str:
 
 def solve(policy: Policy, cases: list, vetted: Callable[[], None] | None = None) -> list[Solved | None]:
     """One Solved per case the compiled templates cover, as engine.solve(policy, cases,
-    track=DECIDING) gives it; None for each of the others (the caller has clingo solve those,
+    Record.DECISIONS) gives it; None for each of the others (the caller has clingo solve those,
     under the work limits). `vetted()` is called before the first template is built (it raises
     when the policy cannot decide a small case within the limits: then none is built)."""
     none: list[Solved | None] = [None] * len(cases)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import clingo
 from clingo import ast
 
-from ..engine import parse_atom
+from ..engine import control, parse_atom
 from . import cache
 from .analysis import Analysis, Refused, argument_position, data_positions
 from .values import key_symbol, symbol_key
@@ -444,7 +444,7 @@ def _ground_and_compile(policy, program: list, inputs: list, slot_members: list,
             messages.append(message)
 
     observer = _Observer()
-    ctl = clingo.Control(["--models=1"], logger=logger, message_limit=1000)
+    ctl = control(["--models=1"], logger, 1000)
     ctl.register_observer(observer)
     # The inputs are a choice in the program itself, built from symbols (never text): given
     # through the backend instead, the grounder takes such atoms as it takes facts and keeps,
