@@ -44,3 +44,38 @@ def one_case_texts(path: Path) -> list[tuple[str, str]]:
             text = f"id: {name}\n" + text
         out.append((name.strip(), text))
     return out
+
+
+def on_a_terminal(*args, stream: str = "stdout", env=None, cwd=None) -> tuple[int, str]:
+    """The exit status of `mohs-asp ARGS` and what it writes to `stream` ("stdout" or
+    "stderr") when that is an 80x40 terminal (a pty; the other stream goes nowhere), with
+    TERM=xterm and NO_COLOR unset unless `env` says otherwise."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import termios
+
+    ours, theirs = pty.openpty()
+    fcntl.ioctl(theirs, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    where = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, stream: theirs}
+    process = subprocess.Popen([EXE, *map(str, args)], stdout=where["stdout"], stderr=where["stderr"],
+                               stdin=subprocess.DEVNULL, cwd=cwd, env={**base, "TERM": "xterm", **(env or {})})
+    os.close(theirs)
+    data = b""
+    while True:
+        if select.select([ours], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(ours, 65536)
+            except OSError:  # the command has ended and closed its end
+                break
+            if not chunk:
+                break
+            data += chunk
+        elif process.poll() is not None:
+            break
+    os.close(ours)
+    return process.wait(60), data.decode("utf-8", "replace").replace("\r\n", "\n")

@@ -20,7 +20,7 @@ from mohs_asp import answers_file, batch
 from mohs_asp import jsonl as jsonl_input
 from mohs_asp.api import check_source
 from mohs_asp.errors import OutputError
-from helpers import copy_policy, policy_tests
+from helpers import copy_policy, on_a_terminal, policy_tests
 
 TESTS = Path(__file__).resolve().parent
 from helpers import EXE
@@ -384,32 +384,7 @@ def test_the_summary_fits_80_columns_says_where_the_answers_went_and_names_the_f
 
 def _on_a_terminal(args, cwd) -> str:
     """What `mohs-asp batch ARGS` writes to standard error when that is a terminal (80x40)."""
-    import fcntl
-    import pty
-    import select
-    import struct
-    import termios
-
-    ours, theirs = pty.openpty()
-    fcntl.ioctl(theirs, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
-    process = subprocess.Popen([EXE, "batch", *map(str, args)], stdout=subprocess.DEVNULL, stderr=theirs,
-                               stdin=subprocess.DEVNULL, cwd=cwd, env={k: v for k, v in os.environ.items() if k != "NO_COLOR"})
-    os.close(theirs)
-    data = b""
-    while True:
-        if select.select([ours], [], [], 0.2)[0]:
-            try:
-                chunk = os.read(ours, 65536)
-            except OSError:  # the command has ended and closed its end
-                break
-            if not chunk:
-                break
-            data += chunk
-        elif process.poll() is not None:
-            break
-    process.wait(60)
-    os.close(ours)
-    return data.decode("utf-8", "replace")
+    return on_a_terminal("batch", *args, stream="stderr", cwd=cwd)[1]
 
 
 def test_progress_on_a_terminal_shows_the_input_total_and_a_rate(tmp_path):

@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import copy_policy
+from helpers import copy_policy, on_a_terminal
 
 TESTS = Path(__file__).resolve().parent
 EXAMPLES = TESTS / "examples"
@@ -311,37 +311,6 @@ def test_help_paragraphs_wrap_to_the_terminal_width(columns):
 # -- colour on a terminal (issue 14 item 5) ----------------------------------------------------
 
 
-def on_a_terminal(*args, env=None) -> tuple[int, str]:
-    """The exit status and what `mohs-asp ARGS` prints with standard output on an 80x40 terminal."""
-    import fcntl
-    import os
-    import pty
-    import select
-    import struct
-    import termios
-
-    ours, theirs = pty.openpty()
-    fcntl.ioctl(theirs, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
-    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
-    process = subprocess.Popen([EXE, *map(str, args)], stdout=theirs, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                               env={**base, "TERM": "xterm", **(env or {})})
-    os.close(theirs)
-    data = b""
-    while True:
-        if select.select([ours], [], [], 0.2)[0]:
-            try:
-                chunk = os.read(ours, 65536)
-            except OSError:  # the command has ended
-                break
-            if not chunk:
-                break
-            data += chunk
-        elif process.poll() is not None:
-            break
-    os.close(ours)
-    return process.wait(60), data.decode("utf-8").replace("\r\n", "\n")
-
-
 RED, GREEN, RESET = "\x1b[1;31m", "\x1b[1;32m", "\x1b[0m"
 
 
@@ -391,3 +360,15 @@ def test_no_colour_in_a_pipe_or_in_json_on_a_terminal():
     assert "\x1b[" not in run("check", EXAMPLES / "trunk-small-nodular-denied.case.json").stdout
     status, shown = on_a_terminal("check", EXAMPLES / "trunk-small-nodular-denied.case.json", "--format", "json")
     assert "\x1b[" not in shown and json.loads(shown)["decision"] == "not_covered"
+
+
+def test_python_m_without_the_engines_packages_says_so_in_one_line():
+    """`python -m mohs_asp` run by a Python that lacks typer or clingo (not the project's venv):
+    one line naming the missing package and how to install, exit 4, no traceback."""
+    import sys
+
+    code = ("import sys, runpy; sys.modules['typer'] = None; sys.argv = ['mohs_asp', '--version']; "
+            "runpy.run_module('mohs_asp', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and "has no `typer`" in result.stderr and "pip install ." in result.stderr
