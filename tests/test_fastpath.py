@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import sys
 from pathlib import Path
 
+import clingo
 import pytest
 from helpers import EXE, copy_policy
 from hypothesis import given, settings
@@ -390,3 +392,38 @@ def test_a_template_build_past_the_memory_limit_is_refused_and_clingo_answers(co
     engine = fastpath.engine_for(POLICY)
     assert not engine.templates and "memory" in engine.last_failure, engine.refused
     assert fast == _clingo(POLICY, cases)
+
+
+@pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
+def test_a_template_and_analysis_cached_by_one_process_answer_alike_in_another(tmp_path):
+    """The cache is read by later processes, where a clingo symbol's handle (a pointer) means
+    nothing: what it keeps must be written as text (a symbol pickled as its handle crashed the
+    process that loaded it). Three runs: clingo, then one that builds and keeps the template
+    and the sort analysis, then one that loads both."""
+    bench = _bench_generator()
+    rng = random.Random(5)
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(bench(rng, n), default=str) + "\n" for n in range(1500)), encoding="utf-8")
+    env = {**__import__("os").environ, cache.CACHE_VARIABLE: str(tmp_path / "cache")}
+    outputs = []
+    for engine in ("clingo", "auto", "auto"):
+        out = tmp_path / f"{len(outputs)}.jsonl"
+        result = subprocess.run([EXE, "batch", str(path), "--out", str(out)], capture_output=True, timeout=300,
+                                env={**env, fastpath.ENGINE_VARIABLE: engine})
+        assert result.returncode == 0, result.stderr
+        outputs.append(out.read_bytes())
+        if len(outputs) == 2:
+            assert len(list((tmp_path / "cache").glob("*.template"))) >= 2  # the template and the analysis
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_the_cache_writes_a_clingo_symbol_as_its_text(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache.CACHE_VARIABLE, str(tmp_path))
+    symbols = [clingo.Function("site", [clingo.String("nose"), clingo.Number(3)]), clingo.Function("true")]
+    cache.save("symbols", {"values": symbols})
+    script = ("import sys, clingo; from mohs_asp.fastpath import cache; "
+              "print([str(s) for s in cache.load('symbols')['values']])")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            env={**__import__("os").environ, cache.CACHE_VARIABLE: str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str([str(s) for s in symbols])

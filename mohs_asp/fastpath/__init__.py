@@ -102,7 +102,7 @@ class Engine:
     # -- the analysis, once --------------------------------------------------------------------
 
     def prepare(self, facts_of_cases: list[list]) -> None:
-        from .analysis import Refused, analyse
+        from .analysis import Refused
 
         keyed = set()
         names = set(CASE_FACT_PREDICATES)
@@ -112,8 +112,8 @@ class Engine:
                 if args and args[0] is CASE:
                     keyed.add(name)
         try:
-            self.data_atoms = _data_atoms(self.policy)
-            self.analysis = a = analyse(self.policy.program(DECIDING), frozenset(names), frozenset(keyed), self.data_atoms)
+            self.data_atoms, self.analysis = _analysed(self.policy, frozenset(names), frozenset(keyed))
+            a = self.analysis
             self.roots = {name: tuple(a.root(((name, arity, i),)) for i in range(arity))
                           for name, arity in a.input_arities.items()}
             self._remap({})
@@ -374,6 +374,23 @@ def _per_interval(m, found: dict) -> int:
             i = bisect_left(m.points, key)
             counts[i] = counts.get(i, 0) + 1
     return max(counts.values(), default=1)
+
+
+def _analysed(policy: Policy, names: frozenset, keyed: frozenset):
+    """(data atoms, the sort analysis) of a policy for these input predicates, from the disk
+    cache when a run before worked them out for the same program, data and code (cache.py)."""
+    from . import cache
+    from .analysis import analyse
+
+    program = policy.program(DECIDING)
+    name = cache.digest(program, policy.data.facts, [], f"analysis {sorted(names)} {sorted(keyed)}")
+    stored = cache.load(name)
+    if stored is not None and "analysis" in stored:
+        return stored["data_atoms"], stored["analysis"]
+    data_atoms = _data_atoms(policy)
+    analysis = analyse(program, names, keyed, data_atoms)
+    cache.save(name, {"data_atoms": data_atoms, "analysis": analysis})
+    return data_atoms, analysis
 
 
 def _data_atoms(policy: Policy) -> list:

@@ -7,6 +7,10 @@ name is a SHA-256 digest of all of these, so a changed rule, data row, domain or
 is never served a stale template: it simply has another name. A cache that cannot be read
 or written only costs the time of building (nothing is reported, nothing fails).
 
+The same folder keeps the sort analysis of a program (fastpath.__init__._analysed), under a
+digest of the program, the data and the input predicates. Clingo symbols are written as their
+text (_Pickler): pickled as they are, they are pointers into the process that made them.
+
 Where: $MOHS_ASP_CACHE (empty or "off": no cache), else $XDG_CACHE_HOME/mohs-asp/templates,
 else ~/.cache/mohs-asp/templates. Files are written whole (a temporary file renamed over);
 the folder keeps the KEEP most recently used.
@@ -15,6 +19,7 @@ the folder keeps the KEEP most recently used.
 from __future__ import annotations
 
 import hashlib
+import io
 import marshal
 import os
 import pickle
@@ -77,7 +82,8 @@ def load(name: str) -> dict | None:
             stored = pickle.load(f)  # noqa: S301 -- the user's own cache folder, written by this module
         if stored.get("format") != FORMAT:
             return None
-        stored["code"] = marshal.loads(stored["code"])
+        if "code" in stored:
+            stored["code"] = marshal.loads(stored["code"])
         try:
             os.utime(path)  # used: kept longer
         except OSError:
@@ -87,13 +93,26 @@ def load(name: str) -> dict | None:
         return None
 
 
+class _Pickler(pickle.Pickler):
+    """A clingo Symbol pickles as its handle, a pointer into this process (another process
+    that loads it crashes): here it is written as its text and parsed back when loaded."""
+
+    def reducer_override(self, obj):
+        if isinstance(obj, clingo.Symbol):
+            return clingo.parse_term, (str(obj),)
+        return NotImplemented
+
+
 def save(name: str, stored: dict) -> None:
     where = folder()
     if where is None:
         return
     try:
         where.mkdir(parents=True, exist_ok=True)
-        data = pickle.dumps({**stored, "format": FORMAT, "code": marshal.dumps(stored["code"])})
+        buffer = io.BytesIO()
+        _Pickler(buffer).dump({**stored, "format": FORMAT,
+                               **({"code": marshal.dumps(stored["code"])} if "code" in stored else {})})
+        data = buffer.getvalue()
         fd, temp = tempfile.mkstemp(dir=where, prefix=f".{name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:
