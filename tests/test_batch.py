@@ -236,8 +236,11 @@ def test_empty_input_answers_nothing_and_exits_0():
 def test_ctrl_c_exits_130_stops_the_workers_and_keeps_the_old_out_file(tmp_path):
     out = tmp_path / "answers.jsonl"
     out.write_text("old answers\n")
+    # Ctrl-C as from a terminal: a shell without job control starts a background job with SIGINT
+    # ignored, and Python then leaves it ignored (the run under test would not see the signal)
     proc = subprocess.Popen([EXE, "batch", "-", "--out", str(out), "--workers", "2"], stdin=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def session() -> list[str]:
         ps = subprocess.run(["ps", "-o", "pid=", "-s", str(proc.pid)], capture_output=True, text=True)
