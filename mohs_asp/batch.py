@@ -34,7 +34,6 @@ from typing import IO, Any
 from .answers_file import output
 from . import fastpath
 from . import api
-from .api import sample_within_limits
 from .case import open_source
 from .engine import DECIDING, EVERYTHING
 from .jsonl import MAX_LINE_BYTES, document, read_json_lines, read_lines, sniffed  # noqa: F401 -- read_json_lines: batch's reading, as diff uses it
@@ -448,7 +447,7 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
             chunks = chunked(read_lines(stream))
             ahead = next(chunks, None)  # the next chunk, read while the workers work
             if ahead is not None and not explain:  # compiled templates built once, here: forked workers start with them
-                fastpath.warm_up(policy, [document(raw) for raw in ahead[1]], lambda: sample_within_limits(policy))
+                fastpath.warm_up(policy, [document(raw) for raw in ahead[1]], lambda: api.sample_within_limits(policy))
             with _Workers(workers, policy.root) as pool:
                 sizes: dict[int, int] = {}  # chunks given, by sequence number, not yet written
                 answered: dict[int, tuple[bytes, Tally]] = {}  # those answered, waiting for the ones before
