@@ -1,4 +1,5 @@
-"""The library's front door: a case (file, document or Case) in, the contract's answer out."""
+"""The library's front door: `answer`, the one pipeline from case to answer (a parsed document,
+a checked Case, or a file read by `from_file`), which every command and the service call."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from .answer import build_answer, invalid_answer
-from .case import Case, load_case, parse_case
+from .case import Case, parse_case
+from .reading import read_document
 from .engine import DECIDING, EVERYTHING, solve
 from .errors import CaseInvalid, InputError, PolicyError
 from .limits import LimitExceeded, bounded
@@ -18,8 +20,8 @@ EXIT_CODES = {"covered": 0, "no_mms": 0, "not_covered": 1}
 T = TypeVar("T")
 
 
-def answer_cases(cases: list[Case], policy: Policy, explain: bool = False) -> list[dict]:
-    """Answers for valid cases, solved together in one Control; with `explain`, an
+def _decide(cases: list[Case], policy: Policy, explain: bool = False) -> list[dict]:
+    """Answers for checked cases, solved together in one Control; with `explain`, an
     `explanation` on every lesion and line (mohs_asp/explain.py). The work is bounded
     (`within_limits`): a case past a limit gets an invalid answer naming it."""
     if not cases:
@@ -33,7 +35,7 @@ def answer_cases(cases: list[Case], policy: Policy, explain: bool = False) -> li
         solved = iter(within_limits(left, policy, lambda some: answer_run(some, policy, explain),
                                     lambda case, limit: refused(case, limit, policy, "explain" if explain else "decide"),
                                     explain))
-        answers = [answer if answer is not None else next(solved) for answer in answers]
+        answers = [found if found is not None else next(solved) for found in answers]
     return answers  # type: ignore[return-value]
 
 
@@ -51,7 +53,7 @@ def compiled_answers(cases: list[Case], policy: Policy) -> list[dict | None]:
 
 
 def answer_run(cases: list[Case], policy: Policy, explain: bool) -> list[dict]:
-    """The answers of one solver run, unbounded (what `answer_cases` runs under the limits)."""
+    """The answers of one solver run, unbounded (what `_decide` runs under the limits)."""
     if explain:
         from .explain import explain_cases
 
@@ -116,45 +118,38 @@ def sample_within_limits(policy: Policy, explain: bool = False) -> None:
     _SAMPLED[policy].add(explain)
 
 
-def answer_documents(docs: Iterable[Any], policy: Policy, chunk_size: int = 500, explain: bool = False) -> Iterator[dict]:
-    """Answers for parsed documents, in order: the valid ones of each chunk solved together
-    in one Control, the invalid ones answered `invalid`. A CaseInvalid in the input (a line
-    that could not even be parsed) is answered as it stands."""
-    it = iter(docs)
+def answer(items: Iterable[Any], policy: Policy, chunk_size: int = 500, explain: bool = False) -> Iterator[dict]:
+    """The one pipeline from case to answer, which every command and the service call: the
+    answers to `items`, in order; with `explain`, each with its explanation. An item is a
+    parsed document (checked here: `invalid` with every error, or decided), a `Case` already
+    checked, or a `CaseInvalid` (a file or line that could not even be read), answered as it
+    stands. The valid cases of each chunk of `chunk_size` are decided together (one clingo
+    run, or the compiled engine), under the work limits."""
+    it = iter(items)
     while chunk := list(islice(it, chunk_size)):
         answers: list[dict | None] = []
         cases: list[Case] = []
-        for doc in chunk:
-            if isinstance(doc, CaseInvalid):  # answered, not raised: raising it here would tie
-                answers.append(invalid_answer(doc, policy))  # the chunk into a cycle only the collector frees
+        for item in chunk:
+            if isinstance(item, CaseInvalid):  # answered, not raised: raising it here would tie
+                answers.append(invalid_answer(item, policy))  # the chunk into a cycle only the collector frees
                 continue
             try:
-                cases.append(parse_case(doc, policy))
+                cases.append(item if isinstance(item, Case) else parse_case(item, policy))
                 answers.append(None)
             except CaseInvalid as e:
                 answers.append(invalid_answer(e, policy))
-        solved = iter(answer_cases(cases, policy, explain)) if cases else iter(())
-        for answer in answers:
-            yield answer if answer is not None else next(solved)
+        decided = iter(_decide(cases, policy, explain)) if cases else iter(())
+        for answer_ in answers:
+            yield answer_ if answer_ is not None else next(decided)
 
 
-def check_document(doc: Any, policy: Policy) -> dict:
-    """The answer for a parsed document: `invalid` (with every error) or the decision."""
+def from_file(source: str) -> Any:
+    """A case file (or `-`, standard input) as `answer` takes it: its parsed document, or the
+    CaseInvalid saying why it could not be read. A missing file is a UsageError, raised."""
     try:
-        case = parse_case(doc, policy)
+        return read_document(source)
     except CaseInvalid as e:
-        return invalid_answer(e, policy)
-    return answer_cases([case], policy)[0]
-
-
-def check_source(source: str, policy: Policy, explain: bool = False) -> dict:
-    """The answer for a case file path (or `-`); with `explain`, an `explanation` on every
-    lesion and line. A missing file is a UsageError, not an answer."""
-    try:
-        case = load_case(source, policy)
-    except CaseInvalid as e:
-        return invalid_answer(e, policy)
-    return answer_cases([case], policy, explain)[0]
+        return e
 
 
 def exit_code(answer: dict) -> int:

@@ -2,7 +2,7 @@
 
 The parent process reads lines and writes answers; worker processes (`_Workers`) answer
 chunks of lines, each chunk's valid cases solved together in one clingo Control
-(api.answer_documents). At most IN_FLIGHT chunks per worker are read and not yet written,
+(api.answer). At most IN_FLIGHT chunks per worker are read and not yet written,
 so memory stays flat however long the input.
 
 Workers are forked where the platform allows (Linux), so each starts with the policy the
@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from .answers_file import output
 from . import fastpath
-from .api import answer_documents, sample_within_limits
+from . import api
 from .case import open_source
 from .engine import DECIDING, EVERYTHING
 from .jsonl import MAX_LINE_BYTES, document, read_json_lines, read_lines, sniffed  # noqa: F401 -- read_json_lines: batch's reading, as diff uses it
@@ -176,7 +176,7 @@ def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False, c
     docs = [document(raw) for raw in lines]
     out: list[str] = []
     tally = Tally()
-    for number, answer in enumerate(answer_documents(docs, _policy, len(docs), explain), start=first):
+    for number, answer in enumerate(api.answer(docs, _policy, len(docs), explain), start=first):
         if answer["status"] != "ok":
             answer["input_line"] = number
             if len(tally.invalid) < FIRST_INVALID:
@@ -447,7 +447,7 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
             chunks = chunked(read_lines(stream))
             ahead = next(chunks, None)  # the next chunk, read while the workers work
             if ahead is not None and not explain:  # compiled templates built once, here: forked workers start with them
-                fastpath.warm_up(policy, [document(raw) for raw in ahead[1]], lambda: sample_within_limits(policy))
+                fastpath.warm_up(policy, [document(raw) for raw in ahead[1]], lambda: api.sample_within_limits(policy))
             with _Workers(workers, policy.root) as pool:
                 sizes: dict[int, int] = {}  # chunks given, by sequence number, not yet written
                 answered: dict[int, tuple[bytes, Tally]] = {}  # those answered, waiting for the ones before

@@ -123,7 +123,7 @@ def _decide(cases: list[str], format: Format, policy: Optional[Path], explain: b
     any folder (its case files, `sources`), give one answer each: text answers a blank line apart, JSON
     Lines with --format json, each answer with its input_file. The exit status is the highest of the
     answers' (2 any invalid, else 1 any not covered, else 0)."""
-    from .api import check_source, exit_code
+    from . import api
     from . import render
 
     loaded = _policy(policy)
@@ -131,8 +131,8 @@ def _decide(cases: list[str], format: Format, policy: Optional[Path], explain: b
     several = len(cases) > 1 or any(os.path.isdir(c) for c in cases)
     status = 0
     for number, source in enumerate(_sources(cases) if several else cases):
-        answer = check_source(source, loaded, explain=explain)
-        status = max(status, exit_code(answer))
+        answer = next(api.answer([api.from_file(source)], loaded, explain=explain))
+        status = max(status, api.exit_code(answer))
         if format is Format.json:
             if several:
                 _emit(json.dumps({**answer, "input_file": source}, ensure_ascii=_ascii_only(), separators=(",", ":")))

@@ -1,7 +1,7 @@
 """`mohs-asp diff`: which answers does a policy edit change?
 
 The same cases are answered under the old policy (`--against`) and the new one, each through
-`api.answer_documents` (many cases per Control), and compared field by field: status,
+`api.answer` (many cases per Control), and compared field by field: status,
 decision, input errors, each lesion's indications, medically_necessary and diagnosis_covered
 (lesions matched by id), each line's outcome and `into` (lines matched by number). Rule ids
 are not compared: renaming a rule changes no answer.
@@ -29,7 +29,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .api import answer_documents
+from . import api
 from .jsonl import read_json_lines
 from .case import suggest
 from .errors import CaseInvalid, UsageError
@@ -282,8 +282,8 @@ def diff_policies(paths: Sequence[str], old: Policy, new: Policy, chunk_size: in
     cases = read_cases(paths)
     while chunk := list(islice(cases, chunk_size)):
         docs = [doc for _, doc in chunk]
-        before = answer_documents([on_date(doc, old_on) for doc in docs], old, chunk_size)
-        after = answer_documents([on_date(doc, new_on) for doc in docs], new, chunk_size)
+        before = api.answer([on_date(doc, old_on) for doc in docs], old, chunk_size)
+        after = api.answer([on_date(doc, new_on) for doc in docs], new, chunk_size)
         for (source, _), a, b in zip(chunk, before, after):
             changes = [c for c in compare_answers(a, b) if c.kept(only)]
             if changes:

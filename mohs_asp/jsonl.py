@@ -17,7 +17,7 @@ MAX_LINE_BYTES = MAX_FILE_BYTES  # a line, like a case file, holds at most 10 MB
 
 
 def document(raw: bytes | None):
-    """A line as answer_documents takes it: the parsed document, or the CaseInvalid saying why not.
+    """A line as api.answer takes it: the parsed document, or the CaseInvalid saying why not.
     It is read as `check` reads a file of the same bytes (a byte-order mark skipped, on any line)."""
     if raw is None:
         return CaseInvalid([InputError("", f"the line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB")])

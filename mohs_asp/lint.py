@@ -14,7 +14,7 @@ Checks, in this order (each finding an error or a warning, with where it is):
    policy folder's own tests/, when it has one) logs no error or warning (an undefined atom is
    usually a misspelt predicate), and every case gets one decision and one outcome a line.
 5. Vocabulary: a constant a rule reads (`histology_term(T,"sclerotic")`, `site_family(S,"17311")`,
-   `in_code_set(C,N,biopsy)`) is one the data or some rule can give there; a data value no
+   `line_in_set(C,N,biopsy)`) is one the data or some rule can give there; a data value no
    rule reads is pointed out; a rule that cannot fire with this data is pointed out.
 6. Data: procedure codes well-formed, code sets disjoint, MMS codes consistent, site areas.
 7. The ICD-10-CM list against the newest release the policy folder has (data/icd10cm/; the

@@ -89,20 +89,20 @@ def pct(values: list[float], p: float) -> float:
 
 def pipeline_reference(bodies: list[bytes], n: int) -> tuple[float, float]:
     """ms per case in process: one case a solver run (what a lone request costs), and 200 a run."""
-    from mohs_asp.api import answer_documents
+    from mohs_asp import api
     from mohs_asp.case import parse_text
     from mohs_asp.policy import load_policy
 
     policy = load_policy()
     docs = lambda k: [parse_text(bodies[i % len(bodies)].decode(), ".json") for i in range(k)]  # noqa: E731
-    list(answer_documents(docs(50), policy))
+    list(api.answer(docs(50), policy))
     start = time.perf_counter()
     for i in range(n):
-        list(answer_documents([parse_text(bodies[i % len(bodies)].decode(), ".json")], policy))
+        list(api.answer([parse_text(bodies[i % len(bodies)].decode(), ".json")], policy))
     one = (time.perf_counter() - start) / n * 1000
     start = time.perf_counter()
     for _ in range(max(1, n // 200)):
-        list(answer_documents(docs(200), policy))
+        list(api.answer(docs(200), policy))
     many = (time.perf_counter() - start) / (max(1, n // 200) * 200) * 1000
     return one, many
 

@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(HERE))
 
 from mohs_asp import render  # noqa: E402
-from mohs_asp.api import check_source  # noqa: E402
+from mohs_asp import api  # noqa: E402
 from mohs_asp.errors import MohsError  # noqa: E402
 from mohs_asp.policy import load_policy  # noqa: E402
 
@@ -37,7 +37,7 @@ def main() -> int:
     for path in sources():
         name = path.name
         try:
-            answer = check_source(str(path), policy, explain=True)
+            answer = next(api.answer([api.from_file(str(path))], policy, explain=True))
         except MohsError as e:
             (args.out / f"{name}.error").write_text(f"{type(e).__name__}: {e}\n")
             continue
@@ -49,12 +49,11 @@ def main() -> int:
     import random
 
     from bench_batch import case as generated
-    from mohs_asp.api import answer_documents
 
     rng = random.Random(2026)
     docs = [generated(rng, n) for n in range(args.generated)]
     with open(args.out / "generated.jsonl", "w") as f:
-        for answer in answer_documents(docs, policy, explain=True):
+        for answer in api.answer(docs, policy, explain=True):
             f.write(json.dumps(answer, ensure_ascii=False, sort_keys=False) + "\n")
     print(f"{len(sources())} cases and {args.generated} generated written to {args.out}")
     return 0

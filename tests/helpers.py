@@ -79,3 +79,17 @@ def on_a_terminal(*args, stream: str = "stdout", env=None, cwd=None) -> tuple[in
             break
     os.close(ours)
     return process.wait(60), data.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def check(doc, policy):
+    """A document's answer through the one pipeline (api.answer), as `check` gives it."""
+    from mohs_asp import api
+
+    return next(api.answer([doc], policy))
+
+
+def check_file(path, policy, explain: bool = False):
+    """A case file's answer through the one pipeline, as `check` (or `explain`) gives it."""
+    from mohs_asp import api
+
+    return next(api.answer([api.from_file(str(path))], policy, explain=explain))

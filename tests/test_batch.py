@@ -18,7 +18,7 @@ import pytest
 
 from mohs_asp import answers_file, batch
 from mohs_asp import jsonl as jsonl_input
-from mohs_asp.api import check_source
+from helpers import check_file
 from mohs_asp.errors import OutputError
 from helpers import copy_policy, on_a_terminal, policy_tests
 
@@ -88,7 +88,7 @@ def test_batch_answers_every_contract_and_policy_case_as_check_does(tmp_path, po
     for i, doc in enumerate(docs):  # what `check CASE.json --format json` prints, case by case
         path = tmp_path / f"{i}.json"
         path.write_text(json.dumps(doc), encoding="utf-8")
-        expected.append(check_source(str(path), policy))
+        expected.append(check_file(str(path), policy))
     cases = tmp_path / "cases.jsonl"
     cases.write_bytes(jsonl(docs))
     result = run(cases)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mohs_asp import cli
-from mohs_asp.api import check_document
+from helpers import check
 from mohs_asp.errors import PolicyError, UsageError
 from mohs_asp.policy import load_policy
 from helpers import copy_policy
@@ -61,7 +61,7 @@ def replace(path: Path, old: str, new: str) -> int:
 def policy_error(root: Path, doc: dict | None = None) -> str:
     """The message of the PolicyError that loading the policy, or deciding `doc` under it, raises."""
     with pytest.raises(PolicyError) as e:
-        check_document(doc or json.loads(EXAMPLE.read_text()), load_policy(root))
+        check(doc or json.loads(EXAMPLE.read_text()), load_policy(root))
     return str(e.value)
 
 
@@ -80,7 +80,7 @@ def test_an_unsafe_variable_names_its_file_and_line(copy):
 
 
 def test_a_misspelt_body_predicate_stops_check_instead_of_answering_wrongly(copy, policy):
-    assert check_document(LARGE_ON_BACK, policy)["decision"] == "covered"  # through large_lesion
+    assert check(LARGE_ON_BACK, policy)["decision"] == "covered"  # through large_lesion
     line = replace(copy / "logic" / "indications.lp", "large_lesion_min_um(T,When)", "large_lesion_min_umm(T,When)")
     message = policy_error(copy, LARGE_ON_BACK)  # without the check: not_covered, silently
     assert f"logic/indications.lp:{line}:" in message and "large_lesion_min_umm" in message

@@ -88,11 +88,11 @@ def test_icd10_text_index_agrees_with_simple_icd_10_cm():
 
 
 def test_a_top_level_list_is_not_a_case(policy, tmp_path):
-    from mohs_asp.api import check_source
+    from helpers import check_file
 
     path = tmp_path / "list.yaml"
     path.write_text("- id: x\n  date_of_service: 2026-03-01\n")
-    answer = check_source(str(path), policy)
+    answer = check_file(str(path), policy)
     assert answer["status"] == "invalid"
     assert answer["errors"][0]["path"] == "" and "object" in answer["errors"][0]["message"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mohs_asp.api import check_document
+from helpers import check
 from mohs_asp.dates import OPEN_END
 from mohs_asp.errors import PolicyError
 from mohs_asp.lint import lint_policy
@@ -87,7 +87,7 @@ def test_check_answers_each_side_of_the_date_by_the_value_in_force_then(dated, t
     assert after["decision_record"]["policy_version"] == "2027-01-01"
     # the shipped policy has no such change: 1.7 cm is not large on either day
     shipped = load_policy()
-    assert [check_document(on(day), shipped)["decision"] for day in (BEFORE, ON)] == ["not_covered", "not_covered"]
+    assert [check(on(day), shipped)["decision"] for day in (BEFORE, ON)] == ["not_covered", "not_covered"]
 
 
 @needs_exe
@@ -220,7 +220,7 @@ def test_version_prints_the_engines_version():
 
 def test_a_date_before_the_first_version_is_invalid_naming_the_policys_range(dated):
     policy = load_policy(dated)
-    answer = check_document(on("2015-09-20"), policy)
+    answer = check(on("2015-09-20"), policy)
     assert answer["status"] == "invalid"
     assert answer["errors"] == [{"path": "date_of_service", "message": "the policy (mohs-micrographic-surgery) is not "
                                  "in force on 2015-09-20: it is in force from 2015-09-21 (no end date)"}]
@@ -228,13 +228,13 @@ def test_a_date_before_the_first_version_is_invalid_naming_the_policys_range(dat
 
 
 def test_a_date_outside_the_policy_is_reported_with_the_cases_other_problems(policy):
-    answer = check_document({**on("2015-09-20"), "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "bakc"}]}, policy)
+    answer = check({**on("2015-09-20"), "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "bakc"}]}, policy)
     assert [e["path"] for e in answer["errors"]] == ["date_of_service", "lesions[0].site"]
     assert answer["decision_record"]["policy_version"] is None
 
 
 def test_an_invalid_case_of_a_day_of_the_policy_still_names_its_version(policy):
-    answer = check_document({**on("2018-07-22"), "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "bakc"}]}, policy)
+    answer = check({**on("2018-07-22"), "lesions": [{"id": "A", "diagnosis": "C44.519", "site": "bakc"}]}, policy)
     assert answer["status"] == "invalid" and answer["decision_record"]["policy_version"] == "2015-09-21"
 
 
@@ -242,8 +242,8 @@ def test_a_date_after_the_last_version_is_invalid_naming_the_policys_range(tmp_p
     folder = copy_policy(tmp_path / "policy")
     edit(folder / "policy.toml", "effective_from = 2018-07-23\n", "effective_from = 2018-07-23\neffective_to = 2026-12-31\n")
     policy = load_policy(folder)
-    assert check_document(on(BEFORE), policy)["status"] == "ok"
-    answer = check_document(on(ON), policy)
+    assert check(on(BEFORE), policy)["status"] == "ok"
+    answer = check(on(ON), policy)
     assert answer["errors"][0]["message"] == ("the policy (mohs-micrographic-surgery) is not in force on 2027-01-01: "
                                               "it is in force from 2015-09-21 to 2026-12-31")
 
@@ -282,15 +282,15 @@ def test_a_site_that_changes_on_a_date_is_read_by_the_rules_and_explanations(tmp
          "site,family,high_risk,tissue_preservation,area,effective_from,effective_to\n")
     policy = load_policy(folder)
     nose = {"lesions": [{"id": "A", "diagnosis": "C44.311", "site": "nose"}], "lines": [{"line": 1, "code": "17311", "lesion": "A"}]}
-    answers = {day: check_document({"id": day, "date_of_service": day, **nose}, policy) for day in (BEFORE, ON)}
+    answers = {day: check({"id": day, "date_of_service": day, **nose}, policy) for day in (BEFORE, ON)}
     assert answers[BEFORE]["lesions"][0]["indications"] == ["high_risk_area", "tissue_preservation"]
     assert answers[ON]["lesions"][0]["indications"] == ["tissue_preservation"]
-    from mohs_asp.api import answer_cases
+    from mohs_asp import api
     from mohs_asp.case import parse_case
 
     back = {"lesions": [{"id": "A", "diagnosis": "C44.519", "site": "back"}], "lines": []}
-    explained = answer_cases([parse_case({"id": d, "date_of_service": d, **x}, policy)
-                              for d in (BEFORE, ON) for x in (nose, back)], policy, explain=True)
+    explained = list(api.answer([parse_case({"id": d, "date_of_service": d, **x}, policy)
+                              for d in (BEFORE, ON) for x in (nose, back)], policy, explain=True))
     nose_on = next(e for e in explained[2]["lesions"][0]["explanation"] if e["indication"] == "high_risk_area")
     assert nose_on["because"] == ["site nose is a high-risk recurrence area: in force only from 2015-09-21 to "
                                   "2026-12-31, not on the date of service"]
@@ -308,11 +308,11 @@ def test_a_covered_code_listed_from_a_date_is_covered_from_that_date_and_explain
         f.write("C44.1321,2027-01-01\n")
     policy = load_policy(folder)
     eyelid = {"lesions": [{"id": "A", "diagnosis": "C44.1321", "site": "eyelid"}], "lines": [{"line": 1, "code": "17311", "lesion": "A"}]}
-    from mohs_asp.api import answer_cases
+    from mohs_asp import api
     from mohs_asp.case import parse_case
 
-    before, after = answer_cases([parse_case({"id": d, "date_of_service": d, **eyelid}, policy) for d in (BEFORE, ON)],
-                                 policy, explain=True)
+    before, after = list(api.answer([parse_case({"id": d, "date_of_service": d, **eyelid}, policy) for d in (BEFORE, ON)],
+                                 policy, explain=True))
     assert (before["decision"], after["decision"]) == ("not_covered", "covered")
     assert "diagnosis C44.1321 is not on the covered list" in before["lines"][0]["explanation"]["because"]
     assert before["lesions"][0]["diagnosis_covered"] is False and after["lesions"][0]["diagnosis_covered"] is True
@@ -322,12 +322,12 @@ def test_a_covered_code_listed_from_a_date_is_covered_from_that_date_and_explain
 
 
 def test_a_date_no_release_covers_is_decided_with_a_warning_naming_both_releases(policy):
-    answer = check_document(on("2026-12-01"), policy)
+    answer = check(on("2026-12-01"), policy)
     assert answer["status"] == "ok" and answer["decision_record"]["icd10cm_release"] == "April 2026"
     assert answer["warnings"] == [{"path": "date_of_service", "message": (
         "the diagnoses were checked against ICD-10-CM April 2026 (2026-04-01 to 2026-09-30): this installation has "
         "no release in force on 2026-12-01, which needs FY2027's (from 2026-10-01)")}]
-    assert check_document(on("2026-05-01"), policy)["warnings"] == []
+    assert check(on("2026-05-01"), policy)["warnings"] == []
 
 
 def test_a_payers_release_file_judges_the_dates_it_covers(tmp_path):
@@ -340,18 +340,18 @@ def test_a_payers_release_file_judges_the_dates_it_covers(tmp_path):
         + "\n".join(codes) + "\n")
     policy = load_policy(folder)
     assert [r.name for r in policy.icd10.all] == ["April 2026", "FY2027"]
-    later = check_document(on("2026-12-01"), policy)
+    later = check(on("2026-12-01"), policy)
     assert later["warnings"] == [] and later["decision_record"]["icd10cm_release"] == "FY2027"
     nose = {"lesions": [{"id": "A", "diagnosis": "C44.311", "site": "nose"}], "lines": []}
-    unknown = check_document({"id": "n", "date_of_service": "2026-12-01", **nose}, policy)
+    unknown = check({"id": "n", "date_of_service": "2026-12-01", **nose}, policy)
     assert unknown["status"] == "invalid" and unknown["errors"] == [
         {"path": "lesions[0].diagnosis", "message": '"C44.311" is not an ICD-10-CM code (release FY2027)'}]
     assert unknown["decision_record"]["icd10cm_release"] == "FY2027"
-    category = check_document({"id": "n", "date_of_service": "2026-12-01",
+    category = check({"id": "n", "date_of_service": "2026-12-01",
                                "lesions": [{"id": "A", "diagnosis": "C44.31", "site": "nose"}]}, policy)
     assert "C44.31 is a category, not a billable code; the billable codes under it are C44.310, C44.319" in \
         category["errors"][0]["message"]
-    assert check_document({"id": "n", "date_of_service": "2026-05-01", **nose}, policy)["status"] == "ok"
+    assert check({"id": "n", "date_of_service": "2026-05-01", **nose}, policy)["status"] == "ok"
     report = lint_policy(folder)  # lint holds the covered list against the newest release: this one lacks most
     assert report.release == "FY2027" and not [f for f in report.findings if f.where.startswith("data/icd10cm")]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp.api import check_document, check_source
+from helpers import check, check_file
 from mohs_asp.case import parse_case
 from mohs_asp.explain import explain_cases
 from mohs_asp.policy import default_root, load_policy
@@ -46,8 +46,8 @@ def line_because(answer, number):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name.removesuffix(".case.json"))
 def test_every_example_explains_with_citations(path, policy):
-    answer = check_source(str(path), policy, explain=True)
-    plain = check_document(json.loads(path.read_text()), policy)
+    answer = check_file(str(path), policy, explain=True)
+    plain = check(json.loads(path.read_text()), policy)
     if plain["status"] == "invalid":
         assert answer == plain
         return
@@ -166,10 +166,10 @@ def test_a_denied_line_lists_every_failed_condition(policy):
 
 
 def test_bundled_and_biopsy_lines_name_their_lines(policy):
-    answer = check_source(str(TESTS / "examples" / "same-day-biopsy-then-mohs.case.json"), policy, explain=True)
+    answer = check_file(str(TESTS / "examples" / "same-day-biopsy-then-mohs.case.json"), policy, explain=True)
     assert line_because(answer, 2) == ["lesion A has MMS: the frozen section is combined into its first-stage line 3"]
     assert answer["lines"][3]["explanation"]["rule"] == "biopsy_bundled"
-    denied = check_source(str(TESTS / "examples" / "biopsies-two-lesions.case.json"), policy, explain=True)
+    denied = check_file(str(TESTS / "examples" / "biopsies-two-lesions.case.json"), policy, explain=True)
     assert line_because(denied, 3) == ["lesion C was already biopsied on line 2"]
 
 

@@ -24,7 +24,7 @@ from strategies import POLICY, boundary_days, cases, claim
 from mohs_asp import fastpath
 from mohs_asp.fastpath import cache
 from mohs_asp.answer import build_answer
-from mohs_asp.api import answer_cases
+from mohs_asp import api
 from mohs_asp.case import parse_case
 from mohs_asp.engine import solve
 from mohs_asp.errors import CaseInvalid, PolicyError
@@ -82,7 +82,7 @@ def _compiled(policy, cases: list) -> list[str]:
     out = []
     for i in range(0, len(cases), CHUNK):
         chunk = cases[i:i + CHUNK]
-        out += [_text(answer) for answer in answer_cases(chunk, policy)]  # the templates, clingo (bounded) for the rest
+        out += [_text(answer) for answer in list(api.answer(chunk, policy))]  # the templates, clingo (bounded) for the rest
     return out
 
 
@@ -146,7 +146,7 @@ def test_cases_the_templates_leave_are_solved_under_the_work_limits(compiled, mo
     from mohs_asp import api
 
     small = [c for c in _claims(37, 600, POLICY) if len(c.lesions) <= 2 and len(c.lines) <= 4]
-    answer_cases(small[:400], POLICY)  # templates for these shapes
+    list(api.answer(small[:400], POLICY))  # templates for these shapes
     big = _valid([{"id": "big", "date_of_service": "2026-01-01",
                    "lesions": [{"id": f"L{i}", "diagnosis": "C44.311", "site": "nose"} for i in range(12)],
                    "lines": [{"code": "17311", "lesion": f"L{i}"} for i in range(12)]}], POLICY)
@@ -154,10 +154,10 @@ def test_cases_the_templates_leave_are_solved_under_the_work_limits(compiled, mo
     real = api.bounded
     monkeypatch.setattr(api, "bounded", lambda work, cases=1: runs.append(cases) or real(work, cases))
     cases = small[400:410] + big + small[410:420]
-    assert [_text(a) for a in answer_cases(cases, POLICY)] == _clingo(POLICY, cases)
+    assert [_text(a) for a in list(api.answer(cases, POLICY))] == _clingo(POLICY, cases)
     assert runs == [1]  # one bounded clingo run, for the one case left
     runs.clear()
-    answer_cases(small[400:420], POLICY)
+    list(api.answer(small[400:420], POLICY))
     assert runs == []  # the templates covered them all: no clingo run
 
 
@@ -176,7 +176,7 @@ CONSTRUCTS = {
                                                     "payable(C,N) :- line(C,N,K), case(D), D < C, K = \"99999\".\n"),
     "#const": ("logic/claims.lp", "\n#const limit = 20000.\n"),
     "a code-level fact about a code the case need not have": (
-        "logic/claims.lp", "\ndenied(C,N) :- line(C,N,K), code_in_set(J,repair,W), K = \"00000\".\n"),
+        "logic/claims.lp", "\ndenied(C,N) :- line(C,N,K), code_listed(J,repair,W), K = \"00000\".\n"),
 }
 
 
@@ -220,7 +220,7 @@ def test_a_choice_is_refused_and_clingo_reports_the_broken_policy(compiled, tmp_
     with pytest.raises(PolicyError) as theirs:
         solve(policy, cases)
     with pytest.raises(PolicyError) as ours:
-        answer_cases(cases, policy)
+        list(api.answer(cases, policy))
     assert str(ours.value) == str(theirs.value)
     assert fastpath.engine_for(policy).stats["compiled"] == 0
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp import answers_file, batch, diff, explain, jsonl, policy_tests
-from mohs_asp.api import answer_documents, check_document, check_source
+from mohs_asp import answers_file, api, batch, explain, jsonl, policy_tests
+from helpers import check, check_file
 from mohs_asp.case import parse_case
 from mohs_asp.diff import case_files, diff_policies, read_cases
 from mohs_asp.errors import CaseInvalid, PolicyError, UsageError
@@ -106,14 +106,14 @@ HOSTILE_CASES = {
 def test_explain_answers_hostile_input_as_check_does(tmp_path, policy, name):
     path = tmp_path / name
     path.write_bytes(HOSTILE_CASES[name])
-    plain, explained = check_source(str(path), policy), check_source(str(path), policy, explain=True)
+    plain, explained = check_file(str(path), policy), check_file(str(path), policy, explain=True)
     if plain["status"] == "invalid":
         assert explained == plain
     else:
         for item in explained["lesions"] + explained["lines"]:
             item.pop("explanation"), item.pop("would_qualify", None)
         assert explained == plain
-    text = render_explain(check_source(str(path), policy, explain=True))
+    text = render_explain(check_file(str(path), policy, explain=True))
     assert "pwned" not in text and "#show y/1.\n" not in text
     assert all(c == "\n" or c.isprintable() for c in text)  # the id's newline comes back as \n, escaped
 
@@ -148,7 +148,7 @@ def test_explain_is_not_thrown_by_a_negative_number_in_an_atom(copy):
     """An atom whose first argument is -5 is no case's (it is where the case key goes); it was
     read as the fifth case from the end (out[-5]), and with fewer cases it crashed."""
     add_rule(copy, "offset(-5) :- case(C).")
-    answer = check_source(str(TESTS / "examples" / "trunk-small-nodular-denied.case.json"), load_policy(copy), explain=True)
+    answer = check_file(str(TESTS / "examples" / "trunk-small-nodular-denied.case.json"), load_policy(copy), explain=True)
     assert answer["status"] == "ok" and answer["decision"] == "not_covered"
 
 
@@ -176,7 +176,7 @@ def test_diff_reads_json_lines_as_batch_does(tmp_path, policy):
             assert isinstance(doc, CaseInvalid) and doc.errors == expected.errors
         else:
             assert doc == expected
-    statuses = [a["status"] for a in answer_documents([doc for _, doc in read], policy)]
+    statuses = [a["status"] for a in api.answer([doc for _, doc in read], policy)]
     assert statuses == ["ok", "invalid", "invalid", "invalid", "invalid", "invalid", "ok", "ok"]
     report = diff_policies([str(path)], policy, policy)
     assert report.cases == len(raw) and report.changed == []
@@ -205,8 +205,8 @@ def test_diff_answers_a_big_file_a_chunk_at_a_time(tmp_path, policy, monkeypatch
     path = tmp_path / "cases.jsonl"
     path.write_text((json.dumps({"id": "c", "date_of_service": "2026-03-01"}) + "\n") * 1100)
     seen = []
-    real = diff.answer_documents
-    monkeypatch.setattr(diff, "answer_documents", lambda docs, *a: seen.append(len(docs)) or real(docs, *a))
+    real = api.answer
+    monkeypatch.setattr(api, "answer", lambda docs, *a: seen.append(len(docs)) or real(docs, *a))
     assert diff_policies([str(path)], policy, policy, chunk_size=500).cases == 1100
     assert seen == [500, 500, 500, 500, 100, 100]
 
@@ -230,7 +230,7 @@ def test_a_test_file_given_to_diff_keeps_the_keys_it_gives_twice(tmp_path, polic
     path = tmp_path / "twice.yaml"
     path.write_text("id: a\nid: b\ndate_of_service: 2026-03-01\nexpect: {decision: no_mms}\n")
     [(_, doc)] = read_cases([str(path)])
-    answer = check_document(doc, policy)
+    answer = check(doc, policy)
     assert answer["status"] == "invalid" and "more than once" in answer["errors"][0]["message"]
 
 
@@ -396,7 +396,7 @@ def test_a_head_the_answer_cannot_be_read_from_is_a_broken_policy(copy, rule, sa
     cannot hold was a crash (exit 4), or worse, for `-1`, the last lesion's answer."""
     line = add_rule(copy, rule)
     with pytest.raises(PolicyError) as e:
-        check_document(json.loads((TESTS / "examples" / "nose-bcc-covered.case.json").read_text()), load_policy(copy))
+        check(json.loads((TESTS / "examples" / "nose-bcc-covered.case.json").read_text()), load_policy(copy))
     assert says in str(e.value)
     if "medically_necessary" not in rule:  # derived by a rule: named with its place
         assert str(e.value).startswith(f"logic/claims.lp:{line}: rule odd derives ")
@@ -406,7 +406,7 @@ def test_a_decision_the_contract_does_not_know_is_a_broken_policy(copy):
     claims = copy / "logic" / "claims.lp"
     claims.write_text(claims.read_text().replace("decision(C,no_mms) :-", "decision(C,maybe) :-"))
     with pytest.raises(PolicyError, match="decision maybe; it must be one of covered, not_covered, no_mms"):
-        check_document({"id": "no-lines", "date_of_service": "2026-03-01"}, load_policy(copy))
+        check({"id": "no-lines", "date_of_service": "2026-03-01"}, load_policy(copy))
 
 
 @needs_exe
@@ -697,6 +697,6 @@ def test_a_chunk_past_the_limit_is_answered_case_by_case(copy, monkeypatch):
     real = limits.bounded
     monkeypatch.setattr("mohs_asp.api.bounded", lambda work, cases=1: runs.append(cases) or real(work, cases))
     policy = load_policy(copy)
-    answers = list(answer_documents([many_lesions(1, "a"), many_lesions(20, "big"), many_lesions(1, "b")], policy))
+    answers = list(api.answer([many_lesions(1, "a"), many_lesions(20, "big"), many_lesions(1, "b")], policy))
     assert [a["status"] for a in answers] == ["ok", "invalid", "ok"]
     assert runs == [3, 1, 1, 1, 1]  # the chunk, then each case alone, and the sample case once the big one is refused

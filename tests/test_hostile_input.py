@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mohs_asp import reading as case_module  # reading a file is reading.py's
-from mohs_asp.api import check_document, check_source
+from helpers import check, check_file
 from mohs_asp.case import MAX_ERRORS, MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text, read_document
 from mohs_asp.errors import CaseInvalid
 
@@ -126,7 +126,7 @@ def test_empty_and_blank_files_say_so():
 
 @pytest.mark.parametrize("text", ["[1, 2]", "42", '"a string"', "- a\n- b\n", "plain words\n", "null"])
 def test_a_document_that_is_not_an_object_is_invalid_at_the_top(text, policy):
-    answer = check_document(parse_text(text), policy)
+    answer = check(parse_text(text), policy)
     assert "must be an object" in invalid(answer)[""]
 
 
@@ -237,7 +237,7 @@ def test_explicit_yaml_tags_are_not_read_the_yaml_1_1_way_either(text):
 
 def test_an_unquoted_yaml_date_that_does_not_exist_is_reported_at_its_path(policy):
     doc = parse_text("id: x\ndate_of_service: 2026-02-30\n")
-    assert invalid(check_document(doc, policy)) == {"date_of_service": '"2026-02-30" is not a real date'}
+    assert invalid(check(doc, policy)) == {"date_of_service": '"2026-02-30" is not a real date'}
 
 
 # -- duplicate keys: an error at the key's path -------------------------------------------------
@@ -249,7 +249,7 @@ def test_an_unquoted_yaml_date_that_does_not_exist_is_reported_at_its_path(polic
     "id: x\ndate_of_service: 2026-03-01\nid: y\nlesions:\n  - {id: A, site: nose, diagnosis: C44.311, site: back}\n",
 ])
 def test_a_key_given_twice_is_an_error_at_its_path(text, policy):
-    errors = invalid(check_document(parse_text(text), policy))
+    errors = invalid(check(parse_text(text), policy))
     assert set(errors) == {"id", "lesions[0].site"}
     assert "more than once" in errors["lesions[0].site"]
 
@@ -272,7 +272,7 @@ def test_a_json_object_without_repeated_keys_is_a_plain_dict():
     (covered_case(date_of_service="2026-03-01T10:00:00"), "date_of_service"),
 ])
 def test_booleans_and_numbers_written_as_the_other_type_are_invalid(doc, path, policy):
-    assert path in invalid(check_document(doc, policy))
+    assert path in invalid(check(doc, policy))
 
 
 @pytest.mark.parametrize("doc,path", [
@@ -283,11 +283,11 @@ def test_booleans_and_numbers_written_as_the_other_type_are_invalid(doc, path, p
     (with_lesion(histology=["nodular" * 1000]), "lesions[0].histology[0]"),
 ])
 def test_text_longer_than_200_characters_is_invalid(doc, path, policy):
-    assert "longer than 200 characters" in invalid(check_document(doc, policy))[path]
+    assert "longer than 200 characters" in invalid(check(doc, policy))[path]
 
 
 def test_text_of_200_characters_is_valid(policy):
-    assert check_document(covered_case(id="x" * 200), policy)["case"] == "x" * 200
+    assert check(covered_case(id="x" * 200), policy)["case"] == "x" * 200
 
 
 def test_unicode_ids_come_back_byte_for_byte(policy):
@@ -295,7 +295,7 @@ def test_unicode_ids_come_back_byte_for_byte(policy):
     doc = covered_case(id="Fälle-Ω-😀")
     doc["lesions"] = [{**doc["lesions"][0], "id": i} for i in ids]
     doc["lines"] = [{"line": 1, "code": "17311", "lesion": ids[0]}, {"line": 2, "code": "88331", "lesion": ids[-1]}]
-    answer = check_document(doc, policy)
+    answer = check(doc, policy)
     assert answer["case"] == "Fälle-Ω-😀"
     assert [lesion["id"] for lesion in answer["lesions"]] == ids
     assert answer["decision"] == "covered"
@@ -305,10 +305,10 @@ def test_unicode_ids_come_back_byte_for_byte(policy):
 def test_text_a_case_cannot_hold_is_invalid(bad, policy):
     doc = covered_case(id=bad)
     doc["lesions"] = [{**doc["lesions"][0], "id": bad}, {**doc["lesions"][0], "id": "B", "histology": [bad]}]
-    errors = invalid(check_document(doc, policy))
+    errors = invalid(check(doc, policy))
     assert {"id", "lesions[0].id", "lesions[1].histology[0]"} <= set(errors)
     assert "cannot hold" in errors["lesions[0].id"]
-    json.dumps(check_document(doc, policy), ensure_ascii=False).encode("utf-8")  # printable as the answer
+    json.dumps(check(doc, policy), ensure_ascii=False).encode("utf-8")  # printable as the answer
 
 
 def test_two_lesion_ids_that_differ_after_a_nul_are_not_merged(policy):
@@ -317,11 +317,11 @@ def test_two_lesion_ids_that_differ_after_a_nul_are_not_merged(policy):
     doc["lesions"] = [{"id": "A\x00x", "diagnosis": "C44.311", "site": "nose"},
                       {"id": "A\x00y", "diagnosis": "L57.0", "site": "back"}]
     doc["lines"] = [{"line": 1, "code": "17311", "lesion": "A\x00x"}]
-    assert invalid(check_document(doc, policy))
+    assert invalid(check(doc, policy))
 
 
 def test_a_key_that_is_not_utf8_text_is_reported_printably(policy):
-    errors = invalid(check_document(covered_case(**{"\ud800": 1}), policy))
+    errors = invalid(check(covered_case(**{"\ud800": 1}), policy))
     assert errors == {"\\ud800": "`\\ud800` is not a field of the case format"}
 
 
@@ -329,33 +329,33 @@ def test_a_key_that_is_not_utf8_text_is_reported_printably(policy):
 def test_too_many_lesions_is_one_error(count, policy):
     doc = covered_case(lines=[])
     doc["lesions"] = [{"id": str(i), "diagnosis": "C44.311", "site": "nose"} for i in range(count)]
-    assert invalid(check_document(doc, policy)) == {"lesions": f"a case may have at most 100 lesions, found {count}"}
+    assert invalid(check(doc, policy)) == {"lesions": f"a case may have at most 100 lesions, found {count}"}
 
 
 def test_lines_naming_lesions_of_a_list_too_long_to_read_add_no_errors(policy):
     doc = covered_case(lines=[{"code": "17311", "lesion": str(i)} for i in range(101)])
     doc["lesions"] = [{"id": str(i), "diagnosis": "C44.311", "site": "nose"} for i in range(101)]
-    assert invalid(check_document(doc, policy)) == {"lesions": "a case may have at most 100 lesions, found 101"}
+    assert invalid(check(doc, policy)) == {"lesions": "a case may have at most 100 lesions, found 101"}
 
 
 @pytest.mark.parametrize("count", [501, 10_000])
 def test_too_many_lines_is_one_error(count, policy):
     doc = covered_case(lines=[{"code": "99213"}] * count)
-    assert invalid(check_document(doc, policy)) == {"lines": f"a case may have at most 500 lines, found {count}"}
+    assert invalid(check(doc, policy)) == {"lines": f"a case may have at most 500 lines, found {count}"}
 
 
 def test_100_lesions_and_500_lines_are_answered(policy):
     doc = covered_case()
     doc["lesions"] = [{"id": str(i), "diagnosis": "C44.311", "site": "nose"} for i in range(100)]
     doc["lines"] = [{"code": "17311", "lesion": str(i % 100)} for i in range(500)]
-    answer = check_document(doc, policy)
+    answer = check(doc, policy)
     assert answer["status"] == "ok" and len(answer["lines"]) == 500
 
 
 def test_a_flood_of_problems_lists_the_first_100_and_counts_the_rest(policy):
     doc = covered_case(**{f"field{i}": i for i in range(100_000)})
     doc["lesions"][0]["histology"] = ["x"] * 50_000
-    answer = check_document(doc, policy)
+    answer = check(doc, policy)
     assert len(answer["errors"]) == MAX_ERRORS + 1
     assert answer["errors"][-1] == {"path": "", "message": "149900 more problems are not listed (the first 100 are)"}
 
@@ -364,7 +364,7 @@ def test_a_flood_of_problems_lists_the_first_100_and_counts_the_rest(policy):
                                   {"size_cm": Decimal("1e-999999999")}, {"size_cm": Decimal("0.00009")}])
 def test_a_size_above_0_but_below_a_micrometre_is_a_size_and_not_large(size, policy):
     """The contract refuses only a size not above 0 (or above 100 cm): 0.00009 cm is a size."""
-    answer = check_document(with_lesion(**size), policy)
+    answer = check(with_lesion(**size), policy)
     assert answer["status"] == "ok" and "large_lesion" not in answer["lesions"][0]["indications"]
 
 
@@ -380,33 +380,33 @@ def test_a_size_above_0_but_below_a_micrometre_is_a_size_and_not_large(size, pol
 ])
 def test_absurd_sizes_are_invalid(size, message, policy):
     key = next(iter(size))
-    assert message in invalid(check_document(with_lesion(**size), policy))[f"lesions[0].{key}"]
+    assert message in invalid(check(with_lesion(**size), policy))[f"lesions[0].{key}"]
 
 
 def test_a_huge_integer_in_json_is_read_and_refused(policy):
     text = json.dumps(covered_case(), default=str).replace('"0.9"', "1" + "0" * 400)
-    assert "at most 100 cm" in invalid(check_document(parse_text(text), policy))["lesions[0].size_cm"]
+    assert "at most 100 cm" in invalid(check(parse_text(text), policy))["lesions[0].size_cm"]
 
 
 def test_the_smallest_size_is_one_micrometre(policy):
-    assert check_document(with_lesion(size_cm=Decimal("0.0001")), policy)["status"] == "ok"
+    assert check(with_lesion(size_cm=Decimal("0.0001")), policy)["status"] == "ok"
 
 
 @pytest.mark.parametrize("number", [2**31, 10**400])
 def test_line_numbers_beyond_the_limit_are_invalid_not_a_crash(number, policy):
     doc = covered_case(lines=[{"line": number, "code": "17311", "lesion": "A"}])
-    assert "must be from 1 to 2147483647" in invalid(check_document(doc, policy))["lines[0].line"]
+    assert "must be from 1 to 2147483647" in invalid(check(doc, policy))["lines[0].line"]
 
 
 @pytest.mark.parametrize("number", [1_000_000, 2**31 - 1])
 def test_the_largest_line_numbers_are_answered(number, policy):
     doc = covered_case(lines=[{"line": number, "code": "17311", "lesion": "A"}])
-    assert check_document(doc, policy)["lines"][0]["line"] == number
+    assert check(doc, policy)["lines"][0]["line"] == number
 
 
 def test_a_huge_number_is_shortened_in_its_message(policy):
     doc = covered_case(lines=[{"line": 1, "code": "17311", "lesion": "A", "units": 10**400}])
-    message = invalid(check_document(doc, policy))["lines[0].units"]
+    message = invalid(check(doc, policy))["lines[0].units"]
     assert len(message) < 100 and "401 characters" in message
 
 
@@ -429,8 +429,8 @@ def _renamed(doc: dict, case_id: str, lesion_id: str) -> dict:
 @pytest.mark.parametrize("base", ["covered", "denied"])
 def test_an_id_that_looks_like_asp_changes_nothing_but_itself(hostile, base, policy):
     doc = covered_case() if base == "covered" else with_lesion(diagnosis="L57.0", site="back")
-    plain = check_document(doc, policy)
-    answer = check_document(_renamed(doc, hostile, hostile), policy)
+    plain = check(doc, policy)
+    answer = check(_renamed(doc, hostile, hostile), policy)
     assert answer["case"] == hostile and answer["lesions"][0]["id"] == hostile
     answer["case"], answer["lesions"][0]["id"] = plain["case"], plain["lesions"][0]["id"]
     for line, was in zip(answer["lines"], plain["lines"]):
@@ -453,7 +453,7 @@ def test_codes_and_terms_that_look_like_asp_are_refused(field, value, policy):
         where = f"lines[0].{field}"
     else:
         doc, where = with_lesion(**{field: value}), f"lesions[0].{field}"
-    errors = invalid(check_document(doc, policy))
+    errors = invalid(check(doc, policy))
     assert any(path.startswith(where) for path in errors), errors
 
 
@@ -461,10 +461,10 @@ def test_codes_and_terms_that_look_like_asp_are_refused(field, value, policy):
                                                ("site", "NOSE", "nose"), ("site", " Lower-Leg ", "lower_leg")])
 def test_codes_and_terms_are_normalised(field, value, shown, policy):
     if field == "code":
-        answer = check_document(covered_case(lines=[{"line": 1, "code": value, "lesion": "A"}]), policy)
+        answer = check(covered_case(lines=[{"line": 1, "code": value, "lesion": "A"}]), policy)
         assert answer["lines"][0]["code"] == shown
     else:
-        assert check_document(with_lesion(**{field: value}), policy)["lesions"][0][field] == shown
+        assert check(with_lesion(**{field: value}), policy)["lesions"][0][field] == shown
 
 
 @needs_exe
@@ -484,7 +484,7 @@ def test_check_source_reads_a_file_with_hostile_ids(tmp_path, policy):
     path = tmp_path / "case.yaml"
     path.write_text('id: "a) :- ."\ndate_of_service: 2026-03-01\nlesions:\n  - {id: "\\"). covered.", '
                     "diagnosis: C44.311, site: nose}\n", encoding="utf-8")
-    answer = check_source(str(path), policy)
+    answer = check_file(str(path), policy)
     assert answer["case"] == "a) :- ." and answer["lesions"][0]["id"] == '"). covered.'
 
 
@@ -511,7 +511,7 @@ def lesion_text(form: str, field: str, value: str) -> str:
     ("0.0e99999999999999999999", "must be above 0"),
 ])
 def test_a_size_whose_exponent_is_past_decimals_reach_is_an_error_at_its_path(form, number, says, policy):
-    errors = invalid(check_document(parse_text(lesion_text(form, "size_cm", number)), policy))
+    errors = invalid(check(parse_text(lesion_text(form, "size_cm", number)), policy))
     assert says in errors["lesions[0].size_cm"]
 
 
@@ -526,7 +526,7 @@ def test_an_exponent_past_decimals_reach_anywhere_is_an_error_at_its_path(form, 
     text = lesion_text(form, "size_cm", "1.0").replace(
         '{"line": 1, "code": "17311", "lesion": "A"}' if form == "json" else '{line: 1, code: "17311", lesion: A}',
         "{" + ", ".join(f'"{k}": {v}' if form == "json" else f"{k}: {v}" for k, v in fields.items()) + "}")
-    assert says in invalid(check_document(parse_text(text), policy))[f"lines[0].{field}"]
+    assert says in invalid(check(parse_text(text), policy))[f"lines[0].{field}"]
 
 
 @pytest.mark.parametrize("value,path,says", [
@@ -540,14 +540,14 @@ def test_an_exponent_past_decimals_reach_anywhere_is_an_error_at_its_path(form, 
 def test_a_yaml_tag_with_no_value_or_the_wrong_one_is_invalid(value, path, says, policy):
     text = lesion_text("yaml", "size_cm", value)
     if path:
-        assert says in invalid(check_document(parse_text(text), policy))[path]
+        assert says in invalid(check(parse_text(text), policy))[path]
     else:
         assert says in invalid_text(text)
 
 
 def test_a_timestamp_tag_on_the_date_that_is_no_date_is_an_error_at_the_date(policy):
     doc = parse_text("id: x\ndate_of_service: !!timestamp x\n")
-    assert "must be a date written YYYY-MM-DD" in invalid(check_document(doc, policy))["date_of_service"]
+    assert "must be a date written YYYY-MM-DD" in invalid(check(doc, policy))["date_of_service"]
 
 
 @pytest.mark.parametrize("form", ["json", "yaml"])
@@ -628,7 +628,7 @@ def test_json_with_a_trailing_comma_or_a_comment_is_invalid_whatever_the_file_is
 @pytest.mark.parametrize("text", [lesion_text("json", "size_cm", "2e0"), lesion_text("yaml", "size_cm", "2e0"),
                                   lesion_text("json", "size_cm", "2E+0"), lesion_text("yaml", "size_cm", "2E+0")])
 def test_a_size_written_with_an_exponent_is_read_the_same_in_json_and_yaml(text, policy):
-    answer = check_document(parse_text(text), policy)
+    answer = check(parse_text(text), policy)
     assert answer["status"] == "ok", answer
     assert "large_lesion" in answer["lesions"][0]["indications"]
 
@@ -636,7 +636,7 @@ def test_a_size_written_with_an_exponent_is_read_the_same_in_json_and_yaml(text,
 def test_a_yaml_document_is_read_as_yaml_whatever_the_file_is_called(tmp_path, policy):
     for name in ("case.json", "case.txt", "case.yaml"):
         (tmp_path / name).write_text(YAML_LESION.format(field="size_cm", value="1.0"))
-        assert check_source(str(tmp_path / name), policy)["status"] == "ok"
+        assert check_file(str(tmp_path / name), policy)["status"] == "ok"
 
 
 def test_a_file_and_a_batch_line_of_exactly_10_mb_are_both_read_and_one_byte_more_refused(tmp_path):
@@ -724,17 +724,17 @@ def test_text_output_escapes_every_control_and_format_character(policy):
     every = "".join(chr(c) for c in range(1, 0x110000) if c < 0xD800 or c > 0xDFFF
                     if unicodedata.category(chr(c)) in ("Cc", "Cf", "Zl", "Zp"))
     doc = _renamed(covered_case(), "x" + every[:150], "A" + every[150:340])
-    answer = check_document(doc, policy)
+    answer = check(doc, policy)
     assert answer["status"] == "ok", answer
     assert _raw_steering(render_check(answer)) == []
     assert _raw_steering(render_explain(check_source_doc(doc, policy))) == []
 
 
 def check_source_doc(doc: dict, policy) -> dict:
-    from mohs_asp.api import answer_cases
+    from mohs_asp import api
     from mohs_asp.case import parse_case
 
-    return answer_cases([parse_case(doc, policy)], policy, explain=True)[0]
+    return list(api.answer([parse_case(doc, policy)], policy, explain=True))[0]
 
 
 # -- the issue's two cases: answered within seconds, never minutes or gigabytes (issue 10, item 6)

@@ -102,11 +102,11 @@ def test_a_vocabulary_term_no_data_defines_is_an_error(tmp_path):
     # the one rule over the data, written for one characteristic, misspelt
     replace(folder / "logic" / "indications.lp", 'aggressive_histology(C,L,T,K) :- histology(C,L,T), histology_term(T,K,When)',
             'aggressive_histology(C,L,T,"fibrosing") :- histology(C,L,T), histology_term(T,"fibrosng",When)')
-    replace(folder / "logic" / "claims.lp", "in_code_set(C,N,frozen_section)", "in_code_set(C,N,frozen_sectoin)")
+    replace(folder / "logic" / "claims.lp", "line_in_set(C,N,frozen_section)", "line_in_set(C,N,frozen_sectoin)")
     report = lint_policy(folder)
     found = errors(report)
     assert any('rule aggressive_histology reads "fibrosng" as argument 2 of histology_term/3' in e for e in found)
-    assert any("rule frozen_section_bundled reads frozen_sectoin as argument 3 of in_code_set/3" in e for e in found)
+    assert any("rule frozen_section_bundled reads frozen_sectoin as argument 3 of line_in_set/3" in e for e in found)
     # and the characteristics no rule reads any more are pointed out
     assert any('no rule reads "fibrosing", "high mitotic activity", ' in str(w) for w in report.warnings)
 

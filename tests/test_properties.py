@@ -18,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import MMS_CODES, POLICY, as_text, cases, documents, huge_exponents, places, yaml_tagged
 
-from mohs_asp.api import answer_documents, check_document
+from helpers import check
+from mohs_asp import api
 from mohs_asp.schema import case_schema
 from mohs_asp.case import parse_text
 from mohs_asp.errors import CaseInvalid
@@ -59,12 +60,12 @@ def assert_contract_shaped(doc: dict, answer: dict) -> None:
 
 @given(documents)
 def test_every_answer_is_ok_and_contract_shaped_or_invalid_with_errors(doc):
-    assert_contract_shaped(doc, check_document(doc, POLICY))
+    assert_contract_shaped(doc, check(doc, POLICY))
 
 
 @given(cases())
 def test_every_generated_valid_case_is_answered(doc):
-    answer = check_document(doc, POLICY)
+    answer = check(doc, POLICY)
     assert answer["status"] == "ok", answer.get("errors")
 
 
@@ -75,15 +76,15 @@ SCHEMA = jsonschema.Draft202012Validator(case_schema(POLICY))
 def test_the_schema_accepts_every_case_check_accepts(doc):
     """`mohs-asp schema` is made from the checker's own description: what check answers, the
     schema accepts (the schema cannot see everything check refuses: ICD-10-CM, references)."""
-    if check_document(doc, POLICY)["status"] == "ok":
+    if check(doc, POLICY)["status"] == "ok":
         as_json = json.loads(json.dumps(doc, default=lambda v: float(v) if isinstance(v, Decimal) else str(v)))
         assert SCHEMA.is_valid(as_json), next(SCHEMA.iter_errors(as_json)).message
 
 
 @given(st.lists(documents, min_size=2, max_size=8), st.integers(2, 10))
 def test_solving_cases_together_changes_no_answer(docs, chunk_size):
-    alone = [check_document(doc, POLICY) for doc in docs]
-    assert list(answer_documents(docs, POLICY, chunk_size=chunk_size)) == alone
+    alone = [check(doc, POLICY) for doc in docs]
+    assert list(api.answer(docs, POLICY, chunk_size=chunk_size)) == alone
 
 
 # Ids hold anything a case may hold: ASP-looking pieces, quotes, backslashes, newlines, Unicode.
@@ -94,7 +95,7 @@ ids = st.one_of(st.lists(st.sampled_from(ASP_BITS), min_size=1, max_size=8).map(
 
 @given(cases(), st.lists(ids, min_size=8, max_size=8, unique=True))
 def test_ids_are_data_and_come_back_unchanged(doc, new_ids):
-    plain = check_document(doc, POLICY)
+    plain = check(doc, POLICY)
     renamed = copy.deepcopy(doc)
     rename = {lesion["id"]: new for lesion, new in zip(doc["lesions"], new_ids)}
     renamed["id"] = new_ids[-1]
@@ -114,7 +115,7 @@ def test_ids_are_data_and_come_back_unchanged(doc, new_ids):
             line["lesion"] = rename[line["lesion"]]
         if "lesions" in line:
             line["lesions"] = [rename[name] for name in line["lesions"]]
-    got = check_document(renamed, POLICY)
+    got = check(renamed, POLICY)
     # reasons name lesions in words: as many, each naming the renamed lesions where it named the old
     for line, want in zip(got.get("lines", []), expected.get("lines", [])):
         reasons, old = line.pop("reasons"), want.pop("reasons")
@@ -148,7 +149,7 @@ def answer_text(text: str, doc: dict) -> None:
     except CaseInvalid as e:
         assert e.errors and all(error.message for error in e.errors)
         return
-    answer = check_document(parsed, POLICY)
+    answer = check(parsed, POLICY)
     assert answer["status"] in ("ok", "invalid"), answer
     if answer["status"] == "ok":
         assert_contract_shaped(parsed, answer)

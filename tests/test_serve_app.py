@@ -39,21 +39,21 @@ def test_a_policy_that_breaks_on_a_case_answers_500_naming_the_rule(client, monk
     def broken(*args, **kwargs):
         raise PolicyError("logic/claims.lp:92: rule mms_payable derives payable(0,x) for case 'a', but x is not a line number")
 
-    monkeypatch.setattr(serve_app, "answer_documents", broken)
+    monkeypatch.setattr(serve_app.api, "answer", broken)
     r = client.post("/check", content=EXAMPLES[0].read_bytes(), headers=JSON)
     assert r.status_code == 500 and r.json()["error"] == "policy" and "logic/claims.lp:92" in r.json()["message"]
 
 
 def test_one_case_that_breaks_the_solver_run_costs_no_other_its_answer(monkeypatch):
     policy = load_policy()
-    real = serve_app.answer_documents
+    real = serve_app.api.answer
 
     def fragile(docs, *args, **kwargs):
         if any(isinstance(d, dict) and d.get("id") == "poison" for d in docs):
             raise PolicyError("logic/x.lp:1: this case breaks the policy")
         return real(docs, *args, **kwargs)
 
-    monkeypatch.setattr(serve_app, "answer_documents", fragile)
+    monkeypatch.setattr(serve_app.api, "answer", fragile)
     answerer = object.__new__(serve_app.Answerer)
     answerer.policy, answerer.explain = policy, False
     good = EXAMPLES[0].read_bytes()

@@ -515,7 +515,7 @@ def _check_facts_about_values(walker: _Walker, uf: _UnionFind, case_root, inputs
     """Inputs with no case key (code_num: a code's number) are facts about a value, made once
     a solver run for every value its cases bring; in batch's clingo runs a chunk of cases
     shares them. A case is answered alone here, so its answer must not depend on such facts
-    about values it does not bring: each rule deriving from them without a case (code_in_set)
+    about values it does not bring: each rule deriving from them without a case (code_listed)
     must be about one value (argument 0 of every such literal and of its head the same
     variable), and a rule with a case may read them only about a value one of its case
     literals brings (argument 0 a variable of a positive literal that carries the case)."""

@@ -1,6 +1,6 @@
 """The HTTP service of `mohs-asp serve`: a Starlette application, run by uvicorn.
 
-Every answer comes from the one pipeline (mohs_asp/api.py: answer_documents), on solver
+Every answer comes from the one pipeline (mohs_asp/api.py: api.answer), on solver
 threads so the event loop stays free. Requests that arrive while a solver run is under way
 are answered together in the next run, in one clingo Control, as `batch` answers a chunk:
 one case alone costs about 2 ms of set-up, a case among many about 0.15 ms, and the answers
@@ -35,7 +35,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__
-from ..api import answer_documents, check_document
+from .. import api
 from ..jsonl import document as line_document  # a JSON Lines line read exactly as `batch` reads it
 from ..case import MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text
 from ..errors import CaseInvalid, InputError, MohsError, PolicyError
@@ -79,7 +79,7 @@ def problem_response(p: Problem) -> JSONResponse:
 
 
 def _case_document(body: bytes, hint: str) -> Any:
-    """A request body as answer_documents takes it: the parsed case, or the CaseInvalid saying why not."""
+    """A request body as api.answer takes it: the parsed case, or the CaseInvalid saying why not."""
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -127,14 +127,14 @@ class Answerer:
     def _solve(self, items: list[tuple[bytes, str]]) -> list[dict | BaseException]:
         docs = [_case_document(body, hint) for body, hint in items]
         try:
-            return list(answer_documents(docs, self.policy, len(docs), self.explain))
+            return list(api.answer(docs, self.policy, len(docs), self.explain))
         except Exception as e:  # noqa: BLE001 -- one case's fault must not cost the others their answers
             if len(docs) == 1:
                 return [e]
         out: list[dict | BaseException] = []
         for doc in docs:
             try:
-                out.append(next(answer_documents([doc], self.policy, 1, self.explain)))
+                out.append(next(api.answer([doc], self.policy, 1, self.explain)))
             except Exception as e:  # noqa: BLE001
                 out.append(e)
         return out
@@ -360,7 +360,7 @@ class BatchEndpoint:
     def _answer(policy: Policy, first: int, lines: list[bytes | None], explain: bool) -> bytes:
         docs = [line_document(raw) for raw in lines]
         out = []
-        for n, answer in enumerate(answer_documents(docs, policy, len(docs), explain), start=first):
+        for n, answer in enumerate(api.answer(docs, policy, len(docs), explain), start=first):
             if answer["status"] != "ok":
                 answer["input_line"] = n
             out.append(_compact(answer))
@@ -450,8 +450,8 @@ def warm_up(policy: Policy) -> None:
     """Decide and explain an empty case, and read the CRD tables: a policy that is broken only
     when it grounds (an atom no rule defines) or a bad mapping row stops the start (exit 3)."""
     probe = {"id": "mohs-asp-serve-start-up", "date_of_service": dt.date.today().isoformat()}
-    check_document(probe, policy)
-    next(answer_documents([probe], policy, 1, explain=True))
+    next(api.answer([probe], policy))
+    next(api.answer([probe], policy, 1, explain=True))
     fhir.tables(policy)
     crd.reading(policy)
 

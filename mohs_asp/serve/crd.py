@@ -3,7 +3,7 @@
 `discovery()` lists the services (`GET /cds-services`); `answer_hook()` answers one call
 (`POST /cds-services/{id}`): the draft orders and prefetched resources become cases
 (mohs_asp/serve/fhir.py), the cases are decided and explained by the one pipeline
-(api.answer_documents), and each order the policy speaks to comes back in a system action of
+(api.answer), and each order the policy speaks to comes back in a system action of
 type `update` carrying the `coverage-information` extension, with one card for the surgeon.
 
 How an answer is worded in CRD's terms (README, "Serve"): a payable line is `covered`, a
@@ -29,7 +29,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from ..api import answer_documents
+from .. import api
 from ..policy import CASE_FACT_PREDICATES, Policy
 from .fhir import CaseBuilder, Draft, Order, PrefetchMissing, orders_of
 
@@ -153,7 +153,7 @@ def _decide(draft: Draft, policy: Policy) -> list[Decided]:
     """Every order of a draft decided; a lesion or order the case format refuses is set aside
     with its problems, and the others are decided without it."""
     doc = draft.doc
-    answer = next(answer_documents([doc], policy, explain=True))
+    answer = next(api.answer([doc], policy, explain=True))
     problems: dict[int, list[str]] = {}
     if answer["status"] != "ok":
         bad_lines, bad_lesions, general = set(), set(), []
@@ -178,7 +178,7 @@ def _decide(draft: Draft, policy: Policy) -> list[Decided]:
             return [Decided(o, draft, problems=problems.get(i) or ["the case is not valid"]) for i, o in enumerate(draft.orders)]
         kept_lesions = [x for j, x in enumerate(doc["lesions"]) if j not in bad_lesions]
         doc = {**doc, "lesions": kept_lesions, "lines": [x for i, x in enumerate(doc["lines"]) if i not in bad_lines]}
-        answer = next(answer_documents([doc], policy, explain=True))
+        answer = next(api.answer([doc], policy, explain=True))
         if answer["status"] != "ok":
             said = [e["message"] for e in answer["errors"]]
             return [Decided(o, draft, problems=problems.get(i) or said) for i, o in enumerate(draft.orders)]
