@@ -8,9 +8,10 @@ Solved per case it can take (None for the others), in order, without running cli
 2. template.py has clingo ground the rules once over open inputs (each argument over its
    stand-ins) and compiles the ground program to straight-line bit-set code;
 3. here each case is turned into its input atoms exactly as `engine.case_facts` makes them
-   (the one translation from a case to facts), mapped onto the stand-ins, the template
-   evaluated for all its cases at once (one bit a case), and the shown atoms read back,
-   stand-ins mapped back to the case's own values.
+   (the one translation from a case to facts), mapped onto the stand-ins (each fact's key and
+   each sort's stand-ins for a case's values kept per process), the template evaluated for
+   all its cases at once (one bit a case), and the shown atoms read back by a plan made once
+   a template, stand-ins mapped back to the case's own values.
 
 A case the templates do not cover (more lesions or lines than any template has, a value
 outside an exact domain) is left to the caller (None in its place), which has clingo solve
