@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
+from operator import itemgetter
 
 from . import __version__
 from .case import Case
@@ -20,6 +21,7 @@ from .policy import Policy
 from .rule import PLACEHOLDER
 
 UM_PER = {"cm": 10000, "mm": 1000}
+_FIRST = itemgetter(0)
 
 OUTCOMES = ("payable", "bundled", "denied", "not_addressed")
 DECISIONS = ("covered", "not_covered", "no_mms")  # the contract's
@@ -37,6 +39,61 @@ def _lesion_variables(policy: Policy) -> dict[str, frozenset[str]]:
     its predicate's `%!` signature names L (`mms_line(C, N, L, K)`). With lesions numbered
     (engine.case_facts) their values are positions, named back by id in the words."""
     return {rule.id: rule.variables_named(policy.predicates, "L") for rule in policy.rules}
+
+
+class _Wording:
+    """What build_answer needs to word a policy's firings, worked out once per policy: for each
+    rule, its `% because:` variables (whether each names a lesion, its unit), and the reasons
+    and merged sentences already made (a process answers the same firings again and again)."""
+
+    def __init__(self, policy: Policy):
+        lesion_vars = _lesion_variables(policy)
+        self.order = _order(policy)
+        self.said: dict[str, tuple] = {}  # rule id -> ((variable, names a lesion, unit), ...)
+        for rule in policy.rules:
+            units = {m.group(1): m.group(2) for m in PLACEHOLDER.finditer(rule.because or "")}
+            self.said[rule.id] = tuple((v, v in lesion_vars[rule.id], units.get(v)) for v in rule.said_variables)
+        self.reasons: dict[tuple, tuple] = {}  # (rule id, shown values) -> (reason_order, Reason)
+        self.shown: dict[tuple, str] = {}  # (value, unit) -> _shown's words
+        self.merged: dict[tuple, list[str]] = {}  # the reasons' keys, in order -> merge's sentences
+
+    def reason(self, policy: Policy, rule_id: str, shown: tuple) -> tuple:
+        """(reason_order, Reason) of a firing of `rule_id` whose words' variables show `shown`
+        (in the order of its said_variables; () for a rule whose words name none)."""
+        found = self.reasons.get((rule_id, shown))
+        if found is None:
+            if len(self.reasons) > _MEMO_LIMIT:
+                self.reasons.clear()
+            named = {v: text for (v, _, _), text in zip(self.said[rule_id], shown)}
+            reason = rule_reason(policy.rules_by_id[rule_id], named)
+            found = self.reasons[(rule_id, shown)] = (reason_order(self.order, rule_id, reason), reason)
+        return found
+
+    def words(self, value, unit: str | None) -> str:
+        found = self.shown.get((value, unit))
+        if found is None:
+            if len(self.shown) > _MEMO_LIMIT:
+                self.shown.clear()
+            found = self.shown[(value, unit)] = _shown(_text(value), unit)
+        return found
+
+    def merge(self, keyed: list[tuple]) -> list[str]:
+        """merge() of reasons given as (key, reason) pairs (their keys as `reason` takes them)."""
+        key = tuple(k for k, _ in keyed)
+        found = self.merged.get(key)
+        if found is None:
+            if len(self.merged) > _MEMO_LIMIT:
+                self.merged.clear()
+            found = self.merged[key] = merge([r for _, r in keyed])
+        return list(found)
+
+
+_MEMO_LIMIT = 100_000  # entries of a per-process memo before it is emptied
+
+
+@lru_cache(maxsize=8)
+def _wording(policy: Policy) -> _Wording:
+    return _Wording(policy)
 
 
 def in_unit(um: int, unit: str) -> str:
@@ -155,46 +212,49 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
             decisions.append(_text(atom[2]))
 
     # line outcomes and indications, each with the rules that derived it (source order)
-    order = _order(policy)
+    wording = _wording(policy)
+    order = wording.order
     line_rules: dict[int, set[str]] = defaultdict(set)
     indication_rules: dict[tuple[str, str], set[str]] = defaultdict(set)
     seen: set[Atom] = set()
     for rule_id, head in solved.by:
         kind, n = head[0], len(head)
         if kind in OUTCOMES and n > 2:
-            line_rules[number(head[2], head, rule_id)].add(rule_id)
+            at = number(head[2], head, rule_id)
+            line_rules[at].add(rule_id)
+            if head in seen:
+                continue
+            seen.add(head)
+            if n == 3 and kind != "bundled":
+                outcomes[at].append((kind, None))
+            elif n == 4 and kind == "bundled":
+                outcomes[at].append(("bundled", number(head[3], head, rule_id)))
         elif kind == "indication" and n == 4:
             if not isinstance(head[3], str):
                 raise _misshapen(case, head, f"{_text(head[3])} is not an indication's name", rule_id, policy)
-            indication_rules[(name(head[2], head, rule_id), head[3])].add(rule_id)
-        if head in seen:
-            continue
-        seen.add(head)
-        if kind in ("payable", "denied", "not_addressed") and n == 3:
-            outcomes[number(head[2], head, rule_id)].append((kind, None))
-        elif kind == "bundled" and n == 4:
-            outcomes[number(head[2], head, rule_id)].append(("bundled", number(head[3], head, rule_id)))
-        elif kind == "indication" and n == 4:
-            indications[name(head[2], head, rule_id)].append(head[3])
+            lesion_id = names.get(head[2]) or name(head[2], head, rule_id)
+            indication_rules[(lesion_id, head[3])].add(rule_id)
+            if head in seen:
+                continue
+            seen.add(head)
+            indications[lesion_id].append(head[3])
 
     # each line's reasons: the `% because:` words of the rules that gave its outcome
-    line_reasons: dict[int, list[tuple[tuple, Reason]]] = defaultdict(list)
-    lesion_vars = _lesion_variables(policy)
+    line_reasons: dict[int, list[tuple[tuple, tuple, Reason]]] = defaultdict(list)  # (order, key, reason)
     worded: set[tuple[str, int]] = set()
     for rule_id, head, values in solved.said:
         if head[0] in OUTCOMES and len(head) > 2:
-            rule, n = policy.rules_by_id[rule_id], number(head[2], head, rule_id)
-            units = {m.group(1): m.group(2) for m in PLACEHOLDER.finditer(rule.because or "")}
-            named = {v: name(t, head, rule_id) if v in lesion_vars[rule_id] else _shown(_text(t), units.get(v))
-                     for v, t in zip(rule.said_variables, values)}
-            reason = rule_reason(rule, named)
-            line_reasons[n].append((reason_order(order, rule_id, reason), reason))
+            n = number(head[2], head, rule_id)
+            shown = tuple(name(t, head, rule_id) if lesion else wording.words(t, unit)
+                          for (_, lesion, unit), t in zip(wording.said[rule_id], values))
+            ranked, reason = wording.reason(policy, rule_id, shown)
+            line_reasons[n].append((ranked, (rule_id, shown), reason))
             worded.add((rule_id, n))
     for n, ids_ in line_rules.items():  # rules whose words name no variable
         for rule_id in ids_:
             if (rule_id, n) not in worded:
-                reason = rule_reason(policy.rules_by_id[rule_id], {})
-                line_reasons[n].append((reason_order(order, rule_id, reason), reason))
+                ranked, reason = wording.reason(policy, rule_id, ())
+                line_reasons[n].append((ranked, (rule_id, ()), reason))
 
     if len(decisions) != 1:
         raise PolicyError(f"the policy gives case {case.id!r} {len(decisions)} decisions ({', '.join(decisions) or 'none'}); it must give one")
@@ -228,7 +288,7 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
         if into is not None:
             entry["into"] = into
         entry["rules"] = sorted(line_rules.get(line.number, ()), key=order.get)
-        entry["reasons"] = merge([r for _, r in sorted(line_reasons.get(line.number, ()), key=lambda x: x[0])])
+        entry["reasons"] = wording.merge([(k, r) for _, k, r in sorted(line_reasons.get(line.number, ()), key=_FIRST)])
         lines.append(entry)
     return {"case": case.id, "status": "ok", "decision": decisions[0], "lesions": lesions, "lines": lines,
             "warnings": [w.as_dict() for w in case.warnings],

@@ -1,5 +1,6 @@
 """Unit tests of the engine: facts in through either path, answers read back as text."""
 
+import copy
 from pathlib import Path
 
 import clingo
@@ -36,6 +37,25 @@ def test_lesions_by_position_and_by_id_give_the_same_answer(policy):
     by_id = engine.solve(policy, cases, engine.Record.DECISIONS_BY_ID)
     for case, a, b in zip(cases, by_index, by_id):
         assert build_answer(case, a, policy) == build_answer(case, b, policy), case.id
+
+
+def test_an_answer_changed_by_its_caller_leaves_the_next_answer_as_it_was(policy):
+    """build_answer keeps the reasons and sentences it has worded (answer._Wording): each answer
+    still gets lists of its own."""
+    from mohs_asp.answer import build_answer
+
+    cases = policy_cases(policy)
+    solved = engine.solve(policy, cases)
+    first = [build_answer(case, s, policy) for case, s in zip(cases, solved)]
+    expected = copy.deepcopy(first)
+    assert any(line["reasons"] for answer in first for line in answer["lines"])
+    for answer in first:
+        for line in answer["lines"]:
+            line["reasons"].append("edited")
+            line["rules"].append("edited")
+        for lesion in answer["lesions"]:
+            lesion["indications"].append("edited")
+    assert [build_answer(case, s, policy) for case, s in zip(cases, solved)] == expected
 
 
 @pytest.mark.parametrize("value", ["A", 'a"). covered. %', "back\\slash", "new\nline", "tab\there", "ünï", "",

@@ -8,9 +8,10 @@ Solved per case it can take (None for the others), in order, without running cli
 2. template.py has clingo ground the rules once over open inputs (each argument over its
    stand-ins) and compiles the ground program to straight-line bit-set code;
 3. here each case is turned into its input atoms exactly as `engine.case_facts` makes them
-   (the one translation from a case to facts), mapped onto the stand-ins, the template
-   evaluated for all its cases at once (one bit a case), and the shown atoms read back,
-   stand-ins mapped back to the case's own values.
+   (the one translation from a case to facts), mapped onto the stand-ins (each fact's key and
+   each sort's stand-ins for a case's values kept per process), the template evaluated for
+   all its cases at once (one bit a case), and the shown atoms read back by a plan made once
+   a template, stand-ins mapped back to the case's own values.
 
 A case the templates do not cover (more lesions or lines than any template has, a value
 outside an exact domain) is left to the caller (None in its place), which has clingo solve
@@ -74,15 +75,14 @@ class _Identity(dict):
 
 
 _IDENTITY = _Identity()
-_MAPPED = object()  # a fact with a value that needs a generic stand-in: encode_mapped
-_SECOND = itemgetter(1)
+_FIRST = itemgetter(0)
+_THIRD = itemgetter(2)
 
 
 @dataclass
 class _Encoded:
     keys: list  # canonical input atom keys
-    inverse: dict | None  # sort root -> {stand-in key: the case's value}; None when every value stands for itself
-    facts: list | None = None
+    inverse: dict | None  # (sort root, stand-in key) -> the text of the case's value it stands for, where a shown atom can hold it; None when none is moved
 
 
 @dataclass
@@ -96,8 +96,9 @@ class Engine:
     templates: list[Template] = field(default_factory=list)
     failed_builds: int = 0
     stats: dict = field(default_factory=lambda: {"compiled": 0, "clingo": 0})
-    cache: dict = field(default_factory=dict)  # fact -> (key, ordered values), or _MAPPED
-    _identity: dict = field(default_factory=dict)  # a case's ordered values -> whether they stand for themselves
+    cache: dict = field(default_factory=dict)  # fact -> (key, holes): Engine._entry
+    shown: set = field(default_factory=set)  # roots of the sorts whose stand-ins a template's shown atoms hold
+    _mappings: dict = field(default_factory=dict)  # (root, a case's values) -> Engine._mapping
 
     # -- the analysis, once --------------------------------------------------------------------
 
@@ -133,26 +134,27 @@ class Engine:
 
         self.maps = sort_maps(self.analysis, self.analysis.data_values, self.data_atoms, params)
         self.cache = {}
-        self._identity = {}
+        self._mappings = {}
 
     # -- cases to input atoms --------------------------------------------------------------------
 
     def _entry(self, fact):
-        """The canonical key of one fact when every value of an injective sort stands for
-        itself, whether its equality values do, and its ordered values (to check that)."""
+        """A fact's canonical key with each value of an injective sort as it is, its holes:
+        (place in the key, sort root, value) for each such value that is not fixed (the case's
+        other values decide its stand-in), and their (sort root, value) pairs. Kept per process
+        (self.cache)."""
         name, args = fact
         a = self.analysis
         arity = a.input_arities.get(name)
         if arity is None:
             if name not in a.inputs:
                 return None
-            entry = self.cache[fact] = (None, ())  # an input no rule reads (and none is shown)
+            entry = self.cache[fact] = (None, (), ())  # an input no rule reads (and none is shown)
             return entry
         if arity != len(args) or ((bool(args) and args[0] is CASE) != (name in a.keyed)):
             return None
         key = [name]
-        fixed = True
-        ordered = []
+        holes = []
         for root, arg in zip(self.roots[name], args):
             if arg is CASE:
                 if len(key) != 1:
@@ -166,105 +168,76 @@ class Engine:
                 if rep is None:
                     return None
                 key.append(rep)
-            elif m.kind == "injective":
-                if m.ordered:
-                    ordered.append((root, value))
-                elif value not in m.fixed:
-                    fixed = False
-                key.append(value)
-            else:
-                key.append(value)
+                continue
+            if m.kind == "injective" and value not in m.fixed:
+                holes.append((len(key), root, value))
+            key.append(value)
         if len(self.cache) > CACHE_LIMIT:
             self.cache.clear()
-        entry = self.cache[fact] = (tuple(key), tuple(ordered)) if fixed else _MAPPED
+        entry = self.cache[fact] = (tuple(key), tuple(holes), tuple((root, value) for _, root, value in holes))
         return entry
 
-    def _mapped_key(self, fact) -> tuple:
-        """The key of a fact whose injective values are replaced afterwards (encode_mapped)."""
-        name, args = fact
-        key = [name]
-        for root, arg in zip(self.roots[name], args):
-            if arg is CASE:
-                key.append(0)
-                continue
-            m = self.maps[root]
-            key.append(m.class_of(value_key(arg)) if m.kind == "class" else value_key(arg))
-        return tuple(key)
+    def _mapping(self, root, values: tuple):
+        """Stand-ins for a case's values of one injective sort that are not fixed (in order of
+        appearance): (value -> stand-in for those that are not their own, (sort, stand-in) ->
+        the value's text for shown sorts), both None when each stands for itself; False
+        when the template cannot take them. Kept per process."""
+        memo = self._mappings
+        found = memo.get((root, values))
+        if found is not None:
+            return found
+        reps = self.maps[root].injective(values)
+        if reps is None:
+            found = False
+        else:
+            moved = {value: rep for value, rep in reps.items() if value != rep}
+            texts = {(root, rep): _text(value) for value, rep in moved.items()} if root in self.shown else {}
+            found = (moved or None, texts or None)
+        if len(memo) > CACHE_LIMIT:
+            memo.clear()
+        memo[(root, values)] = found
+        return found
 
     def encode(self, facts: list) -> _Encoded | None:
-        """The case's input atoms, when every value of an injective sort stands for itself (the
-        usual case: lesions 0, 1, ..., lines numbered 1, 2, ..., codes seen before); else
-        encode_mapped."""
+        """The case's input atoms, its values of injective sorts mapped onto their stand-ins;
+        None when a fact is not an input the templates can take."""
         entries = list(map(self.cache.get, facts))
         if None in entries:
             entries = [e if e is not None else self._entry(f) for e, f in zip(entries, facts)]
             if None in entries:
                 return None
-        if _MAPPED in entries:
-            return self.encode_mapped(facts)
-        keys = [e[0] for e in entries]  # None for a fact no rule reads (the template's spare slot)
-        ordered = list(chain.from_iterable(map(_SECOND, entries)))
-        if ordered:
-            found = self._identity.get(frozenset(ordered))
-            if found is None:
-                found = self._identity_check(ordered)
-            if not found:
-                return self.encode_mapped(facts)
-        return _Encoded(keys, None, facts)
-
-    def _identity_check(self, ordered: list) -> bool:
-        """Whether the ordered values of a case ((sort, value) pairs) are their own stand-ins."""
+        holes = dict.fromkeys(chain.from_iterable(map(_THIRD, entries)))  # in order of first appearance
+        if not holes:  # every value stands for itself
+            return _Encoded(list(map(_FIRST, entries)), None)
         per_root: dict = {}
-        for root, value in ordered:
-            per_root.setdefault(root, []).append(value)
-        same = True
+        for root, value in holes:
+            if root in per_root:
+                per_root[root].append(value)
+            else:
+                per_root[root] = [value]
+        moved = {}
+        shown = {}
         for root, values in per_root.items():
-            found = self.maps[root].injective(values)
-            if found is None or any(key != rep for key, rep in found.items()):
-                same = False
-        if len(self._identity) > CACHE_LIMIT:
-            self._identity.clear()
-        self._identity[frozenset(ordered)] = same
-        return same
-
-    def encode_mapped(self, facts: list) -> _Encoded | None:
-        """Encoding with the values of injective sorts mapped onto their stand-ins."""
-        maps = self.maps
-        values: dict = {}
-        rows = []
-        for fact in facts:
-            entry = self.cache.get(fact) or self._entry(fact)
-            if entry is None:
+            found = self._mapping(root, tuple(values))
+            if found is False:
                 return None
-            name, args = fact
-            if entry is _MAPPED:
-                entry = (self._mapped_key(fact),)
-            elif entry[0] is None:
-                rows.append((None, (), ()))
-                continue
-            roots = self.roots[name]
-            for root, arg in zip(roots, args):
-                if arg is not CASE and maps[root].kind == "injective":
-                    values.setdefault(root, []).append(value_key(arg))
-            rows.append((entry[0], roots, args))
-        mapping = {}
-        for root, keys in values.items():
-            found = maps[root].injective(keys)
-            if found is None:
-                return None
-            mapping[root] = found
+            if found[0] is not None:
+                moved[root] = found[0]
+                if found[1] is not None:
+                    shown.update(found[1])
+        if not moved:
+            return _Encoded(list(map(_FIRST, entries)), None)
         keys = []
-        for key, roots, args in rows:
-            if key is None:
-                keys.append(None)
-                continue
-            key = list(key)
-            for i, (root, arg) in enumerate(zip(roots, args), start=1):
-                if arg is not CASE and root in mapping:
-                    key[i] = mapping[root][value_key(arg)]
-            keys.append(tuple(key))
-        inverse = {root: {rep: key for key, rep in found.items()} for root, found in mapping.items()}
-        return _Encoded(keys, inverse, facts)
+        for key, mine, _ in entries:
+            if mine:
+                key = list(key)
+                for i, root, value in mine:
+                    reps = moved.get(root)
+                    if reps is not None and value in reps:
+                        key[i] = reps[value]
+                key = tuple(key)
+            keys.append(key)
+        return _Encoded(keys, shown or None)
 
     # -- templates ---------------------------------------------------------------------------------
 
@@ -364,6 +337,8 @@ class Engine:
                 self.refused = str(e)
             return None
         self.templates.append(template)
+        self.shown |= {root for output in template.outputs for _, root, _ in output.holes}
+        self._mappings = {}
         return template
 
 
@@ -465,20 +440,11 @@ def _solve(policy: Policy, engine: Engine, cases: list, vetted: Callable[[], Non
     groups: dict[int, list] = {}
     left: list[int] = []
     for i, facts in enumerate(facts_of):
-        found = _place(engine, facts)
+        encoded[i] = enc = engine.encode(facts)
+        found = _covering(engine, enc)
         if found is None:
-            encoded[i] = enc = engine.encode(facts)
-            found = _covering(engine, enc)
-            if found is None:
-                left.append(i)
-                continue
-            if enc.inverse is None:  # every value stood for itself: this case's facts map straight to slots
-                slots_of = engine.templates[found[0]].fact_slots
-                if len(slots_of) > CACHE_LIMIT:
-                    slots_of.clear()
-                slots_of.update(zip(facts, found[1]))
-        else:
-            encoded[i] = _PLACED
+            left.append(i)
+            continue
         groups.setdefault(found[0], []).append((i, found[1]))
     buildable = [i for i in left if encoded[i] is not None]
     if len(buildable) >= min(BUILD_MIN, len(cases)) and len(engine.templates) < MAX_TEMPLATES and engine.failed_builds < 2:
@@ -550,32 +516,6 @@ def _warm_up(policy: Policy, docs: list, vetted: Callable[[], None] | None) -> N
     gc.freeze()  # what is built lives as long as the process: the collector need not look at it again
 
 
-_PLACED = _Encoded([], None)  # a case whose facts went straight to slots: every value stands for itself
-
-
-def _place(engine: Engine, facts: list):
-    """(template number, slots) for a case all of whose facts a template has seen stand for
-    themselves, checked as _covering checks (ordered values their own stand-ins, functional
-    dependencies kept); None to go the long way (encode, _covering)."""
-    for t, template in enumerate(engine.templates):
-        try:
-            slots = list(map(template.fact_slots.__getitem__, facts))
-        except KeyError:
-            continue
-        ordered = frozenset(chain.from_iterable(map(template.slot_ordered.__getitem__, slots)))
-        if ordered:
-            same = engine._identity.get(ordered)
-            if same is None:
-                same = engine._identity_check(list(ordered))
-            if not same:
-                return None
-        used = list(chain.from_iterable(map(template.slot_groups.__getitem__, slots)))
-        if len(used) == len(set(used)):
-            return t, slots
-        return None
-    return None
-
-
 def _covering(engine: Engine, enc: _Encoded | None):
     """(template number, input slots) of the first template whose domain holds every input
     atom of the case; None when none does."""
@@ -599,38 +539,76 @@ def _evaluate(engine: Engine, template: Template, members: list) -> list[Solved]
         for slot in slots:
             inputs[slot] |= bit
     values = template.run(inputs, (1 << len(members)) - 1)
-    ids = engine.rule_ids
-    out = [Compiled() for _ in members]
-    for output, value in zip(template.outputs, values):
+    plan = template.reading
+    if plan is None:
+        plan = template.reading = _reading(engine, template)
+    moved = [enc.inverse for enc, _ in members]
+    derived: list[list] = [[] for _ in members]
+    by: list[list] = [[] for _ in members]
+    said: list[list] = [[] for _ in members]
+    filled = template.filled
+    for n, keys, unmoved, said_too, read in plan:
+        value = values[n]
         if not value:
-            continue
-        atom, holes, by, keyed = output.atom, output.holes, output.by, output.keyed
-        if by:
-            rule_id = ids[int(atom[1])]
-        elif not keyed:
             continue
         while value:
             low = value & -value
             i = low.bit_length() - 1
             value ^= low
-            a = atom
-            if holes:
-                inverse = members[i][0].inverse
-                if inverse is not None:
-                    a = _fill(atom, holes, inverse)
-            if by:
-                out[i].by.append((rule_id, a[2]))
-                if output.said:  # as engine.solve reads a __said record
-                    out[i].said.append((rule_id, a[2], a[3][1:]))
+            got = read
+            if keys is not None:
+                texts = moved[i]
+                if texts is not None:
+                    texts = tuple(map(texts.get, keys))
+                    if texts != unmoved:  # a stand-in of the case's own values: the atom as the case has it
+                        got = filled.get((n, texts))
+                        if got is None:
+                            got = _filled(engine, template, n, texts)
+            if said_too is None:
+                derived[i].append(got)
             else:
-                out[i].derived.append(a)
-    return out
+                by[i].append(got[0])
+                if said_too:
+                    said[i].append(got[1])
+    return [Compiled(derived=d, by=b, said=s) for d, b, s in zip(derived, by, said)]
 
 
-def _fill(atom: tuple, holes: list, inverse: dict) -> tuple:
-    for path, root, rep in holes:
-        atom = _replace(atom, path, _text(inverse[root][rep]))
-    return atom
+def _reading(engine: Engine, template: Template) -> list:
+    """How each shown atom a case can hold is read back, worked out once per template:
+    (its place in the template's values, the (sort, stand-in) of each of its holes or None,
+    None for each (the holes of a case whose values stand for themselves), None for an atom
+    of the case, whether it is a __said record for a record, what the case's Solved gets:
+    the atom, or (rule id, head) and (rule id, head, values))."""
+    plan = []
+    for n, output in enumerate(template.outputs):
+        if not output.by and not output.keyed:
+            continue
+        keys = tuple((root, rep) for _, root, rep in output.holes) or None
+        plan.append((n, keys, (None,) * len(keys) if keys else None,
+                     output.said if output.by else None, _read(engine, output, output.atom)))
+    return plan
+
+
+def _read(engine: Engine, output, atom: tuple):
+    if not output.by:
+        return atom
+    rule_id = engine.rule_ids[int(atom[1])]
+    return (rule_id, atom[2]), ((rule_id, atom[2], atom[3][1:]) if output.said else None)  # as engine.solve reads a __said record
+
+
+def _filled(engine: Engine, template: Template, n: int, texts: tuple):
+    """What a shown atom gives a case whose values its stand-ins hold (their texts, None for
+    a stand-in that is the case's own value), kept per template."""
+    output = template.outputs[n]
+    atom = output.atom
+    for (path, _, _), text in zip(output.holes, texts):
+        if text is not None:
+            atom = _replace(atom, path, text)
+    filled = template.filled
+    if len(filled) > CACHE_LIMIT:
+        filled.clear()
+    got = filled[(n, texts)] = _read(engine, output, atom)
+    return got
 
 
 def _replace(atom: tuple, path: tuple, text: str) -> tuple:

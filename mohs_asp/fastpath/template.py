@@ -344,6 +344,8 @@ class Template:
     run: object  # the compiled evaluation: run(inputs, all_ones) -> output values
     rules: int = 0
     seconds: float = 0.0
+    reading: list | None = None  # how the engine reads its shown atoms back (fastpath._reading)
+    filled: dict = field(default_factory=dict)  # (shown atom, texts of the case's values) -> what a case gets (fastpath._filled)
 
 
 def build(policy, analysis: Analysis, data_atoms: list[clingo.Symbol], params: dict, program: list) -> Template:
@@ -398,10 +400,6 @@ def build(policy, analysis: Analysis, data_atoms: list[clingo.Symbol], params: d
     index[None] = spare
     template = Template(params, maps, preds, index, outputs, run, stored["rules"], time.perf_counter() - start)
     template.slot_groups = [tuple(g for g, _ in members) for members in slot_members] + [()]
-    ordered_at = {name: [j + 1 for j, root in enumerate(roots) if maps[root].kind == "injective" and maps[root].ordered]
-                  for name, (_, _, roots) in preds.items()}
-    template.slot_ordered = [tuple((preds[key[0]][2][j - 1], key[j]) for j in ordered_at[key[0]]) for key, _ in inputs] + [()]
-    template.fact_slots = {}  # a fact (as engine.case_facts makes it) -> its slot, when its values stand for themselves
     template.from_cache = from_cache
     return template
 
