@@ -25,6 +25,7 @@ import os
 import pickle
 import sys
 import tempfile
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -91,6 +92,24 @@ def load(name: str) -> dict | None:
         return stored
     except Exception:  # noqa: BLE001 -- missing, unreadable, truncated or foreign: build instead
         return None
+
+
+def portable(outputs: list) -> list:
+    """A template's outputs as they can be kept: a stand-in's key that is a clingo handle (a
+    function symbol's, valid in this process only) becomes the symbol, written as its text."""
+    from .values import key_symbol
+
+    return [replace(out, holes=[(path, root, key_symbol(key) if type(key) is tuple else key)
+                                for path, root, key in out.holes]) for out in outputs]
+
+
+def local(outputs: list) -> list:
+    """The inverse of `portable`, in this process."""
+    from .values import symbol_key
+
+    for out in outputs:
+        out.holes = [(path, root, symbol_key(key) if isinstance(key, clingo.Symbol) else key) for path, root, key in out.holes]
+    return outputs
 
 
 class _Pickler(pickle.Pickler):

@@ -391,10 +391,10 @@ def build(policy, analysis: Analysis, data_atoms: list[clingo.Symbol], params: d
     if stored is None:
         shown_text, code, count = _bounded_build(policy, program, inputs, slot_members, analysis, maps)
         outputs = _outputs([clingo.parse_term(text) for text in shown_text], analysis, maps)
-        stored = {"outputs": _portable(outputs), "code": code, "rules": count}
+        stored = {"outputs": cache.portable(outputs), "code": code, "rules": count}
         cache.save(name, stored)
     else:  # the shown atoms as read when it was built (a function of what the digest covers)
-        outputs = _local(stored["outputs"])
+        outputs = cache.local(stored["outputs"])
     run = types.FunctionType(stored["code"], {"__builtins__": {}}, "run")
     spare = len(inputs)  # the slot of facts no rule reads: set, never read
     index[None] = spare
@@ -495,22 +495,6 @@ def _outputs(shown: list, analysis: Analysis, maps: dict) -> list[Output]:
         else:
             out.keyed = len(out.atom) > 1 and out.atom[1] == "0"
         outputs.append(out)
-    return outputs
-
-
-def _portable(outputs: list[Output]) -> list[Output]:
-    """Outputs as they can be kept on disk: a stand-in's key that is a clingo handle (a
-    function symbol's, valid in this process only) becomes the symbol (cache.py writes a
-    symbol as its text)."""
-    return [Output(out.atom, [(path, root, key_symbol(key) if type(key) is tuple else key)
-                              for path, root, key in out.holes], out.keyed, out.by, out.said) for out in outputs]
-
-
-def _local(outputs: list[Output]) -> list[Output]:
-    """The inverse of _portable, in this process."""
-    for out in outputs:
-        out.holes = [(path, root, symbol_key(key) if isinstance(key, clingo.Symbol) else key)
-                     for path, root, key in out.holes]
     return outputs
 
 
