@@ -3,26 +3,31 @@
 
 A policy folder holds `policy.toml`, `logic/main.lp` (the umbrella file) and `data/*.csv`. The
 default is the project's own, shipped inside the package; `--policy DIR` points at an author's copy.
+
+`load_policy` keeps a parsed policy in the disk cache (mohs_asp/disk_cache.py) and takes it from
+there on the next run: see "The parsed policy, kept on disk" below.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import tomllib
+import sys
 from functools import cached_property, lru_cache
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from clingo import ast
-
-from . import case_format, icd10
+from . import __version__, case_format, disk_cache, icd10
 from .dates import OPEN_END, date_number, next_day, parse_date, show_date
 from .errors import PolicyError, UsageError
 from .files import READ, read_utf8
 from .policy_data import MAX_DATA_BYTES, load_data, read_data_file
 from .rule import Predicate, Rule
-from .rulebook import Rulebook, main_file
+from .rulebook import Rulebook, main_file, parse_logic
+
+if TYPE_CHECKING:
+    from clingo import ast
 
 METADATA = "policy.toml"  # the pack's metadata (id, versions, ...), beside logic/ and data/
 CASE_FACT_PREDICATES = frozenset(case_format.facts())  # the facts a case becomes (mohs_asp/case_format.py)
@@ -38,19 +43,6 @@ def _files_under(folder: Path, rel: str, out: dict[str, Path]) -> None:
                     _files_under(Path(entry.path), f"{rel}/{entry.name}", out)
             elif entry.is_file():
                 out[f"{rel}/{entry.name}"] = Path(entry.path)
-
-
-def _sha256():
-    """A sha256 hash object: CPython's own (`_sha256`, `_sha2` from 3.12), which imports in 0.1 ms,
-    where hashlib loads OpenSSL first (2.5 ms more on every `check`); hashlib's elsewhere."""
-    try:
-        from _sha256 import sha256
-    except ImportError:  # pragma: no cover
-        try:
-            from _sha2 import sha256
-        except ImportError:
-            from hashlib import sha256
-    return sha256()
 
 
 def default_root() -> Path:
@@ -128,18 +120,11 @@ class Policy:
         the order of their paths relative to the folder (logic/claims.lp), the path (UTF-8), a NUL,
         the size in bytes (decimal), a NUL, then the bytes. The same pack digests the same
         wherever it lies, installed or not."""
-        files = {METADATA: self.root / METADATA}
-        for part in ("logic", "data"):
-            _files_under(self.root / part, part, files)
-        digest = _sha256()
-        for rel in sorted(files):
-            path = files[rel]
-            data = self._read.get(path)
-            if data is None:
-                data = path.read_bytes()
-            digest.update(b"%s\0%d\0" % (rel.encode(), len(data)))
-            digest.update(data)
-        return digest.hexdigest()
+        return pack_digest(self.root, self._read)
+
+    def __getstate__(self) -> dict:  # the disk cache's copy (below): without the bytes read
+        return {**self.__dict__, "_read": {}}
+
     # -- the rules (mohs_asp/rulebook.py) ---------------------------------------------------
 
     @property
@@ -169,6 +154,8 @@ class Policy:
 
 def read_metadata(root: Path) -> tuple[dict, list[Version]]:
     """The pack's metadata file: the dict it holds, and its versions in date order."""
+    import tomllib
+
     path = root / METADATA
     if not path.is_file():
         raise PolicyError(f"{root} holds no {METADATA} (the policy's id, title, source and versions): not a policy folder")
@@ -219,9 +206,185 @@ def policy_span(versions: list[Version]) -> tuple[int, int]:
     return min(v.effective_from for v in versions), max(v.effective_to for v in versions)
 
 
+def pack_files(root: Path) -> dict[str, Path]:
+    """The files a pack's digest covers: policy.toml and every file below logic/ and data/, by
+    their paths relative to the folder."""
+    files = {METADATA: root / METADATA}
+    for part in ("logic", "data"):
+        _files_under(root / part, part, files)
+    return files
+
+
+def pack_digest(root: Path, read: dict[Path, bytes] | None = None) -> str:
+    """The digest of a policy folder (Policy.digest), from the bytes `read` holds of a file where
+    it holds them, else from the disk."""
+    files = pack_files(root)
+    digest = disk_cache.sha256()
+    for rel in sorted(files):
+        path = files[rel]
+        data = read.get(path) if read else None
+        if data is None:
+            data = path.read_bytes()
+        digest.update(b"%s\0%d\0" % (rel.encode(), len(data)))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+# -- The parsed policy, kept on disk ------------------------------------------------------------
+# Parsing a policy (clingo's parser, then walking its nodes for rules, quotes, words and
+# predicates, then reading the data) is most of what `check` does before it solves; a pickle of
+# the parsed Policy loads in a fifth of that time. Its entry is named by a digest of the pack (its
+# files, as Policy.digest), the folder's path, the versions of mohs_asp, clingo and Python, and
+# the size and modification time of each module of the package (what Python's own bytecode cache
+# checks), so that a changed file or version is never served a stale policy: it has another
+# name. clingo's nodes and symbols do not pickle: the entry holds a node as its place in the
+# parser's output (the logic files are parsed again on loading, a C++ parser's millisecond) and
+# the symbols as one term's text, parsed in one call. What the policy read besides its pack
+# (a file a logic file includes from outside logic/, simple-icd-10-cm's release) is checked on
+# loading too. A cache that is off, missing, unreadable or spoilt builds the policy as always.
+
+CACHE_KIND = "policy"
+CACHE_FORMAT = 1
+
+
+def _code_signature() -> str:
+    """The name, size and modification time of each module of the package (mohs_asp/*.py)."""
+    with os.scandir(os.path.dirname(os.path.abspath(__file__))) as entries:
+        found = sorted((e.name, e.stat()) for e in entries if e.name.endswith(".py"))
+    return ";".join(f"{name}:{info.st_size}:{info.st_mtime_ns}" for name, info in found)
+
+
+def _cache_name(root: Path, digest: str) -> str:
+    import clingo
+
+    h = disk_cache.sha256()
+    for part in (f"policy {CACHE_FORMAT}", digest, str(root), __version__, clingo.__version__, sys.version,
+                 _code_signature()):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _sha(data: bytes) -> str:
+    digest = disk_cache.sha256()
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def _file_sha(path: str) -> str:
+    import stat
+
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would never end
+        raise ValueError(path)
+    with open(path, "rb") as f:
+        return _sha(f.read())
+
+
+def _frozen(policy: Policy) -> bytes:
+    """A freshly built policy (nothing asked of it yet) as the cache keeps it."""
+    import io
+    import pickle
+
+    import clingo
+    from clingo import ast as clingo_ast
+
+    places = {id(node): i for i, node in enumerate(policy.rulebook.nodes)}
+    symbols: list = []
+    numbered: dict = {}
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, clingo.Symbol):
+                if obj not in numbered:
+                    numbered[obj] = len(symbols)
+                    symbols.append(obj)
+                return numbered[obj]
+            if isinstance(obj, clingo_ast.AST):
+                return ("node", places[id(obj)])  # KeyError for a node that is not the parser's own: no entry
+            return None
+
+    for rule in policy.rules:  # what `check` reads of each rule's nodes, kept as plain values
+        rule.body_arguments  # noqa: B018 -- a cached_property, worked out now
+    out = io.BytesIO()
+    Pickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(policy)
+    text = f"({','.join(map(str, symbols))},)" if symbols else ""
+    if text and list(clingo.parse_term(text).arguments) != symbols:  # every symbol reads back as itself
+        raise ValueError("symbols that do not read back")
+    covered = set(pack_files(policy.root).values())
+    extra = {str(path): _sha(data) for path, data in policy._read.items() if path not in covered}
+    package = [r.name for r in policy.icd10.all if r.file == f"({icd10.PACKAGE})"]
+    return pickle.dumps({"format": CACHE_FORMAT, "nodes": len(places), "symbols": text, "extra": extra,
+                         "package_release": package[0] if package else None, "policy": out.getvalue()},
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _thawed(data: bytes, root: Path) -> Policy:
+    """The policy a cache entry holds (any exception: the entry cannot be used)."""
+    import io
+
+    import clingo
+
+    try:  # CPython's own unpickler: the pickle module around it costs every `check` a millisecond to import
+        from _pickle import Unpickler, loads
+    except ImportError:  # pragma: no cover
+        from pickle import Unpickler, loads
+
+    entry = loads(data)  # noqa: S301 -- the user's own cache folder, written by this module
+    if entry["format"] != CACHE_FORMAT:
+        raise ValueError("another format")
+    for path, sha in entry["extra"].items():
+        if _file_sha(path) != sha:
+            raise ValueError(f"{path} changed")
+    if entry["package_release"] is not None and icd10.package_release() != entry["package_release"]:
+        raise ValueError("another simple-icd-10-cm")
+    nodes = parse_logic(main_file(root), lambda code, message: None)  # its messages are the policy's already
+    if len(nodes) != entry["nodes"]:
+        raise ValueError("other nodes")
+    symbols = clingo.parse_term(entry["symbols"]).arguments if entry["symbols"] else []
+
+    class Thawing(Unpickler):
+        def persistent_load(self, pid):
+            return nodes[pid[1]] if isinstance(pid, tuple) else symbols[pid]
+
+    policy = Thawing(io.BytesIO(entry["policy"])).load()
+    if not isinstance(policy, Policy):
+        raise ValueError("not a policy")
+    return policy
+
+
+def _cached(root: Path) -> Policy | None:
+    """The policy of `root` from the disk cache, or None."""
+    if disk_cache.folder() is None:
+        return None
+    try:
+        digest = pack_digest(root)
+        data = disk_cache.read(_cache_name(root, digest), CACHE_KIND)
+        if data is None:
+            return None
+        policy = _thawed(data, root)
+    except Exception:  # noqa: BLE001 -- unreadable files, a spoilt or foreign entry: built instead
+        return None
+    policy.__dict__["digest"] = digest  # the digest of what was read now (cached_property)
+    return policy
+
+
+def _built(root: Path) -> Policy:
+    """The policy of `root`, parsed, and kept in the disk cache for the next run."""
+    policy = Policy(root)
+    if disk_cache.folder() is not None:
+        try:
+            data = _frozen(policy)
+            name = _cache_name(root, policy.digest)
+        except Exception:  # noqa: BLE001 -- what cannot be kept is built again next time
+            return policy
+        disk_cache.write(name, CACHE_KIND, data)
+    return policy
+
+
 @lru_cache(maxsize=8)
 def _load(root: str) -> Policy:
-    return Policy(Path(root))
+    path = Path(root)
+    return _cached(path) or _built(path)
 
 
 def load_policy(root: str | Path | None = None) -> Policy:

@@ -132,13 +132,25 @@ class Rule:
         """The variables of its body at an argument its predicate's `%!` signature calls `name`
         (L in `mms_line(C, N, L, K)`), read off the body's atoms without rule_ast (`check`'s path)."""
         found = set()
+        for key, args in self.body_arguments:
+            pred = predicates.get(key)
+            if pred is not None:
+                found.update(a for a, arg in zip(args, pred.args) if arg == name and a is not None)
+        return frozenset(found)
+
+    @cached_property
+    def body_arguments(self) -> tuple[tuple[tuple[str, int], tuple[str | None, ...]], ...]:
+        """Each body literal's atom with arguments: its (name, arity), and each argument's variable
+        (None where it is not one). Plain values, kept with a cached policy (mohs_asp/policy.py),
+        so that `check` walks no rule's nodes."""
+        out = []
         for lit in self.node.body:
             symbol = getattr(getattr(lit, "atom", None), "symbol", None)
             args = getattr(symbol, "arguments", None)
-            pred = predicates.get((symbol.name, len(args))) if args else None
-            if pred is not None:
-                found.update(a.name for a, arg in zip(args, pred.args) if arg == name and a.ast_type.name == "Variable")
-        return frozenset(found)
+            if args:
+                out.append(((symbol.name, len(args)), tuple(a.name if a.ast_type.name == "Variable" else None
+                                                              for a in args)))
+        return tuple(out)
 
     # -- read off the AST when first asked for (mohs_asp/rule_ast.py) --------------------------
 

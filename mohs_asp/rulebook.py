@@ -70,7 +70,6 @@ class Rulebook:
         return self._names[filename]
 
     def _parse(self, main: Path) -> None:
-        nodes: list[ast.AST] = []
         errors: list[str] = []
 
         def logger(code: clingo.MessageCode, message: str) -> None:
@@ -78,10 +77,10 @@ class Rulebook:
 
         files = self._logic_files(main)
         try:
-            with _working_folder(self.logic):  # clingo looks for an #include in the working folder first
-                ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
+            nodes = parse_logic(main, logger)
         except RuntimeError:
             raise PolicyError("the logic files do not parse:\n" + "\n".join(errors or ["(no message)"])) from None
+        self.nodes = nodes  # what a cached rulebook points into (mohs_asp/policy.py): parse_logic gives them again
         if errors:
             self.messages.extend(errors)
         begins = [node.location.begin for node in nodes]  # looked up once: a location costs
@@ -272,6 +271,16 @@ class Rulebook:
         from .records import Plans
 
         return Plans(self.rules, self.predicates, self.derived, frozenset(case_format.facts()))  # the case's facts
+
+
+def parse_logic(main: Path, logger=None) -> list[ast.AST]:
+    """Every node clingo's parser gives for logic/main.lp and the files it includes, comments
+    included, in its order: the same files give the same nodes (RuntimeError when they do not
+    parse; `logger` hears its messages)."""
+    nodes: list[ast.AST] = []
+    with _working_folder(main.parent):  # clingo looks for an #include in the working folder first
+        ast.parse_files([str(main)], nodes.append, logger=logger, message_limit=50)
+    return nodes
 
 
 # -- reading logic files before clingo does ------------------------------------------------

@@ -4,8 +4,9 @@
     python scripts/plain_policy.py INPUT.jsonl OUTPUT.jsonl [--policy DIR] [--digest HEX] [--engine-version V]
 
 It reads a JSON Lines file of cases and writes one answer a line, in the shape `mohs-asp
-batch` writes, in one plain process: json in, a light check of the case, the policy as
-Python `if`s, json out. It exists only to measure against: it is NOT part of the package
+batch` writes (each line's lesion or lesions, rules and reasons: the rules' `% because:`
+words, restated in BECAUSE), in one plain process: json in, a light check of the case, the
+policy as Python `if`s, json out. It exists only to measure against: it is NOT part of the package
 (nothing in mohs_asp imports it, and it imports nothing of mohs_asp), it checks far less
 than `mohs-asp` does (an invalid case gets `"status": "invalid"` without the list of its
 errors), and it must be edited by hand when the policy changes. bench_batch.py compares
@@ -37,6 +38,44 @@ ORDER = ["in_force", "aggressive_sclerotic", "aggressive_morpheaform", "aggressi
          "surgical_pathology_bundled", "biopsy_bundled", "biopsy_units_not_separate_lesions",
          "biopsy_lesion_already_biopsied", "biopsy_payable", "repair_payable", "not_addressed"]
 RANK = {rule: i for i, rule in enumerate(ORDER)}
+# the words of each line rule (its `% because:` line in logic/claims.lp), filled in placeholder order
+BECAUSE = {
+    "mms_not_medically_necessary": "lesion {L} meets none of the nine indications",
+    "mms_diagnosis_not_covered": "diagnosis {D} is not on the covered list",
+    "mms_wrong_family": "{K} does not fit site {S}: site {S} takes the {G} family",
+    "mms_deep_structures_wrong_family": "{K} does not fit lesion {L}: surgery involving deep structures takes the {G} family",
+    "mms_addon_without_primary": "add-on code {K} has no payable line with its primary code on lesion {L}",
+    "mms_payable": "lesion {L} is medically necessary, its diagnosis is covered and the coding edits pass",
+    "repair_payable": "lesion {L} has MMS (line {M})",
+    "biopsy_units_not_separate_lesions": "line {N} bills {U} units but names only {K} lesions",
+    "biopsy_lesion_already_biopsied": "lesion {L} was already biopsied on line {M}",
+    "biopsy_payable": "a pre-surgical biopsy of lesions not biopsied on an earlier line, no more units than lesions",
+    "biopsy_bundled": "lesion {L} has MMS and the biopsy is not marked pre-surgical: combined into line {M}",
+    "frozen_section_bundled": "lesion {L} has MMS: the frozen section is combined into its first-stage line {M}",
+    "surgical_pathology_bundled": "lesion {L} has MMS: the pathology service is combined into its first-stage line {M}",
+    "not_addressed": "no rule of this policy speaks to line {N} ({K})",
+}
+NAMES = {rule: tuple(dict.fromkeys(re.findall(r"\{(\w+)\}", words))) for rule, words in BECAUSE.items()}
+
+
+def words(why: list[tuple[str, tuple]]) -> list[str]:
+    """A line's reasons: its rules' words in source order, then by their values (numbers as numbers);
+    reasons that differ only in their last value are one sentence listing them ("line 1, 2").
+    A reason's values are its placeholders' in their order, each once."""
+    if len(why) > 1:
+        why = sorted(why, key=lambda r: (RANK[r[0]], tuple((0, int(t), "") if t.isdigit() else (1, 0, t)
+                                                              for t in map(str, r[1]))))
+    merged: dict[tuple, list[str]] = {}
+    for rule, values in why:
+        last = merged.setdefault((rule, values[:-1]), [])
+        if values and str(values[-1]) not in last:
+            last.append(str(values[-1]))
+    out = []
+    for (rule, fixed), last in merged.items():
+        text = BECAUSE[rule].format(**dict(zip(NAMES[rule], (*fixed, ", ".join(last)))))
+        if text not in out:
+            out.append(text)
+    return out
 
 
 def rows(path: Path) -> list[dict]:
@@ -211,7 +250,8 @@ def answer(doc, p: Policy) -> dict:
         firsts = [line["n"] for line in mine if line["code"] in p.first_stage]
         if firsts or mine:
             anchor[lid] = min(firsts) if firsts else min(line["n"] for line in mine)
-    outcome: dict[int, tuple[str, int | None, list[str]]] = {}
+    # each line: (outcome, into, rule ids, reasons: (rule id, values) in the rules' `% because:` words)
+    outcome: dict[int, tuple[str, int | None, list[str], list[tuple[str, tuple]]]] = {}
 
     def fits(line) -> bool:  # the code's family is one its lesion takes (deep structures: 17311's)
         les = lesions[line["lesions"][0]]
@@ -220,16 +260,19 @@ def answer(doc, p: Policy) -> dict:
 
     for line in mms:
         les = lesions[line["lesions"][0]]
-        code, why = line["code"], []
-        if not necessary[les["id"]]:
-            why.append("mms_not_medically_necessary")
-        if not covered[les["id"]]:
-            why.append("mms_diagnosis_not_covered")
+        lid, code, why = les["id"], line["code"], []
+        if not necessary[lid]:
+            why.append(("mms_not_medically_necessary", (lid,)))
+        if not covered[lid]:
+            why.append(("mms_diagnosis_not_covered", (les["dx"],)))
         if code in p.family and not fits(line):
-            why.append("mms_deep_structures_wrong_family" if les["deep_structures"] is True else "mms_wrong_family")
-        if code in p.addon and not any(o["code"] in p.primary[code] and fits(o) for o in mms if o["lesions"][0] == les["id"]):
-            why.append("mms_addon_without_primary")
-        outcome[line["n"]] = ("denied", None, why) if why else ("payable", None, ["mms_payable"])
+            if les["deep_structures"] is True:
+                why.append(("mms_deep_structures_wrong_family", (code, lid, p.family["17311"])))
+            else:
+                why.extend(("mms_wrong_family", (code, les["site"], g)) for g in sorted(p.site_takes[les["site"]]))
+        if code in p.addon and not any(o["code"] in p.primary[code] and fits(o) for o in mms if o["lesions"][0] == lid):
+            why.append(("mms_addon_without_primary", (code, lid)))
+        outcome[line["n"]] = ("denied", None, why) if why else ("payable", None, [("mms_payable", (lid,))])
     biopsies = []
     for line in lines:
         if line["n"] in outcome:
@@ -237,29 +280,39 @@ def answer(doc, p: Policy) -> dict:
         first = line["lesions"][0] if line["lesions"] else None
         sets = line["sets"]
         if first in anchor and "frozen_section" in sets:
-            outcome[line["n"]] = ("bundled", anchor[first], ["frozen_section_bundled"])
+            outcome[line["n"]] = ("bundled", anchor[first], [("frozen_section_bundled", (first, anchor[first]))])
         elif first in anchor and "surgical_pathology" in sets:
-            outcome[line["n"]] = ("bundled", anchor[first], ["surgical_pathology_bundled"])
+            outcome[line["n"]] = ("bundled", anchor[first], [("surgical_pathology_bundled", (first, anchor[first]))])
         elif first in anchor and "biopsy" in sets and line["pre"] is not True:
-            outcome[line["n"]] = ("bundled", anchor[first], ["biopsy_bundled"])
+            outcome[line["n"]] = ("bundled", anchor[first], [("biopsy_bundled", (first, anchor[first]))])
         elif "biopsy" in sets:
             biopsies.append(line)
         elif "repair" in sets and first in anchor:
-            outcome[line["n"]] = ("payable", None, ["repair_payable"])
+            outcome[line["n"]] = ("payable", None, [("repair_payable", (first, m["n"]))
+                                                    for m in mms if m["lesions"][0] == first])
     for line in biopsies:
         why = []
-        if line["units"] > len(set(line["lesions"])):
-            why.append("biopsy_units_not_separate_lesions")
-        if any(o["n"] < line["n"] and set(o["lesions"]) & set(line["lesions"]) for o in biopsies):
-            why.append("biopsy_lesion_already_biopsied")
-        outcome[line["n"]] = ("denied", None, why) if why else ("payable", None, ["biopsy_payable"])
+        named = set(line["lesions"])
+        if line["units"] > len(named):
+            why.append(("biopsy_units_not_separate_lesions", (line["n"], line["units"], len(named))))
+        for lid in named:
+            earlier = [o["n"] for o in biopsies if o["n"] < line["n"] and lid in o["lesions"]]
+            if earlier:
+                why.append(("biopsy_lesion_already_biopsied", (lid, min(earlier))))
+        outcome[line["n"]] = ("denied", None, why) if why else ("payable", None, [("biopsy_payable", ())])
     out_lines = []
     for line in lines:
-        kind, into, why = outcome.get(line["n"], ("not_addressed", None, ["not_addressed"]))
-        entry = {"line": line["n"], "code": line["code"], "outcome": kind}
+        kind, into, why = outcome.get(line["n"], ("not_addressed", None, [("not_addressed", (line["n"], line["code"]))]))
+        entry = {"line": line["n"], "code": line["code"]}
+        if len(line["lesions"]) == 1:
+            entry["lesion"] = line["lesions"][0]
+        elif line["lesions"]:
+            entry["lesions"] = line["lesions"]
+        entry["outcome"] = kind
         if into is not None:
             entry["into"] = into
-        entry["rules"] = why
+        entry["rules"] = sorted({rule for rule, _ in why}, key=RANK.get)
+        entry["reasons"] = words(why)
         out_lines.append(entry)
     if not mms:
         decision = "no_mms"
