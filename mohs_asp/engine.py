@@ -165,14 +165,16 @@ class Solved:
     by_index: bool = True  # lesions are named by their position in the case (see case_facts)
     atoms: list[tuple[str, list[clingo.Symbol]]] = field(default_factory=list)  # (name, arguments) each
     fired: list[tuple[str, tuple[clingo.Symbol, ...]]] = field(default_factory=list)
-    shared: list[clingo.Symbol] = field(default_factory=list)
+    shared: list[tuple[str, list[clingo.Symbol]]] = field(default_factory=list)  # (name, arguments) each
     # (rule id, head atom, values of the variables its `% because:` words name) for each tracked
     # rule with such words (policy.said_by); `check` words each line's reasons with them
     said: list[tuple[str, Atom, tuple]] = field(default_factory=list)
     # explanations (records.Plans): how far each rule's body got (`__upto` atoms), and each way
     # the data lets a rule be met with the case's own facts left open (`__needs` atoms)
-    reached: list[clingo.Symbol] = field(default_factory=list)
-    needs: list[clingo.Symbol] = field(default_factory=list)
+    # as their values: (rule number, K, values of the first K literals' variables, next literal's
+    # arguments) for each `__upto`; (plan number, values) for each `__needs`
+    reached: list[tuple[int, int, list[clingo.Symbol], list[clingo.Symbol]]] = field(default_factory=list)
+    needs: list[tuple[int, list[clingo.Symbol]]] = field(default_factory=list)
 
 
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?[0-9]+)|([A-Za-z_#][A-Za-z0-9_\']*)|([(),])')
@@ -296,7 +298,7 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
 
     def on_model(model: clingo.Model) -> None:
         if not models:  # the first answer is read; a second only proves the policy broken
-            models.append(model.symbols(shown=True) if everything else _shown_texts(model))
+            models.append(_shown_symbols(model) if everything else _shown_texts(model))
         else:
             models.append([])
 
@@ -309,16 +311,11 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
     keys = {str(i): solved for i, solved in enumerate(out)}  # a case's key as printed -> its answer
     shown = policy.shown_predicates
     unkeyed: list[tuple[str, Atom]] = []
-    shared: list[clingo.Symbol] = []
-    for item in models[0]:
-        if everything:
-            name = item.name
-            if not _keep_symbol(item, name, out, policy):
-                shared.append(item)
-            if name not in shown and name not in ("__by", "__said"):
-                continue
-            item = str(item)
-        atom = parse_atom(item)
+    if everything:  # explanations: every atom, the records kept as values (_read_model)
+        atoms, shared = _read_model(models[0], out, policy)
+    else:
+        atoms, shared = map(parse_atom, models[0]), []
+    for atom in atoms:
         name = atom[0]
         if name == "__by":
             head = atom[2]
@@ -369,29 +366,190 @@ def _check(ok: bool) -> None:
         raise RuntimeError(_ffi.string(_lib.clingo_error_message()).decode(errors="replace"))
 
 
-def _is_number(sym: clingo.Symbol) -> bool:
-    """Whether a symbol is a number: through the C API when it is there (sym.type builds an enum)."""
+def _read_model(handles: list, out: list[Solved], policy: Policy) -> tuple[list[Atom], list]:
+    """Explanations: a model's atoms, each read once (_Reader). Each case's atoms go to its
+    Solved as symbols (`atoms`), the firing records as their values (`fired`, `reached`,
+    `needs`); the atoms of no one case (derived from the data alone) are returned as `shared`,
+    with the shown atoms and decision records as parse_atom gives them (as `check` reads them)."""
+    read = _Reader() if _lib is not None else _PublicReader()
+    function, arguments, symbol = read.function, read.arguments, read.symbols.__getitem__
+    number, text = read.numbers.__getitem__, read.texts.__getitem__
+    shown, case_predicates, rules, cases = policy.shown_predicates, policy.case_predicates, policy.rules, len(out)
+    atoms: list[Atom] = []
+    shared: list[tuple[str, list[clingo.Symbol]]] = []
+    for item in handles:
+        name, args = function(item)
+        plain = name is not None
+        if not plain:  # clingo's classical negation, -p(X): through the public API
+            sym = read.symbol(item)
+            name, args = sym.name, read.handles(sym.arguments)
+        key = number(args[0]) if args else None
+        mine = key is not None and 0 <= key < cases  # p(-5) is no case's: out[-5] would be someone else's
+        if name == "__fired":  # (C, I, (V1,...,Vn)): rule I fired with these values of its variables
+            fired = (rules[number(args[1])].id, tuple(map(symbol, arguments(args[2]))))
+            for solved in [out[key]] if mine else out:  # not about one case: all
+                solved.fired.append(fired)
+        elif name == "__upto":  # (K0, I, K, (V...), (A...)): records.Plan
+            reached = (number(args[1]), number(args[2]), list(map(symbol, arguments(args[3]))),
+                       list(map(symbol, arguments(args[4]))))
+            for solved in [out[key]] if mine else out:  # not about one case (the body's data alone): all
+                solved.reached.append(reached)
+        elif name == "__needs":  # (C, J, (V...)): records.Plan
+            needs = (number(args[1]), list(map(symbol, arguments(args[2]))))
+            for solved in [out[key]] if mine else out:
+                solved.needs.append(needs)
+        elif mine and name in case_predicates:
+            out[key].atoms.append((name, list(map(symbol, args))))
+        else:
+            shared.append((name, list(map(symbol, args))))
+        if name in shown or name == "__by" or name == "__said":
+            try:
+                atoms.append((name, *map(text, args)) if plain else parse_atom(str(read.symbol(item))))
+            except _Unread:  # an argument _Reader.text does not take: as clingo prints the atom
+                atoms.append(parse_atom(str(read.symbol(item))))
+    return atoms, shared
+
+
+class _Unread(Exception):
+    """A symbol _Reader does not put in words of its own (a negative function)."""
+
+
+class _Memo(dict):
+    """A value worked out once for each key: `make(key)` when first asked."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key):
+        value = self[key] = self.make(key)
+        return value
+
+
+class _Reader:
+    """A model's symbols read through clingo's C API, for explanations: each atom's name and
+    arguments in a few calls, and each distinct argument made into a clingo.Symbol, a number
+    or the text parse_atom gives it once per process (`symbols`, `numbers`, `texts`). clingo
+    never frees a symbol, so its handle names it for as long as the process lives; the
+    memos are bounded (LIMIT)."""
+
+    LIMIT = 200_000  # arguments remembered, then forgotten all at once
+    _memos: dict[type, tuple[_Memo, _Memo, _Memo]] = {}
+    _names: dict[bytes, str] = {}
+
+    def __init__(self):
+        self.name_out = _ffi.new("char**")
+        self.args_out = _ffi.new("clingo_symbol_t**")
+        self.size_out = _ffi.new("size_t*")
+        self.number_out = _ffi.new("int*")
+        self.positive_out = _ffi.new("bool*")
+        self._shared_memos()
+
+    def _shared_memos(self) -> None:
+        memos = self._memos.get(type(self))
+        if memos is None or any(len(m) > self.LIMIT for m in memos):
+            memos = self._memos[type(self)] = (_Memo(self.symbol), _Memo(self.number), _Memo(self.text))
+        self.symbols, self.numbers, self.texts = memos
+
+    def function(self, sym: int) -> tuple[str | None, list[int]]:
+        """A positive function's name and its arguments' handles; (None, []) for any other symbol."""
+        lib, positive, name_out, args_out, size = _lib, self.positive_out, self.name_out, self.args_out, self.size_out
+        if lib.clingo_symbol_type(sym) != lib.clingo_symbol_type_function or not (
+                lib.clingo_symbol_is_positive(sym, positive) and positive[0]):
+            return None, []
+        if not (lib.clingo_symbol_name(sym, name_out) and lib.clingo_symbol_arguments(sym, args_out, size)):
+            _check(False)
+        raw = _ffi.string(name_out[0])
+        name = self._names.get(raw)
+        if name is None:
+            name = self._names[raw] = raw.decode()
+        return name, _ffi.unpack(args_out[0], size[0]) if size[0] else []
+
+    def symbol(self, sym: int) -> clingo.Symbol:
+        return clingo.symbol.Symbol(sym)
+
+    def handles(self, symbols: list[clingo.Symbol]) -> list[int]:
+        return [s._rep for s in symbols]
+
+    def arguments(self, sym: int) -> list[int]:
+        _check(_lib.clingo_symbol_arguments(sym, self.args_out, self.size_out))
+        size = self.size_out[0]
+        return _ffi.unpack(self.args_out[0], size) if size else []
+
+    def number(self, sym: int) -> int | None:
+        """The value of a number symbol; None for any other symbol."""
+        if _lib.clingo_symbol_type(sym) != _lib.clingo_symbol_type_number:
+            return None
+        _check(_lib.clingo_symbol_number(sym, self.number_out))
+        return self.number_out[0]
+
+    def string(self, sym: int) -> str:
+        _check(_lib.clingo_symbol_string(sym, self.name_out))
+        return _ffi.string(self.name_out[0]).decode()
+
+    def kind(self, sym: int) -> clingo.SymbolType:
+        return clingo.SymbolType(_lib.clingo_symbol_type(sym))
+
+    def text(self, sym: int) -> Atom | str:
+        """An argument as parse_atom reads it: a number or constant as written, a string
+        unquoted, a function or tuple as a tuple of its name ("" for a tuple) and arguments;
+        _Unread for a negative function (whose text parse_atom reads its own way)."""
+        kind = self.kind(sym)
+        if kind == clingo.SymbolType.Number:
+            return str(self.numbers[sym])
+        if kind == clingo.SymbolType.String:
+            return self.string(sym)
+        if kind == clingo.SymbolType.Infimum:
+            return "#inf"
+        if kind == clingo.SymbolType.Supremum:
+            return "#sup"
+        name, args = self.function(sym)
+        if name is None:
+            raise _Unread()
+        if name and not args:
+            return name
+        return (name, *map(self.texts.__getitem__, args))
+
+
+class _PublicReader(_Reader):
+    """_Reader's answers through clingo's public API (its symbols are their own handles):
+    where clingo's C API is not at hand, and what _Reader is tested against."""
+
+    def __init__(self):
+        self._shared_memos()
+
+    def function(self, sym: clingo.Symbol) -> tuple[str | None, list[clingo.Symbol]]:
+        if sym.type != clingo.SymbolType.Function or not sym.positive:
+            return None, []
+        return sym.name, sym.arguments
+
+    def symbol(self, sym: clingo.Symbol) -> clingo.Symbol:
+        return sym
+
+    def handles(self, symbols: list[clingo.Symbol]) -> list[clingo.Symbol]:
+        return symbols
+
+    def arguments(self, sym: clingo.Symbol) -> list[clingo.Symbol]:
+        return sym.arguments
+
+    def number(self, sym: clingo.Symbol) -> int | None:
+        return sym.number if sym.type == clingo.SymbolType.Number else None
+
+    def string(self, sym: clingo.Symbol) -> str:
+        return sym.string
+
+    def kind(self, sym: clingo.Symbol) -> clingo.SymbolType:
+        return sym.type
+
+
+def _shown_symbols(model: clingo.Model) -> list:
+    """The shown atoms of a model as clingo's symbol handles, in one call (see _Reader);
+    without the C API, as symbols (_PublicReader)."""
     if _lib is None:  # pragma: no cover
-        return sym.type == clingo.SymbolType.Number
-    return _lib.clingo_symbol_type(sym._rep) == _lib.clingo_symbol_type_number
-
-
-def _keep_symbol(sym: clingo.Symbol, name: str, out: list[Solved], policy: Policy) -> bool:
-    """Explanations: each case's atoms and the firing records, kept as symbols. False for
-    an atom of no one case (a derived atom of the data alone)."""
-    args = sym.arguments
-    key = args[0].number if args and _is_number(args[0]) else None
-    mine = key is not None and 0 <= key < len(out)  # p(-5) is no case's: out[-5] would be someone else's
-    if name == "__fired":
-        rule_id = policy.rules[args[1].number].id
-        for solved in [out[key]] if mine else out:  # not about one case: all
-            solved.fired.append((rule_id, tuple(args[2].arguments)))
-        return True
-    if name == "__upto" or name == "__needs":
-        for solved in [out[key]] if mine else out:  # not about one case (the body's data alone): all
-            (solved.reached if name == "__upto" else solved.needs).append(sym)
-        return True
-    if mine and name in policy.case_predicates:
-        out[key].atoms.append((name, args))
-        return True
-    return False
+        return model.symbols(shown=True)
+    rep, size = model._rep, _ffi.new("size_t*")
+    _check(_lib.clingo_model_symbols_size(rep, _lib.clingo_show_type_shown, size))
+    count = size[0]
+    symbols = _ffi.new("clingo_symbol_t[]", count)
+    _check(_lib.clingo_model_symbols(rep, _lib.clingo_show_type_shown, symbols, count))
+    return _ffi.unpack(symbols, count)

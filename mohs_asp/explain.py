@@ -258,8 +258,8 @@ class _Policy:
             stand_in = Case("", case.date_of_service, tuple(f for f in case.facts if f[0] == "date_of_service"), (), ())
             [solved] = solve(policy, [stand_in], Record.QUALIFYING)
             records: dict[int, list] = defaultdict(list)
-            for sym in solved.needs:
-                records[sym.arguments[1].number].append(sym.arguments[2].arguments)
+            for number, values in solved.needs:
+                records[number].append(values)
             if len(self._records) > 256:
                 self._records.clear()
             self._records[key] = dict(records)
@@ -303,8 +303,8 @@ class Explainer:
                 self.fired[rule_id].append(dict(zip(rule.variables, values)))
         # how far each rule got: rule number -> K -> [(binding of the first K literals, next literal's arguments)]
         self._reached: dict[int, list] = defaultdict(list)  # rule number -> its records, read when first asked for
-        for sym in solved.reached:
-            self._reached[sym.arguments[1].number].append(sym)
+        for record in solved.reached:
+            self._reached[record[0]].append(record)
         self.reached: dict[int, dict[int, list]] = {}
         self.needs: dict[int, list] | None = None  # what would qualify's records (`qualifying`), when first asked
         self._given = None
@@ -390,9 +390,8 @@ class Explainer:
         reached, n = self.reached.get(i), len(plan.order)
         if reached is None:
             reached = self.reached[i] = defaultdict(list)
-            for sym in self._reached.get(i, ()):
-                _, _, k, values, nxt = sym.arguments
-                reached[k.number].append((dict(zip(plan.bound[k.number], values.arguments)), nxt.arguments))
+            for _, k, values, nxt in self._reached.get(i, ()):
+                reached[k].append((dict(zip(plan.bound[k], values)), nxt))
         for k in range(n, 0, -1):
             found = [({**start, **b}, nxt) for b, nxt in reached.get(k, ()) if
                      all(start.get(v, value) == value for v, value in b.items())]
@@ -725,7 +724,7 @@ def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     """Answers with explanations, for valid cases solved together."""
     solved = solve(policy, cases, Record.EXPLANATIONS)
     view = policy_view(policy)
-    shared = _Chain(view.data_atoms, _Atoms(solved[0].shared)) if solved else None
+    shared = _Chain(view.data_atoms, _Atoms(pairs=solved[0].shared)) if solved else None
     out = []
     for key, (case, s) in enumerate(zip(cases, solved)):
         answer = build_answer(case, s, policy)
