@@ -66,10 +66,24 @@ def show_measure(value: clingo.Symbol, words: Words | None, unit: str | None) ->
     return f"{converted} ({own})" if own else converted
 
 
+_SHOWN: dict[tuple[int, str | None], str] = {}  # show's words, by the value's clingo handle (see engine._Reader) and unit
+
+
 def show(value: clingo.Symbol, unit: str | None = None) -> str:
     """A value in an explanation: strings bare, true/false as yes/no, micrometres as cm
     (`{X:um}`), a day as 2026-03-14 (`{X:date}`), the days a data row is in force,
-    (From,To), as "from 2015-09-21" or "from 2015-09-21 to 2026-12-31" (`{X:period}`)."""
+    (From,To), as "from 2015-09-21" or "from 2015-09-21 to 2026-12-31" (`{X:period}`).
+    Worked out once a value and unit per process (bounded)."""
+    key = (value._rep, unit)
+    words = _SHOWN.get(key)
+    if words is None:
+        if len(_SHOWN) > 100_000:
+            _SHOWN.clear()
+        words = _SHOWN[key] = _show(value, unit)
+    return words
+
+
+def _show(value: clingo.Symbol, unit: str | None) -> str:
     if value.type == clingo.SymbolType.Number and unit is not None:
         if unit == "um":
             return in_unit(value.number, "cm")
@@ -147,20 +161,31 @@ def _head_binding(rule: Rule, args: list[clingo.Symbol | None]) -> Binding | Non
         if a is None or t.kind == "any":
             continue
         if t.kind == "var":
-            if b.setdefault(t.name, a) != a:
+            if not _same(b.setdefault(t.name, a), a):
                 return None
         elif t.kind == "val":
-            if t.value != a:
+            if not _same(t.value, a):
                 return None
         elif t.kind == "fn" and all(s.kind in ("var", "val", "any") for s in t.args):
             if a.type != clingo.SymbolType.Function or a.name != t.name or len(a.arguments) != len(t.args):
                 return None
             for s, v in zip(t.args, a.arguments):
-                if s.kind == "val" and s.value != v or s.kind == "var" and b.setdefault(s.name, v) != v:
+                if s.kind == "val" and not _same(s.value, v) or s.kind == "var" and not _same(b.setdefault(s.name, v), v):
                     return None
         else:
             return None
     return b
+
+
+def _handles(values) -> tuple:
+    """Values as a key: each symbol's clingo handle (None for None). clingo makes each distinct
+    symbol once, so two symbols are equal exactly when their handles are (engine._Reader); a
+    handle hashes and compares as a number, where a symbol asks clingo each time."""
+    return tuple(None if v is None else v._rep for v in values)
+
+
+def _same(a: clingo.Symbol, b: clingo.Symbol) -> bool:
+    return a is b or a._rep == b._rep
 
 
 class _Chain:
@@ -194,8 +219,8 @@ class _Atoms:
         if index is None:
             index = self.indexes[(pred, positions)] = defaultdict(list)
             for args in self.by_pred.get(pred, []):
-                index[tuple(args[i] for i in positions)].append(args)
-        return index.get(values, [])
+                index[tuple(args[i]._rep for i in positions)].append(args)
+        return index.get(_handles(values), [])
 
 
 class _Policy:
@@ -237,7 +262,7 @@ class _Policy:
             rules = [(i, self.rules[i]) for i in self.plans.by_head.get(pred, [])]
             positions = self._constant_positions[pred] = tuple(sorted(
                 {p for _, r in rules for p, t in enumerate(r.head_terms) if t.kind != "var" and t.kind != "any"}))
-        key = (pred, tuple(str(args[p]) if args[p] is not None else None for p in positions))
+        key = (pred, tuple(args[p] for p in positions))
         found = self._candidates.get(key)
         if found is None:
             found = self._candidates[key] = [(i, self.rules[i]) for i in self.plans.by_head.get(pred, []) if all(
@@ -323,12 +348,13 @@ class Explainer:
                 for b in self.fired.get(rule.id, []):
                     values = tuple(_value(t, b) for t in rule.head_terms)
                     heads.append((values, rule, b))
-                    by_head[values].append((rule, b))
+                    by_head[_handles(values)].append((rule, b))
             self._heads[pred] = heads, by_head
         heads, by_head = self._heads[pred]
-        if None not in args:
-            return list(by_head.get(tuple(args), ()))
-        return [(rule, b) for values, rule, b in heads if all(a is None or v == a for v, a in zip(values, args))]
+        if not any(a is None for a in args):
+            return list(by_head.get(_handles(args), ()))
+        return [(rule, b) for values, rule, b in heads
+                if all(a is None or v is not None and _same(v, a) for v, a in zip(values, args))]
 
     def because(self, rule: Rule, b: Binding) -> Reason:
         if rule.because:
@@ -385,7 +411,7 @@ class Explainer:
         if start is None:
             return []  # the head cannot produce this atom (another constant)
         plan = self.plans.upto.get(i)
-        if plan is None or any(lit.kind == "other" for lit in plan.order):
+        if plan is None or plan.other:
             return [Reason("the conditions of rule {R} do not hold", (("R", rule.id),))]
         reached, n = self.reached.get(i), len(plan.order)
         if reached is None:
@@ -394,7 +420,7 @@ class Explainer:
                 reached[k].append((dict(zip(plan.bound[k], values)), nxt))
         for k in range(n, 0, -1):
             found = [({**start, **b}, nxt) for b, nxt in reached.get(k, ()) if
-                     all(start.get(v, value) == value for v, value in b.items())]
+                     all(v not in b or _same(b[v], value) for v, value in start.items())]
             if found:
                 break
         else:

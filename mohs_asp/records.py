@@ -119,6 +119,7 @@ class Plan:
                  fixed: tuple[int, ...], number: int):
         self.rule, self.index, self.number, self.fixed = rule, index, number, fixed
         self.order = rule.safe_order(())
+        self.other = any(lit.kind == "other" for lit in self.order)  # a literal the records cannot say how far it got
         self.bound: list[tuple[str, ...]] = [()]
         for lit in self.order:
             new = sorted(lit.vars - set(self.bound[-1]))
