@@ -195,7 +195,10 @@ class _Chain:
         self.parts = parts
 
     def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
-        found = [part.find(pred, positions, values) for part in self.parts]
+        return self.find_key(pred, positions, _handles(values))
+
+    def find_key(self, pred: tuple[str, int], positions: tuple[int, ...], key: tuple) -> list[list[clingo.Symbol]]:
+        found = [part.find_key(pred, positions, key) for part in self.parts]
         return [args for part in found for args in part] if len(self.parts) > 1 and any(found[1:]) else found[0]
 
 
@@ -213,6 +216,10 @@ class _Atoms:
         self.indexes: dict[tuple, dict[tuple, list]] = {}
 
     def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
+        return self.find_key(pred, positions, _handles(values))
+
+    def find_key(self, pred: tuple[str, int], positions: tuple[int, ...], key: tuple) -> list[list[clingo.Symbol]]:
+        """find, with the values given as their handles (_handles)."""
         if not positions:
             return self.by_pred.get(pred, [])
         index = self.indexes.get((pred, positions))
@@ -220,7 +227,7 @@ class _Atoms:
             index = self.indexes[(pred, positions)] = defaultdict(list)
             for args in self.by_pred.get(pred, []):
                 index[tuple(args[i]._rep for i in positions)].append(args)
-        return index.get(_handles(values), [])
+        return index.get(key, [])
 
 
 class _Policy:
@@ -393,8 +400,9 @@ class Explainer:
     def _find(self, name: str, values: list) -> list[list[clingo.Symbol]]:
         """The atoms of the case and the data of this predicate with these values (None: any)."""
         positions = tuple(i for i, v in enumerate(values) if v is not None)
-        wanted = tuple(values[i] for i in positions)
-        return [args for atoms in (self.atoms, self.shared) for args in atoms.find((name, len(values)), positions, wanted)]
+        key, pred = tuple(values[i]._rep for i in positions), (name, len(values))
+        mine, shared = self.atoms.find_key(pred, positions, key), self.shared.find_key(pred, positions, key)
+        return mine + shared if mine and shared else list(mine or shared)
 
     # -- why not -------------------------------------------------------------------------------
 
@@ -428,14 +436,10 @@ class Explainer:
         if k == n:
             return []  # it holds: nothing to explain
         lit = plan.order[k]
-        origin: dict[str, Lit] = {}
-        for before in plan.order[:k]:
-            if before.kind == "pos":
-                for var in before.vars:
-                    origin.setdefault(var, before)
+        origin = plan.origin[k]
         out: list[Reason] = []
         for b, nxt in found:
-            values = [_value(t, b) if not nxt or nxt[j] == OPEN else nxt[j] for j, t in enumerate(lit.args)]
+            values = [_value(t, b) if not nxt or _same(nxt[j], OPEN) else nxt[j] for j, t in enumerate(lit.args)]
             out.extend(self.failure(lit, b, values, origin, depth))
         return out
 

@@ -120,6 +120,11 @@ class Plan:
         self.rule, self.index, self.number, self.fixed = rule, index, number, fixed
         self.order = rule.safe_order(())
         self.other = any(lit.kind == "other" for lit in self.order)  # a literal the records cannot say how far it got
+        # origin[K]: for each variable the first K literals bind, the first positive literal binding it
+        self.origin: list[dict] = [{}]
+        for lit in self.order:
+            self.origin.append({**self.origin[-1], **{v: lit for v in lit.vars if v not in self.origin[-1]}}
+                               if lit.kind == "pos" else self.origin[-1])
         self.bound: list[tuple[str, ...]] = [()]
         for lit in self.order:
             new = sorted(lit.vars - set(self.bound[-1]))
