@@ -246,6 +246,7 @@ class _Policy:
         self._constant_positions: dict[tuple, tuple[int, ...]] = {}
         self._candidates: dict[tuple, list] = {}
         self.rules = policy.rules
+        self.order = {r.id: i for i, r in enumerate(policy.rules)}  # each rule's place in the source
         self.data_atoms = _Atoms(policy.data.facts)  # the data's facts, once
         # what the case's date fixes for what would qualify: the atoms of the given predicates the
         # rules derive (in_force), and the date itself if a rule it keeps reads it
@@ -632,11 +633,16 @@ def _cite(rule: Rule) -> dict:
     return {"rule": rule.id, "source": rule.source, "policy": rule.policy, **({"reading": rule.reading} if rule.reading else {})}
 
 
+def _merge(reasons: list[Reason]) -> list[str]:
+    """answer.merge, whose one reason is its own sentence."""
+    return [reasons[0].text()] if len(reasons) == 1 else merge(reasons)
+
+
 def explain_answer(answer: dict, ex: Explainer) -> dict:
     """Add `explanation` to every lesion and line of an answer (and `would_qualify` to a
     lesion that meets no indication)."""
     key, view = ex.key, ex.view
-    order = {r.id: i for i, r in enumerate(ex.policy.rules)}
+    order = view.order
     for lesion in answer["lesions"]:
         lid = clingo.String(lesion["id"])
         entries = []
@@ -644,13 +650,13 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
             fired = ex.firings("indication", [key, lid, ind])
             if fired:
                 rule = fired[0][0]
-                because = merge([ex.because(r, b) for r, b in fired])
+                because = _merge([ex.because(r, b) for r, b in fired])
             else:
                 # the rules that could give this lesion the indication; if none can (a rule
                 # written for one named lesion), cite the indication's first rule anyway
                 rules = [r for _, r in view.candidates("indication", [key, lid, ind]) if _head_binding(r, [key, lid, ind]) is not None]
                 rule = (rules or [r for _, r in view.candidates("indication", [key, None, ind])])[0]
-                because = merge(ex.why_not("indication", [key, lid, ind])) or \
+                because = _merge(ex.why_not("indication", [key, lid, ind])) or \
                     [f"no rule of this policy gives lesion {lesion['id']} this indication"]
             entries.append({"indication": name, "met": bool(fired), **_cite(rule), "because": because})
         lesion["explanation"] = entries
@@ -665,10 +671,11 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
         if not fired:
             line["explanation"] = {"rule": None, "source": None, "policy": None, "because": []}
             continue
-        line["explanation"] = {**_cite(fired[0][0]), "because": merge([ex.because(r, b) for r, b in fired])}
+        reasons = [ex.because(r, b) for r, b in fired]
+        line["explanation"] = {**_cite(fired[0][0]), "because": _merge(reasons)}
         # check's reasons (answer.py): the same words, in the rules' order
-        worded = sorted(((r, ex.because(r, b)) for r, b in fired), key=lambda x: reason_order(order, x[0].id, x[1]))
-        line["reasons"] = merge([reason for _, reason in worded])
+        worded = sorted(zip((r for r, _ in fired), reasons), key=lambda x: reason_order(order, x[0].id, x[1]))
+        line["reasons"] = _merge([reason for _, reason in worded])
         if len({r.id for r, _ in fired}) > 1:  # several rules agree (every denial reason): cite each
             line["explanation"]["rules"] = [_cite(r) for r in dict.fromkeys(r for r, _ in fired)]
     return answer
