@@ -279,8 +279,10 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
                 builder.add(statement)
         facts: list[Fact] = []
         symbols, code_nums = Symbols(), set()
+        ends = []  # where each case's facts end
         for key, case in enumerate(cases):
             case_facts(symbols[key], case, facts, symbols, code_nums, by_index)
+            ends.append(len(facts))
         with ctl.backend() as b:
             backend = _Backend(b, raw)
             for sym in policy.data.facts:
@@ -313,6 +315,7 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
     unkeyed: list[tuple[str, Atom]] = []
     if everything:  # explanations: every atom, the records kept as values (_read_model)
         atoms, shared = _read_model(models[0], out, policy)
+        _given_facts(facts, ends, symbols, out, shared, policy)
     else:
         atoms, shared = map(parse_atom, models[0]), []
     for atom in atoms:
@@ -374,7 +377,8 @@ def _read_model(handles: list, out: list[Solved], policy: Policy) -> tuple[list[
     read = _Reader() if _lib is not None else _PublicReader()
     function, arguments, symbol = read.function, read.arguments, read.symbols.__getitem__
     number, text = read.numbers.__getitem__, read.texts.__getitem__
-    shown, case_predicates, rules, cases = policy.shown_predicates, policy.case_predicates, policy.rules, len(out)
+    case_predicates, rules, cases = policy.case_predicates, policy.rules, len(out)
+    texted = policy.shown_predicates | {"__by", "__said"}
     atoms: list[Atom] = []
     shared: list[tuple[str, list[clingo.Symbol]]] = []
     for item in handles:
@@ -400,14 +404,31 @@ def _read_model(handles: list, out: list[Solved], policy: Policy) -> tuple[list[
                 solved.needs.append(needs)
         elif mine and name in case_predicates:
             out[key].atoms.append((name, list(map(symbol, args))))
-        else:
+        elif name != "__by" and name != "__said":  # (the decision records are read as text, below)
             shared.append((name, list(map(symbol, args))))
-        if name in shown or name == "__by" or name == "__said":
+        if name in texted:
             try:
                 atoms.append((name, *map(text, args)) if plain else parse_atom(str(read.symbol(item))))
             except _Unread:  # an argument _Reader.text does not take: as clingo prints the atom
                 atoms.append(parse_atom(str(read.symbol(item))))
     return atoms, shared
+
+
+def _given_facts(facts: list[Fact], ends: list[int], symbols: Symbols, out: list[Solved], shared: list,
+                 policy: Policy) -> None:
+    """Explanations: each case's facts as given (`Solved.atoms`, beside what the rules derive,
+    _read_model), and the facts of no one case (a code's number) with the shared atoms. The
+    solver holds them as they were given, so they are not shown and read back (records.py)."""
+    derived, case_predicates, start = policy.derived, policy.case_predicates, 0
+    for key, (solved, end) in enumerate(zip(out, ends)):
+        k = symbols[key]
+        for name, args in facts[start:end]:
+            if (name, len(args)) not in derived:  # (what a rule also derives is shown: read with the model)
+                if args and args[0] is k and name in case_predicates:
+                    solved.atoms.append((name, list(args)))
+                else:
+                    shared.append((name, list(args)))
+        start = end
 
 
 class _Unread(Exception):
@@ -424,6 +445,10 @@ class _Memo(dict):
     def __missing__(self, key):
         value = self[key] = self.make(key)
         return value
+
+
+_NUMBER, _STRING, _INFIMUM, _SUPREMUM = (t.value for t in (clingo.SymbolType.Number, clingo.SymbolType.String,
+                                                         clingo.SymbolType.Infimum, clingo.SymbolType.Supremum))
 
 
 class _Reader:
@@ -487,21 +512,22 @@ class _Reader:
         _check(_lib.clingo_symbol_string(sym, self.name_out))
         return _ffi.string(self.name_out[0]).decode()
 
-    def kind(self, sym: int) -> clingo.SymbolType:
-        return clingo.SymbolType(_lib.clingo_symbol_type(sym))
+    def kind(self, sym: int) -> int:
+        """The symbol's type, as clingo.SymbolType's value."""
+        return _lib.clingo_symbol_type(sym)
 
     def text(self, sym: int) -> Atom | str:
         """An argument as parse_atom reads it: a number or constant as written, a string
         unquoted, a function or tuple as a tuple of its name ("" for a tuple) and arguments;
         _Unread for a negative function (whose text parse_atom reads its own way)."""
         kind = self.kind(sym)
-        if kind == clingo.SymbolType.Number:
+        if kind == _NUMBER:
             return str(self.numbers[sym])
-        if kind == clingo.SymbolType.String:
+        if kind == _STRING:
             return self.string(sym)
-        if kind == clingo.SymbolType.Infimum:
+        if kind == _INFIMUM:
             return "#inf"
-        if kind == clingo.SymbolType.Supremum:
+        if kind == _SUPREMUM:
             return "#sup"
         name, args = self.function(sym)
         if name is None:
@@ -538,8 +564,8 @@ class _PublicReader(_Reader):
     def string(self, sym: clingo.Symbol) -> str:
         return sym.string
 
-    def kind(self, sym: clingo.Symbol) -> clingo.SymbolType:
-        return sym.type
+    def kind(self, sym: clingo.Symbol) -> int:
+        return sym.type.value
 
 
 def _shown_symbols(model: clingo.Model) -> list:
