@@ -246,12 +246,33 @@ class _Policy:
         self._constant_positions: dict[tuple, tuple[int, ...]] = {}
         self._candidates: dict[tuple, list] = {}
         self.rules = policy.rules
+        self.policy_rules_for = policy.rules_for
         self.order = {r.id: i for i, r in enumerate(policy.rules)}  # each rule's place in the source
+        self._rules_for: dict[tuple[str, int], list[Rule]] = {}
+        self._cites: dict[str, dict] = {}
+        # each input predicate by name: its arity and the argument positions that name the case and lesion
+        self.documented: dict[str, list[tuple[int, tuple[int, ...]]]] = defaultdict(list)
+        for (name, arity), pred in policy.predicates.items():
+            if name in CASE_FACT_PREDICATES:
+                self.documented[name].append((arity, (0, pred.args.index("L")) if "L" in pred.args else (0,)))
         self.data_atoms = _Atoms(policy.data.facts)  # the data's facts, once
         # what the case's date fixes for what would qualify: the atoms of the given predicates the
         # rules derive (in_force), and the date itself if a rule it keeps reads it
         self.fixing = frozenset(k for k in self.plans.given if k in policy.derived)
         self.by_date = any(lit.name == "date_of_service" for plan in self.plans.needs for lit in plan.kept)
+
+    def rules_for(self, pred: tuple[str, int]) -> list[Rule]:
+        found = self._rules_for.get(pred)
+        if found is None:
+            found = self._rules_for[pred] = self.policy_rules_for(*pred)
+        return found
+
+    def cite(self, rule: Rule) -> dict:
+        """_cite(rule), once per rule (not to be changed: copy it)."""
+        found = self._cites.get(rule.id)
+        if found is None:
+            found = self._cites[rule.id] = _cite(rule)
+        return found
 
     def data_values(self, shared: _Chain, name: str, arity: int, position: int) -> str:
         """The values the data gives a predicate's argument, each once, in the data's order."""
@@ -352,7 +373,7 @@ class Explainer:
         if pred not in self._heads:
             heads: list[tuple[tuple, Rule, Binding]] = []
             by_head: dict[tuple, list[tuple[Rule, Binding]]] = defaultdict(list)
-            for rule in self.policy.rules_for(*pred):
+            for rule in self.view.rules_for(pred):
                 for b in self.fired.get(rule.id, []):
                     values = tuple(_value(t, b) for t in rule.head_terms)
                     heads.append((values, rule, b))
@@ -658,7 +679,7 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
                 rule = (rules or [r for _, r in view.candidates("indication", [key, None, ind])])[0]
                 because = _merge(ex.why_not("indication", [key, lid, ind])) or \
                     [f"no rule of this policy gives lesion {lesion['id']} this indication"]
-            entries.append({"indication": name, "met": bool(fired), **_cite(rule), "because": because})
+            entries.append({"indication": name, "met": bool(fired), **view.cite(rule), "because": because})
         lesion["explanation"] = entries
         if not lesion["indications"]:
             lesion["would_qualify"] = ex.would_qualify(lid)
@@ -672,7 +693,7 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
             line["explanation"] = {"rule": None, "source": None, "policy": None, "because": []}
             continue
         reasons = [ex.because(r, b) for r, b in fired]
-        line["explanation"] = {**_cite(fired[0][0]), "because": _merge(reasons)}
+        line["explanation"] = {**view.cite(fired[0][0]), "because": _merge(reasons)}
         # check's reasons (answer.py): the same words, in the rules' order
         worded = sorted(zip((r for r, _ in fired), reasons), key=lambda x: reason_order(order, x[0].id, x[1]))
         line["reasons"] = _merge([reason for _, reason in worded])
@@ -684,12 +705,10 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
 def _documented(ex: Explainer, lid: clingo.Symbol, pred_name: str) -> bool:
     """Whether the case has a fact of this input predicate for the lesion (or, for a predicate
     of the case alone, such as immunosuppressed(C, B), for the case)."""
-    for (name, arity), pred in ex.policy.predicates.items():
-        if name == pred_name and name in CASE_FACT_PREDICATES:
-            positions = (0, pred.args.index("L")) if "L" in pred.args else (0,)
-            values = (ex.key, lid) if len(positions) == 2 else (ex.key,)
-            if ex.atoms.find((name, arity), positions, values):
-                return True
+    for arity, positions in ex.view.documented.get(pred_name, ()):
+        values = (ex.key, lid) if len(positions) == 2 else (ex.key,)
+        if ex.atoms.find((pred_name, arity), positions, values):
+            return True
     return False
 
 
