@@ -311,7 +311,6 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
     out = [Solved(by_index=by_index) for _ in cases]
     ids = [rule.id for rule in policy.rules]
     keys = {str(i): solved for i, solved in enumerate(out)}  # a case's key as printed -> its answer
-    shown = policy.shown_predicates
     unkeyed: list[tuple[str, Atom]] = []
     if everything:  # explanations: every atom, the records kept as values (_read_model)
         atoms, shared = _read_model(models[0], out, policy)

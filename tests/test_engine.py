@@ -78,3 +78,23 @@ def test_number_and_constant_atoms_take_the_fast_path():
     assert parse_atom("bundled(12,3,1)") == ("bundled", "12", "3", "1")
     assert parse_atom("__by(7,indication(0,1,high_risk_area))") == ("__by", "7", ("indication", "0", "1", "high_risk_area"))
     assert parse_atom("covered") == ("covered",)
+
+
+def test_explanations_hold_every_atom_the_solver_holds_for_each_case(policy, monkeypatch):
+    """A case's facts are taken as given (not shown and read back): each case's atoms are still
+    exactly the ones in the solver's answer set, facts and derived atoms alike."""
+    cases = policy_cases(policy)[:30]
+    held: list[clingo.Symbol] = []
+    shown = engine._shown_symbols
+
+    def also_every_atom(model):
+        held.extend(model.symbols(atoms=True))
+        return shown(model)
+
+    monkeypatch.setattr(engine, "_shown_symbols", also_every_atom)
+    solved = engine.solve(policy, cases, engine.Record.EXPLANATIONS)
+    for key, s in enumerate(solved):
+        mine = sorted(str(sym) for sym in held if sym.name in policy.case_predicates and sym.arguments
+                      and sym.arguments[0] == clingo.Number(key))
+        assert sorted(str(clingo.Function(name, args)) for name, args in s.atoms) == mine, cases[key].id
+        assert any(name == "lesion" for name, _ in s.atoms) == bool(cases[key].lesions)
