@@ -18,6 +18,7 @@ from .case import Case
 from .errors import PolicyError
 from .policy import Policy
 from .rule import head_signature
+from .symbols import PublicReader, Reader, Unread, check as _check
 
 try:  # clingo's own cffi handle (clingo 5.5 to 5.8); see _Backend
     from clingo._internal import _ffi, _lib
@@ -363,17 +364,12 @@ def _shown_texts(model: clingo.Model) -> list[str]:
     return texts
 
 
-def _check(ok: bool) -> None:
-    if not ok:
-        raise RuntimeError(_ffi.string(_lib.clingo_error_message()).decode(errors="replace"))
-
-
 def _read_model(handles: list, out: list[Solved], policy: Policy) -> tuple[list[Atom], list]:
-    """Explanations: a model's atoms, each read once (_Reader). Each case's atoms go to its
+    """Explanations: a model's atoms, each read once (Reader). Each case's atoms go to its
     Solved as symbols (`atoms`), the firing records as their values (`fired`, `reached`,
     `needs`); the atoms of no one case (derived from the data alone) are returned as `shared`,
     with the shown atoms and decision records as parse_atom gives them (as `check` reads them)."""
-    read = _Reader() if _lib is not None else _PublicReader()
+    read = Reader() if _lib is not None else PublicReader()
     function, arguments, symbol = read.function, read.arguments, read.symbols.__getitem__
     number, text = read.numbers.__getitem__, read.texts.__getitem__
     case_predicates, rules, cases = policy.case_predicates, policy.rules, len(out)
@@ -408,7 +404,7 @@ def _read_model(handles: list, out: list[Solved], policy: Policy) -> tuple[list[
         if name in texted:
             try:
                 atoms.append((name, *map(text, args)) if plain else parse_atom(str(read.symbol(item))))
-            except _Unread:  # an argument _Reader.text does not take: as clingo prints the atom
+            except Unread:  # an argument Reader.text does not take: as clingo prints the atom
                 atoms.append(parse_atom(str(read.symbol(item))))
     return atoms, shared
 
@@ -430,146 +426,9 @@ def _given_facts(facts: list[Fact], ends: list[int], symbols: Symbols, out: list
         start = end
 
 
-class _Unread(Exception):
-    """A symbol _Reader does not put in words of its own (a negative function)."""
-
-
-class _Memo(dict):
-    """A value worked out once for each key: `make(key)` when first asked."""
-
-    def __init__(self, make):
-        super().__init__()
-        self.make = make
-
-    def __missing__(self, key):
-        value = self[key] = self.make(key)
-        return value
-
-
-_NUMBER, _STRING, _INFIMUM, _SUPREMUM = (t.value for t in (clingo.SymbolType.Number, clingo.SymbolType.String,
-                                                         clingo.SymbolType.Infimum, clingo.SymbolType.Supremum))
-
-
-class _Reader:
-    """A model's symbols read through clingo's C API, for explanations: each atom's name and
-    arguments in a few calls, and each distinct argument made into a clingo.Symbol, a number
-    or the text parse_atom gives it once per process (`symbols`, `numbers`, `texts`). clingo
-    never frees a symbol, so its handle names it for as long as the process lives; the
-    memos are bounded (LIMIT)."""
-
-    LIMIT = 200_000  # arguments remembered, then forgotten all at once
-    _memos: dict[type, tuple[_Memo, _Memo, _Memo]] = {}
-    _names: dict[bytes, str] = {}
-
-    def __init__(self):
-        self.name_out = _ffi.new("char**")
-        self.args_out = _ffi.new("clingo_symbol_t**")
-        self.size_out = _ffi.new("size_t*")
-        self.number_out = _ffi.new("int*")
-        self.positive_out = _ffi.new("bool*")
-        self._shared_memos()
-
-    def _shared_memos(self) -> None:
-        memos = self._memos.get(type(self))
-        if memos is None or any(len(m) > self.LIMIT for m in memos):
-            memos = self._memos[type(self)] = (_Memo(self.symbol), _Memo(self.number), _Memo(self.text))
-        self.symbols, self.numbers, self.texts = memos
-
-    def function(self, sym: int) -> tuple[str | None, list[int]]:
-        """A positive function's name and its arguments' handles; (None, []) for any other symbol."""
-        lib, positive, name_out, args_out, size = _lib, self.positive_out, self.name_out, self.args_out, self.size_out
-        if lib.clingo_symbol_type(sym) != lib.clingo_symbol_type_function or not (
-                lib.clingo_symbol_is_positive(sym, positive) and positive[0]):
-            return None, []
-        if not (lib.clingo_symbol_name(sym, name_out) and lib.clingo_symbol_arguments(sym, args_out, size)):
-            _check(False)
-        raw = _ffi.string(name_out[0])
-        name = self._names.get(raw)
-        if name is None:
-            name = self._names[raw] = raw.decode()
-        return name, _ffi.unpack(args_out[0], size[0]) if size[0] else []
-
-    def symbol(self, sym: int) -> clingo.Symbol:
-        return clingo.symbol.Symbol(sym)
-
-    def handles(self, symbols: list[clingo.Symbol]) -> list[int]:
-        return [s._rep for s in symbols]
-
-    def arguments(self, sym: int) -> list[int]:
-        _check(_lib.clingo_symbol_arguments(sym, self.args_out, self.size_out))
-        size = self.size_out[0]
-        return _ffi.unpack(self.args_out[0], size) if size else []
-
-    def number(self, sym: int) -> int | None:
-        """The value of a number symbol; None for any other symbol."""
-        if _lib.clingo_symbol_type(sym) != _lib.clingo_symbol_type_number:
-            return None
-        _check(_lib.clingo_symbol_number(sym, self.number_out))
-        return self.number_out[0]
-
-    def string(self, sym: int) -> str:
-        _check(_lib.clingo_symbol_string(sym, self.name_out))
-        return _ffi.string(self.name_out[0]).decode()
-
-    def kind(self, sym: int) -> int:
-        """The symbol's type, as clingo.SymbolType's value."""
-        return _lib.clingo_symbol_type(sym)
-
-    def text(self, sym: int) -> Atom | str:
-        """An argument as parse_atom reads it: a number or constant as written, a string
-        unquoted, a function or tuple as a tuple of its name ("" for a tuple) and arguments;
-        _Unread for a negative function (whose text parse_atom reads its own way)."""
-        kind = self.kind(sym)
-        if kind == _NUMBER:
-            return str(self.numbers[sym])
-        if kind == _STRING:
-            return self.string(sym)
-        if kind == _INFIMUM:
-            return "#inf"
-        if kind == _SUPREMUM:
-            return "#sup"
-        name, args = self.function(sym)
-        if name is None:
-            raise _Unread()
-        if name and not args:
-            return name
-        return (name, *map(self.texts.__getitem__, args))
-
-
-class _PublicReader(_Reader):
-    """_Reader's answers through clingo's public API (its symbols are their own handles):
-    where clingo's C API is not at hand, and what _Reader is tested against."""
-
-    def __init__(self):
-        self._shared_memos()
-
-    def function(self, sym: clingo.Symbol) -> tuple[str | None, list[clingo.Symbol]]:
-        if sym.type != clingo.SymbolType.Function or not sym.positive:
-            return None, []
-        return sym.name, sym.arguments
-
-    def symbol(self, sym: clingo.Symbol) -> clingo.Symbol:
-        return sym
-
-    def handles(self, symbols: list[clingo.Symbol]) -> list[clingo.Symbol]:
-        return symbols
-
-    def arguments(self, sym: clingo.Symbol) -> list[clingo.Symbol]:
-        return sym.arguments
-
-    def number(self, sym: clingo.Symbol) -> int | None:
-        return sym.number if sym.type == clingo.SymbolType.Number else None
-
-    def string(self, sym: clingo.Symbol) -> str:
-        return sym.string
-
-    def kind(self, sym: clingo.Symbol) -> int:
-        return sym.type.value
-
-
 def _shown_symbols(model: clingo.Model) -> list:
-    """The shown atoms of a model as clingo's symbol handles, in one call (see _Reader);
-    without the C API, as symbols (_PublicReader)."""
+    """The shown atoms of a model as clingo's symbol handles, in one call (see Reader);
+    without the C API, as symbols (PublicReader)."""
     if _lib is None:  # pragma: no cover
         return model.symbols(shown=True)
     rep, size = model._rep, _ffi.new("size_t*")

@@ -38,6 +38,7 @@ from .policy import CASE_FACT_PREDICATES, Policy
 from .records import OPEN, Plan, Plans
 from .rule import PLACEHOLDER, Rule
 from .rule_ast import Lit, Term
+from .symbols import Atoms, Chain, handles, same
 
 Binding = dict[str, clingo.Symbol]
 OP = ast.ComparisonOperator
@@ -161,73 +162,20 @@ def _head_binding(rule: Rule, args: list[clingo.Symbol | None]) -> Binding | Non
         if a is None or t.kind == "any":
             continue
         if t.kind == "var":
-            if not _same(b.setdefault(t.name, a), a):
+            if not same(b.setdefault(t.name, a), a):
                 return None
         elif t.kind == "val":
-            if not _same(t.value, a):
+            if not same(t.value, a):
                 return None
         elif t.kind == "fn" and all(s.kind in ("var", "val", "any") for s in t.args):
             if a.type != clingo.SymbolType.Function or a.name != t.name or len(a.arguments) != len(t.args):
                 return None
             for s, v in zip(t.args, a.arguments):
-                if s.kind == "val" and not _same(s.value, v) or s.kind == "var" and not _same(b.setdefault(s.name, v), v):
+                if s.kind == "val" and not same(s.value, v) or s.kind == "var" and not same(b.setdefault(s.name, v), v):
                     return None
         else:
             return None
     return b
-
-
-def _handles(values) -> tuple:
-    """Values as a key: each symbol's clingo handle (None for None). clingo makes each distinct
-    symbol once, so two symbols are equal exactly when their handles are (engine._Reader); a
-    handle hashes and compares as a number, where a symbol asks clingo each time."""
-    return tuple(None if v is None else v._rep for v in values)
-
-
-def _same(a: clingo.Symbol, b: clingo.Symbol) -> bool:
-    return a is b or a._rep == b._rep
-
-
-class _Chain:
-    """Atoms found in several indexes in turn (the data's, then a run's derived atoms of no one case)."""
-
-    def __init__(self, *parts: _Atoms):
-        self.parts = parts
-
-    def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
-        return self.find_key(pred, positions, _handles(values))
-
-    def find_key(self, pred: tuple[str, int], positions: tuple[int, ...], key: tuple) -> list[list[clingo.Symbol]]:
-        found = [part.find_key(pred, positions, key) for part in self.parts]
-        return [args for part in found for args in part] if len(self.parts) > 1 and any(found[1:]) else found[0]
-
-
-class _Atoms:
-    """Atoms (as their argument lists) by predicate, and by the values of some of their
-    arguments: an index for each set of argument positions, built when first asked for."""
-
-    def __init__(self, symbols: list[clingo.Symbol] = (), pairs: list[tuple[str, list[clingo.Symbol]]] = ()):
-        self.by_pred: dict[tuple[str, int], list[list[clingo.Symbol]]] = defaultdict(list)
-        for sym in symbols:
-            args = sym.arguments
-            self.by_pred[(sym.name, len(args))].append(args)
-        for name, args in pairs:  # as the engine read them (Solved.atoms)
-            self.by_pred[(name, len(args))].append(args)
-        self.indexes: dict[tuple, dict[tuple, list]] = {}
-
-    def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
-        return self.find_key(pred, positions, _handles(values))
-
-    def find_key(self, pred: tuple[str, int], positions: tuple[int, ...], key: tuple) -> list[list[clingo.Symbol]]:
-        """find, with the values given as their handles (_handles)."""
-        if not positions:
-            return self.by_pred.get(pred, [])
-        index = self.indexes.get((pred, positions))
-        if index is None:
-            index = self.indexes[(pred, positions)] = defaultdict(list)
-            for args in self.by_pred.get(pred, []):
-                index[tuple(args[i]._rep for i in positions)].append(args)
-        return index.get(key, [])
 
 
 class _Policy:
@@ -255,26 +203,24 @@ class _Policy:
         for (name, arity), pred in policy.predicates.items():
             if name in CASE_FACT_PREDICATES:
                 self.documented[name].append((arity, (0, pred.args.index("L")) if "L" in pred.args else (0,)))
-        self.data_atoms = _Atoms(policy.data.facts)  # the data's facts, once
+        self.data_atoms = Atoms(policy.data.facts)  # the data's facts, once
         # what the case's date fixes for what would qualify: the atoms of the given predicates the
         # rules derive (in_force), and the date itself if a rule it keeps reads it
         self.fixing = frozenset(k for k in self.plans.given if k in policy.derived)
         self.by_date = any(lit.name == "date_of_service" for plan in self.plans.needs for lit in plan.kept)
 
     def rules_for(self, pred: tuple[str, int]) -> list[Rule]:
-        found = self._rules_for.get(pred)
-        if found is None:
-            found = self._rules_for[pred] = self.policy_rules_for(*pred)
-        return found
+        if pred not in self._rules_for:
+            self._rules_for[pred] = self.policy_rules_for(*pred)
+        return self._rules_for[pred]
 
     def cite(self, rule: Rule) -> dict:
         """_cite(rule), once per rule (not to be changed: copy it)."""
-        found = self._cites.get(rule.id)
-        if found is None:
-            found = self._cites[rule.id] = _cite(rule)
-        return found
+        if rule.id not in self._cites:
+            self._cites[rule.id] = _cite(rule)
+        return self._cites[rule.id]
 
-    def data_values(self, shared: _Chain, name: str, arity: int, position: int) -> str:
+    def data_values(self, shared: Chain, name: str, arity: int, position: int) -> str:
         """The values the data gives a predicate's argument, each once, in the data's order."""
         key = (name, arity, position)
         if key not in self._data_values:
@@ -299,7 +245,7 @@ class _Policy:
                 for p in positions)]
         return found
 
-    def qualifying(self, policy: Policy, case: Case, atoms: _Atoms) -> tuple[dict[int, list], tuple]:
+    def qualifying(self, policy: Policy, case: Case, atoms: Atoms) -> tuple[dict[int, list], tuple]:
         """What would qualify's `__needs` records for a case's date (rule plan number -> the
         values of each way it holds), and their key: solved once for a stand-in case of that
         date with no lesions (the records read only the data and what the date fixes), then
@@ -343,10 +289,10 @@ def rule_index(policy: Policy) -> _Policy:
 class Explainer:
     """Explanations for one case, from the solver's records for it."""
 
-    def __init__(self, policy: Policy, key: clingo.Symbol, case: Case, solved, shared: _Chain, written=None):
+    def __init__(self, policy: Policy, key: clingo.Symbol, case: Case, solved, shared: Chain, written=None):
         self.policy, self.view, self.key, self.case = policy, policy_view(policy), key, case
         self.plans = self.view.plans
-        self.atoms = _Atoms(pairs=solved.atoms)
+        self.atoms = Atoms(pairs=solved.atoms)
         self.shared = shared
         self.written = written or {}  # the case's values in its own words (engine.written_values)
         self._heads: dict[tuple[str, int], tuple[list, dict]] = {}
@@ -377,13 +323,13 @@ class Explainer:
                 for b in self.fired.get(rule.id, []):
                     values = tuple(_value(t, b) for t in rule.head_terms)
                     heads.append((values, rule, b))
-                    by_head[_handles(values)].append((rule, b))
+                    by_head[handles(values)].append((rule, b))
             self._heads[pred] = heads, by_head
         heads, by_head = self._heads[pred]
         if not any(a is None for a in args):
-            return list(by_head.get(_handles(args), ()))
+            return list(by_head.get(handles(args), ()))
         return [(rule, b) for values, rule, b in heads
-                if all(a is None or v is not None and _same(v, a) for v, a in zip(values, args))]
+                if all(a is None or v is not None and same(v, a) for v, a in zip(values, args))]
 
     def because(self, rule: Rule, b: Binding) -> Reason:
         if rule.because:
@@ -450,7 +396,7 @@ class Explainer:
                 reached[k].append((dict(zip(plan.bound[k], values)), nxt))
         for k in range(n, 0, -1):
             found = [({**start, **b}, nxt) for b, nxt in reached.get(k, ()) if
-                     all(v not in b or _same(b[v], value) for v, value in start.items())]
+                     all(v not in b or same(b[v], value) for v, value in start.items())]
             if found:
                 break
         else:
@@ -461,7 +407,7 @@ class Explainer:
         origin = plan.origin[k]
         out: list[Reason] = []
         for b, nxt in found:
-            values = [_value(t, b) if not nxt or _same(nxt[j], OPEN) else nxt[j] for j, t in enumerate(lit.args)]
+            values = [_value(t, b) if not nxt or same(nxt[j], OPEN) else nxt[j] for j, t in enumerate(lit.args)]
             out.extend(self.failure(lit, b, values, origin, depth))
         return out
 
@@ -655,8 +601,7 @@ def _cite(rule: Rule) -> dict:
 
 
 def _merge(reasons: list[Reason]) -> list[str]:
-    """answer.merge, whose one reason is its own sentence."""
-    return [reasons[0].text()] if len(reasons) == 1 else merge(reasons)
+    return [reasons[0].text()] if len(reasons) == 1 else merge(reasons)  # one reason is its own sentence
 
 
 def explain_answer(answer: dict, ex: Explainer) -> dict:
@@ -780,7 +725,7 @@ def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     """Answers with explanations, for valid cases solved together."""
     solved = solve(policy, cases, Record.EXPLANATIONS)
     view = policy_view(policy)
-    shared = _Chain(view.data_atoms, _Atoms(pairs=solved[0].shared)) if solved else None
+    shared = Chain(view.data_atoms, Atoms(pairs=solved[0].shared)) if solved else None
     out = []
     for key, (case, s) in enumerate(zip(cases, solved)):
         answer = build_answer(case, s, policy)

@@ -5,7 +5,7 @@ from pathlib import Path
 import clingo
 import pytest
 
-from mohs_asp import engine
+from mohs_asp import engine, symbols
 from mohs_asp.case import parse_case
 from mohs_asp.engine import parse_atom
 from helpers import policy_tests
@@ -48,11 +48,11 @@ def test_atoms_printed_by_clingo_parse_back(value):
 
 @pytest.mark.parametrize("value", ["A", 'a"). covered. %', "back\\slash", "new\nline", "ünï", "", "(x,y)", "#show"])
 def test_explanations_read_symbols_through_the_c_api_as_the_public_api_and_their_text_do(value):
-    """engine._Reader (explanations' bulk read of a model) gives each atom's name, arguments
+    """symbols.Reader (explanations' bulk read of a model) gives each atom's name, arguments
     and text as clingo's public API and parse_atom of the printed atom do."""
     inner = clingo.Function("g", [clingo.Function("c"), clingo.Tuple_([clingo.Number(1)]), clingo.Tuple_([])])
     sym = clingo.Function("f", [clingo.Number(-3), clingo.String(value), inner, clingo.Infimum, clingo.Supremum])
-    fast, public = engine._Reader(), engine._PublicReader()
+    fast, public = symbols.Reader(), symbols.PublicReader()
     name, args = fast.function(sym._rep)
     assert (name, [fast.symbols[a] for a in args]) == public.function(sym) == ("f", sym.arguments)
     assert [fast.numbers[a] for a in args] == [-3, None, None, None, None]
@@ -60,7 +60,7 @@ def test_explanations_read_symbols_through_the_c_api_as_the_public_api_and_their
         (name, *map(public.texts.__getitem__, sym.arguments))
     negative = clingo.Function("p", [clingo.Number(1)], False)  # clingo's classical negation: not read as p(1)
     assert fast.function(negative._rep) == public.function(negative) == (None, [])
-    with pytest.raises(engine._Unread):
+    with pytest.raises(symbols.Unread):
         fast.texts[clingo.Function("f", [negative])._rep]
 
 
