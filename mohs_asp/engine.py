@@ -18,6 +18,7 @@ from .case import Case
 from .errors import PolicyError
 from .policy import Policy
 from .rule import head_signature
+from .symbols import PublicReader, Reader, Unread, check as _check
 
 try:  # clingo's own cffi handle (clingo 5.5 to 5.8); see _Backend
     from clingo._internal import _ffi, _lib
@@ -165,14 +166,16 @@ class Solved:
     by_index: bool = True  # lesions are named by their position in the case (see case_facts)
     atoms: list[tuple[str, list[clingo.Symbol]]] = field(default_factory=list)  # (name, arguments) each
     fired: list[tuple[str, tuple[clingo.Symbol, ...]]] = field(default_factory=list)
-    shared: list[clingo.Symbol] = field(default_factory=list)
+    shared: list[tuple[str, list[clingo.Symbol]]] = field(default_factory=list)  # (name, arguments) each
     # (rule id, head atom, values of the variables its `% because:` words name) for each tracked
     # rule with such words (policy.said_by); `check` words each line's reasons with them
     said: list[tuple[str, Atom, tuple]] = field(default_factory=list)
     # explanations (records.Plans): how far each rule's body got (`__upto` atoms), and each way
     # the data lets a rule be met with the case's own facts left open (`__needs` atoms)
-    reached: list[clingo.Symbol] = field(default_factory=list)
-    needs: list[clingo.Symbol] = field(default_factory=list)
+    # as their values: (rule number, K, values of the first K literals' variables, next literal's
+    # arguments) for each `__upto`; (plan number, values) for each `__needs`
+    reached: list[tuple[int, int, list[clingo.Symbol], list[clingo.Symbol]]] = field(default_factory=list)
+    needs: list[tuple[int, list[clingo.Symbol]]] = field(default_factory=list)
 
 
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(-?[0-9]+)|([A-Za-z_#][A-Za-z0-9_\']*)|([(),])')
@@ -277,8 +280,10 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
                 builder.add(statement)
         facts: list[Fact] = []
         symbols, code_nums = Symbols(), set()
+        ends = []  # where each case's facts end
         for key, case in enumerate(cases):
             case_facts(symbols[key], case, facts, symbols, code_nums, by_index)
+            ends.append(len(facts))
         with ctl.backend() as b:
             backend = _Backend(b, raw)
             for sym in policy.data.facts:
@@ -296,7 +301,7 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
 
     def on_model(model: clingo.Model) -> None:
         if not models:  # the first answer is read; a second only proves the policy broken
-            models.append(model.symbols(shown=True) if everything else _shown_texts(model))
+            models.append(_shown_symbols(model) if everything else _shown_texts(model))
         else:
             models.append([])
 
@@ -307,18 +312,13 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
     out = [Solved(by_index=by_index) for _ in cases]
     ids = [rule.id for rule in policy.rules]
     keys = {str(i): solved for i, solved in enumerate(out)}  # a case's key as printed -> its answer
-    shown = policy.shown_predicates
     unkeyed: list[tuple[str, Atom]] = []
-    shared: list[clingo.Symbol] = []
-    for item in models[0]:
-        if everything:
-            name = item.name
-            if not _keep_symbol(item, name, out, policy):
-                shared.append(item)
-            if name not in shown and name not in ("__by", "__said"):
-                continue
-            item = str(item)
-        atom = parse_atom(item)
+    if everything:  # explanations: every atom, the records kept as values (_read_model)
+        atoms, shared = _read_model(models[0], out, policy)
+        _given_facts(facts, ends, symbols, out, shared, policy)
+    else:
+        atoms, shared = map(parse_atom, models[0]), []
+    for atom in atoms:
         name = atom[0]
         if name == "__by":
             head = atom[2]
@@ -364,34 +364,76 @@ def _shown_texts(model: clingo.Model) -> list[str]:
     return texts
 
 
-def _check(ok: bool) -> None:
-    if not ok:
-        raise RuntimeError(_ffi.string(_lib.clingo_error_message()).decode(errors="replace"))
+def _read_model(handles: list, out: list[Solved], policy: Policy) -> tuple[list[Atom], list]:
+    """Explanations: a model's atoms, each read once (Reader). Each case's atoms go to its
+    Solved as symbols (`atoms`), the firing records as their values (`fired`, `reached`,
+    `needs`); the atoms of no one case (derived from the data alone) are returned as `shared`,
+    with the shown atoms and decision records as parse_atom gives them (as `check` reads them)."""
+    read = Reader() if _lib is not None else PublicReader()
+    function, arguments, symbol = read.function, read.arguments, read.symbols.__getitem__
+    number, text = read.numbers.__getitem__, read.texts.__getitem__
+    case_predicates, rules, cases = policy.case_predicates, policy.rules, len(out)
+    texted = policy.shown_predicates | {"__by", "__said"}
+    atoms: list[Atom] = []
+    shared: list[tuple[str, list[clingo.Symbol]]] = []
+    for item in handles:
+        name, args = function(item)
+        plain = name is not None
+        if not plain:  # clingo's classical negation, -p(X): through the public API
+            sym = read.symbol(item)
+            name, args = sym.name, read.handles(sym.arguments)
+        key = number(args[0]) if args else None
+        mine = key is not None and 0 <= key < cases  # p(-5) is no case's: out[-5] would be someone else's
+        if name == "__fired":  # (C, I, (V1,...,Vn)): rule I fired with these values of its variables
+            fired = (rules[number(args[1])].id, tuple(map(symbol, arguments(args[2]))))
+            for solved in [out[key]] if mine else out:  # not about one case: all
+                solved.fired.append(fired)
+        elif name == "__upto":  # (K0, I, K, (V...), (A...)): records.Plan
+            reached = (number(args[1]), number(args[2]), list(map(symbol, arguments(args[3]))),
+                       list(map(symbol, arguments(args[4]))))
+            for solved in [out[key]] if mine else out:  # not about one case (the body's data alone): all
+                solved.reached.append(reached)
+        elif name == "__needs":  # (C, J, (V...)): records.Plan
+            needs = (number(args[1]), list(map(symbol, arguments(args[2]))))
+            for solved in [out[key]] if mine else out:
+                solved.needs.append(needs)
+        elif mine and name in case_predicates:
+            out[key].atoms.append((name, list(map(symbol, args))))
+        elif name != "__by" and name != "__said":  # (the decision records are read as text, below)
+            shared.append((name, list(map(symbol, args))))
+        if name in texted:
+            try:
+                atoms.append((name, *map(text, args)) if plain else parse_atom(str(read.symbol(item))))
+            except Unread:  # an argument Reader.text does not take: as clingo prints the atom
+                atoms.append(parse_atom(str(read.symbol(item))))
+    return atoms, shared
 
 
-def _is_number(sym: clingo.Symbol) -> bool:
-    """Whether a symbol is a number: through the C API when it is there (sym.type builds an enum)."""
+def _given_facts(facts: list[Fact], ends: list[int], symbols: Symbols, out: list[Solved], shared: list,
+                 policy: Policy) -> None:
+    """Explanations: each case's facts as given (`Solved.atoms`, beside what the rules derive,
+    _read_model), and the facts of no one case (a code's number) with the shared atoms. The
+    solver holds them as they were given, so they are not shown and read back (records.py)."""
+    derived, case_predicates, start = policy.derived, policy.case_predicates, 0
+    for key, (solved, end) in enumerate(zip(out, ends)):
+        k = symbols[key]
+        for name, args in facts[start:end]:
+            if (name, len(args)) not in derived:  # (what a rule also derives is shown: read with the model)
+                if args and args[0] is k and name in case_predicates:
+                    solved.atoms.append((name, list(args)))
+                else:
+                    shared.append((name, list(args)))
+        start = end
+
+
+def _shown_symbols(model: clingo.Model) -> list:
+    """The shown atoms of a model as clingo's symbol handles, in one call (see Reader);
+    without the C API, as symbols (PublicReader)."""
     if _lib is None:  # pragma: no cover
-        return sym.type == clingo.SymbolType.Number
-    return _lib.clingo_symbol_type(sym._rep) == _lib.clingo_symbol_type_number
-
-
-def _keep_symbol(sym: clingo.Symbol, name: str, out: list[Solved], policy: Policy) -> bool:
-    """Explanations: each case's atoms and the firing records, kept as symbols. False for
-    an atom of no one case (a derived atom of the data alone)."""
-    args = sym.arguments
-    key = args[0].number if args and _is_number(args[0]) else None
-    mine = key is not None and 0 <= key < len(out)  # p(-5) is no case's: out[-5] would be someone else's
-    if name == "__fired":
-        rule_id = policy.rules[args[1].number].id
-        for solved in [out[key]] if mine else out:  # not about one case: all
-            solved.fired.append((rule_id, tuple(args[2].arguments)))
-        return True
-    if name == "__upto" or name == "__needs":
-        for solved in [out[key]] if mine else out:  # not about one case (the body's data alone): all
-            (solved.reached if name == "__upto" else solved.needs).append(sym)
-        return True
-    if mine and name in policy.case_predicates:
-        out[key].atoms.append((name, args))
-        return True
-    return False
+        return model.symbols(shown=True)
+    rep, size = model._rep, _ffi.new("size_t*")
+    _check(_lib.clingo_model_symbols_size(rep, _lib.clingo_show_type_shown, size))
+    count = size[0]
+    symbols = _ffi.new("clingo_symbol_t[]", count)
+    _check(_lib.clingo_model_symbols(rep, _lib.clingo_show_type_shown, symbols, count))
+    return _ffi.unpack(symbols, count)

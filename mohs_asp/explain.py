@@ -38,6 +38,7 @@ from .policy import CASE_FACT_PREDICATES, Policy
 from .records import OPEN, Plan, Plans
 from .rule import PLACEHOLDER, Rule
 from .rule_ast import Lit, Term
+from .symbols import Atoms, Chain, handles, same
 
 Binding = dict[str, clingo.Symbol]
 OP = ast.ComparisonOperator
@@ -66,10 +67,24 @@ def show_measure(value: clingo.Symbol, words: Words | None, unit: str | None) ->
     return f"{converted} ({own})" if own else converted
 
 
+_SHOWN: dict[tuple[int, str | None], str] = {}  # show's words, by the value's clingo handle (see engine._Reader) and unit
+
+
 def show(value: clingo.Symbol, unit: str | None = None) -> str:
     """A value in an explanation: strings bare, true/false as yes/no, micrometres as cm
     (`{X:um}`), a day as 2026-03-14 (`{X:date}`), the days a data row is in force,
-    (From,To), as "from 2015-09-21" or "from 2015-09-21 to 2026-12-31" (`{X:period}`)."""
+    (From,To), as "from 2015-09-21" or "from 2015-09-21 to 2026-12-31" (`{X:period}`).
+    Worked out once a value and unit per process (bounded)."""
+    key = (value._rep, unit)
+    words = _SHOWN.get(key)
+    if words is None:
+        if len(_SHOWN) > 100_000:
+            _SHOWN.clear()
+        words = _SHOWN[key] = _show(value, unit)
+    return words
+
+
+def _show(value: clingo.Symbol, unit: str | None) -> str:
     if value.type == clingo.SymbolType.Number and unit is not None:
         if unit == "um":
             return in_unit(value.number, "cm")
@@ -147,55 +162,20 @@ def _head_binding(rule: Rule, args: list[clingo.Symbol | None]) -> Binding | Non
         if a is None or t.kind == "any":
             continue
         if t.kind == "var":
-            if b.setdefault(t.name, a) != a:
+            if not same(b.setdefault(t.name, a), a):
                 return None
         elif t.kind == "val":
-            if t.value != a:
+            if not same(t.value, a):
                 return None
         elif t.kind == "fn" and all(s.kind in ("var", "val", "any") for s in t.args):
             if a.type != clingo.SymbolType.Function or a.name != t.name or len(a.arguments) != len(t.args):
                 return None
             for s, v in zip(t.args, a.arguments):
-                if s.kind == "val" and s.value != v or s.kind == "var" and b.setdefault(s.name, v) != v:
+                if s.kind == "val" and not same(s.value, v) or s.kind == "var" and not same(b.setdefault(s.name, v), v):
                     return None
         else:
             return None
     return b
-
-
-class _Chain:
-    """Atoms found in several indexes in turn (the data's, then a run's derived atoms of no one case)."""
-
-    def __init__(self, *parts: _Atoms):
-        self.parts = parts
-
-    def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
-        found = [part.find(pred, positions, values) for part in self.parts]
-        return [args for part in found for args in part] if len(self.parts) > 1 and any(found[1:]) else found[0]
-
-
-class _Atoms:
-    """Atoms (as their argument lists) by predicate, and by the values of some of their
-    arguments: an index for each set of argument positions, built when first asked for."""
-
-    def __init__(self, symbols: list[clingo.Symbol] = (), pairs: list[tuple[str, list[clingo.Symbol]]] = ()):
-        self.by_pred: dict[tuple[str, int], list[list[clingo.Symbol]]] = defaultdict(list)
-        for sym in symbols:
-            args = sym.arguments
-            self.by_pred[(sym.name, len(args))].append(args)
-        for name, args in pairs:  # as the engine read them (Solved.atoms)
-            self.by_pred[(name, len(args))].append(args)
-        self.indexes: dict[tuple, dict[tuple, list]] = {}
-
-    def find(self, pred: tuple[str, int], positions: tuple[int, ...], values: tuple) -> list[list[clingo.Symbol]]:
-        if not positions:
-            return self.by_pred.get(pred, [])
-        index = self.indexes.get((pred, positions))
-        if index is None:
-            index = self.indexes[(pred, positions)] = defaultdict(list)
-            for args in self.by_pred.get(pred, []):
-                index[tuple(args[i] for i in positions)].append(args)
-        return index.get(values, [])
 
 
 class _Policy:
@@ -214,13 +194,33 @@ class _Policy:
         self._constant_positions: dict[tuple, tuple[int, ...]] = {}
         self._candidates: dict[tuple, list] = {}
         self.rules = policy.rules
-        self.data_atoms = _Atoms(policy.data.facts)  # the data's facts, once
+        self.policy_rules_for = policy.rules_for
+        self.order = {r.id: i for i, r in enumerate(policy.rules)}  # each rule's place in the source
+        self._rules_for: dict[tuple[str, int], list[Rule]] = {}
+        self._cites: dict[str, dict] = {}
+        # each input predicate by name: its arity and the argument positions that name the case and lesion
+        self.documented: dict[str, list[tuple[int, tuple[int, ...]]]] = defaultdict(list)
+        for (name, arity), pred in policy.predicates.items():
+            if name in CASE_FACT_PREDICATES:
+                self.documented[name].append((arity, (0, pred.args.index("L")) if "L" in pred.args else (0,)))
+        self.data_atoms = Atoms(policy.data.facts)  # the data's facts, once
         # what the case's date fixes for what would qualify: the atoms of the given predicates the
         # rules derive (in_force), and the date itself if a rule it keeps reads it
         self.fixing = frozenset(k for k in self.plans.given if k in policy.derived)
         self.by_date = any(lit.name == "date_of_service" for plan in self.plans.needs for lit in plan.kept)
 
-    def data_values(self, shared: _Chain, name: str, arity: int, position: int) -> str:
+    def rules_for(self, pred: tuple[str, int]) -> list[Rule]:
+        if pred not in self._rules_for:
+            self._rules_for[pred] = self.policy_rules_for(*pred)
+        return self._rules_for[pred]
+
+    def cite(self, rule: Rule) -> dict:
+        """_cite(rule), once per rule (not to be changed: copy it)."""
+        if rule.id not in self._cites:
+            self._cites[rule.id] = _cite(rule)
+        return self._cites[rule.id]
+
+    def data_values(self, shared: Chain, name: str, arity: int, position: int) -> str:
         """The values the data gives a predicate's argument, each once, in the data's order."""
         key = (name, arity, position)
         if key not in self._data_values:
@@ -237,7 +237,7 @@ class _Policy:
             rules = [(i, self.rules[i]) for i in self.plans.by_head.get(pred, [])]
             positions = self._constant_positions[pred] = tuple(sorted(
                 {p for _, r in rules for p, t in enumerate(r.head_terms) if t.kind != "var" and t.kind != "any"}))
-        key = (pred, tuple(str(args[p]) if args[p] is not None else None for p in positions))
+        key = (pred, tuple(args[p] for p in positions))
         found = self._candidates.get(key)
         if found is None:
             found = self._candidates[key] = [(i, self.rules[i]) for i in self.plans.by_head.get(pred, []) if all(
@@ -245,7 +245,7 @@ class _Policy:
                 for p in positions)]
         return found
 
-    def qualifying(self, policy: Policy, case: Case, atoms: _Atoms) -> tuple[dict[int, list], tuple]:
+    def qualifying(self, policy: Policy, case: Case, atoms: Atoms) -> tuple[dict[int, list], tuple]:
         """What would qualify's `__needs` records for a case's date (rule plan number -> the
         values of each way it holds), and their key: solved once for a stand-in case of that
         date with no lesions (the records read only the data and what the date fixes), then
@@ -258,8 +258,8 @@ class _Policy:
             stand_in = Case("", case.date_of_service, tuple(f for f in case.facts if f[0] == "date_of_service"), (), ())
             [solved] = solve(policy, [stand_in], Record.QUALIFYING)
             records: dict[int, list] = defaultdict(list)
-            for sym in solved.needs:
-                records[sym.arguments[1].number].append(sym.arguments[2].arguments)
+            for number, values in solved.needs:
+                records[number].append(values)
             if len(self._records) > 256:
                 self._records.clear()
             self._records[key] = dict(records)
@@ -289,10 +289,10 @@ def rule_index(policy: Policy) -> _Policy:
 class Explainer:
     """Explanations for one case, from the solver's records for it."""
 
-    def __init__(self, policy: Policy, key: clingo.Symbol, case: Case, solved, shared: _Chain, written=None):
+    def __init__(self, policy: Policy, key: clingo.Symbol, case: Case, solved, shared: Chain, written=None):
         self.policy, self.view, self.key, self.case = policy, policy_view(policy), key, case
         self.plans = self.view.plans
-        self.atoms = _Atoms(pairs=solved.atoms)
+        self.atoms = Atoms(pairs=solved.atoms)
         self.shared = shared
         self.written = written or {}  # the case's values in its own words (engine.written_values)
         self._heads: dict[tuple[str, int], tuple[list, dict]] = {}
@@ -303,8 +303,8 @@ class Explainer:
                 self.fired[rule_id].append(dict(zip(rule.variables, values)))
         # how far each rule got: rule number -> K -> [(binding of the first K literals, next literal's arguments)]
         self._reached: dict[int, list] = defaultdict(list)  # rule number -> its records, read when first asked for
-        for sym in solved.reached:
-            self._reached[sym.arguments[1].number].append(sym)
+        for record in solved.reached:
+            self._reached[record[0]].append(record)
         self.reached: dict[int, dict[int, list]] = {}
         self.needs: dict[int, list] | None = None  # what would qualify's records (`qualifying`), when first asked
         self._given = None
@@ -319,16 +319,17 @@ class Explainer:
         if pred not in self._heads:
             heads: list[tuple[tuple, Rule, Binding]] = []
             by_head: dict[tuple, list[tuple[Rule, Binding]]] = defaultdict(list)
-            for rule in self.policy.rules_for(*pred):
+            for rule in self.view.rules_for(pred):
                 for b in self.fired.get(rule.id, []):
                     values = tuple(_value(t, b) for t in rule.head_terms)
                     heads.append((values, rule, b))
-                    by_head[values].append((rule, b))
+                    by_head[handles(values)].append((rule, b))
             self._heads[pred] = heads, by_head
         heads, by_head = self._heads[pred]
-        if None not in args:
-            return list(by_head.get(tuple(args), ()))
-        return [(rule, b) for values, rule, b in heads if all(a is None or v == a for v, a in zip(values, args))]
+        if not any(a is None for a in args):
+            return list(by_head.get(handles(args), ()))
+        return [(rule, b) for values, rule, b in heads
+                if all(a is None or v is not None and same(v, a) for v, a in zip(values, args))]
 
     def because(self, rule: Rule, b: Binding) -> Reason:
         if rule.because:
@@ -367,8 +368,9 @@ class Explainer:
     def _find(self, name: str, values: list) -> list[list[clingo.Symbol]]:
         """The atoms of the case and the data of this predicate with these values (None: any)."""
         positions = tuple(i for i, v in enumerate(values) if v is not None)
-        wanted = tuple(values[i] for i in positions)
-        return [args for atoms in (self.atoms, self.shared) for args in atoms.find((name, len(values)), positions, wanted)]
+        key, pred = tuple(values[i]._rep for i in positions), (name, len(values))
+        mine, shared = self.atoms.find_key(pred, positions, key), self.shared.find_key(pred, positions, key)
+        return mine + shared if mine and shared else list(mine or shared)
 
     # -- why not -------------------------------------------------------------------------------
 
@@ -385,17 +387,16 @@ class Explainer:
         if start is None:
             return []  # the head cannot produce this atom (another constant)
         plan = self.plans.upto.get(i)
-        if plan is None or any(lit.kind == "other" for lit in plan.order):
+        if plan is None or plan.other:
             return [Reason("the conditions of rule {R} do not hold", (("R", rule.id),))]
         reached, n = self.reached.get(i), len(plan.order)
         if reached is None:
             reached = self.reached[i] = defaultdict(list)
-            for sym in self._reached.get(i, ()):
-                _, _, k, values, nxt = sym.arguments
-                reached[k.number].append((dict(zip(plan.bound[k.number], values.arguments)), nxt.arguments))
+            for _, k, values, nxt in self._reached.get(i, ()):
+                reached[k].append((dict(zip(plan.bound[k], values)), nxt))
         for k in range(n, 0, -1):
             found = [({**start, **b}, nxt) for b, nxt in reached.get(k, ()) if
-                     all(start.get(v, value) == value for v, value in b.items())]
+                     all(v not in b or same(b[v], value) for v, value in start.items())]
             if found:
                 break
         else:
@@ -403,14 +404,10 @@ class Explainer:
         if k == n:
             return []  # it holds: nothing to explain
         lit = plan.order[k]
-        origin: dict[str, Lit] = {}
-        for before in plan.order[:k]:
-            if before.kind == "pos":
-                for var in before.vars:
-                    origin.setdefault(var, before)
+        origin = plan.origin[k]
         out: list[Reason] = []
         for b, nxt in found:
-            values = [_value(t, b) if not nxt or nxt[j] == OPEN else nxt[j] for j, t in enumerate(lit.args)]
+            values = [_value(t, b) if not nxt or same(nxt[j], OPEN) else nxt[j] for j, t in enumerate(lit.args)]
             out.extend(self.failure(lit, b, values, origin, depth))
         return out
 
@@ -603,11 +600,15 @@ def _cite(rule: Rule) -> dict:
     return {"rule": rule.id, "source": rule.source, "policy": rule.policy, **({"reading": rule.reading} if rule.reading else {})}
 
 
+def _merge(reasons: list[Reason]) -> list[str]:
+    return [reasons[0].text()] if len(reasons) == 1 else merge(reasons)  # one reason is its own sentence
+
+
 def explain_answer(answer: dict, ex: Explainer) -> dict:
     """Add `explanation` to every lesion and line of an answer (and `would_qualify` to a
     lesion that meets no indication)."""
     key, view = ex.key, ex.view
-    order = {r.id: i for i, r in enumerate(ex.policy.rules)}
+    order = view.order
     for lesion in answer["lesions"]:
         lid = clingo.String(lesion["id"])
         entries = []
@@ -615,15 +616,15 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
             fired = ex.firings("indication", [key, lid, ind])
             if fired:
                 rule = fired[0][0]
-                because = merge([ex.because(r, b) for r, b in fired])
+                because = _merge([ex.because(r, b) for r, b in fired])
             else:
                 # the rules that could give this lesion the indication; if none can (a rule
                 # written for one named lesion), cite the indication's first rule anyway
                 rules = [r for _, r in view.candidates("indication", [key, lid, ind]) if _head_binding(r, [key, lid, ind]) is not None]
                 rule = (rules or [r for _, r in view.candidates("indication", [key, None, ind])])[0]
-                because = merge(ex.why_not("indication", [key, lid, ind])) or \
+                because = _merge(ex.why_not("indication", [key, lid, ind])) or \
                     [f"no rule of this policy gives lesion {lesion['id']} this indication"]
-            entries.append({"indication": name, "met": bool(fired), **_cite(rule), "because": because})
+            entries.append({"indication": name, "met": bool(fired), **view.cite(rule), "because": because})
         lesion["explanation"] = entries
         if not lesion["indications"]:
             lesion["would_qualify"] = ex.would_qualify(lid)
@@ -636,10 +637,11 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
         if not fired:
             line["explanation"] = {"rule": None, "source": None, "policy": None, "because": []}
             continue
-        line["explanation"] = {**_cite(fired[0][0]), "because": merge([ex.because(r, b) for r, b in fired])}
+        reasons = [ex.because(r, b) for r, b in fired]
+        line["explanation"] = {**view.cite(fired[0][0]), "because": _merge(reasons)}
         # check's reasons (answer.py): the same words, in the rules' order
-        worded = sorted(((r, ex.because(r, b)) for r, b in fired), key=lambda x: reason_order(order, x[0].id, x[1]))
-        line["reasons"] = merge([reason for _, reason in worded])
+        worded = sorted(zip((r for r, _ in fired), reasons), key=lambda x: reason_order(order, x[0].id, x[1]))
+        line["reasons"] = _merge([reason for _, reason in worded])
         if len({r.id for r, _ in fired}) > 1:  # several rules agree (every denial reason): cite each
             line["explanation"]["rules"] = [_cite(r) for r in dict.fromkeys(r for r, _ in fired)]
     return answer
@@ -648,12 +650,10 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
 def _documented(ex: Explainer, lid: clingo.Symbol, pred_name: str) -> bool:
     """Whether the case has a fact of this input predicate for the lesion (or, for a predicate
     of the case alone, such as immunosuppressed(C, B), for the case)."""
-    for (name, arity), pred in ex.policy.predicates.items():
-        if name == pred_name and name in CASE_FACT_PREDICATES:
-            positions = (0, pred.args.index("L")) if "L" in pred.args else (0,)
-            values = (ex.key, lid) if len(positions) == 2 else (ex.key,)
-            if ex.atoms.find((name, arity), positions, values):
-                return True
+    for arity, positions in ex.view.documented.get(pred_name, ()):
+        values = (ex.key, lid) if len(positions) == 2 else (ex.key,)
+        if ex.atoms.find((pred_name, arity), positions, values):
+            return True
     return False
 
 
@@ -725,7 +725,7 @@ def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     """Answers with explanations, for valid cases solved together."""
     solved = solve(policy, cases, Record.EXPLANATIONS)
     view = policy_view(policy)
-    shared = _Chain(view.data_atoms, _Atoms(solved[0].shared)) if solved else None
+    shared = Chain(view.data_atoms, Atoms(pairs=solved[0].shared)) if solved else None
     out = []
     for key, (case, s) in enumerate(zip(cases, solved)):
         answer = build_answer(case, s, policy)

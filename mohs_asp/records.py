@@ -53,7 +53,8 @@ def instrumented(statements: list[ast.AST], rules: list[Rule], track: frozenset[
                 out.append(firing_rule(rule, index))
         if explaining:
             out.extend(plans.statements("needs" in track))
-            # explanations read the case's atoms and the records, not the data (the policy has it)
+            # explanations read the derived atoms and the records, not the data (the policy has it) nor
+            # the case's facts (as given: engine.solve)
             shows = " ".join(f"#show {name}/{arity}." for name, arity in sorted(plans.shown))
             ast.parse_string(shows + " #show __upto/5. #show __needs/3. #show __fired/3.", out.append)
         ast.parse_string("#show __by/2. #show __said/3." + (" #show __fired/3." if everything else ""), out.append)
@@ -119,6 +120,12 @@ class Plan:
                  fixed: tuple[int, ...], number: int):
         self.rule, self.index, self.number, self.fixed = rule, index, number, fixed
         self.order = rule.safe_order(())
+        self.other = any(lit.kind == "other" for lit in self.order)  # a literal the records cannot say how far it got
+        # origin[K]: for each variable the first K literals bind, the first positive literal binding it
+        self.origin: list[dict] = [{}]
+        for lit in self.order:
+            self.origin.append({**self.origin[-1], **{v: lit for v in lit.vars if v not in self.origin[-1]}}
+                               if lit.kind == "pos" else self.origin[-1])
         self.bound: list[tuple[str, ...]] = [()]
         for lit in self.order:
             new = sorted(lit.vars - set(self.bound[-1]))
@@ -242,7 +249,7 @@ class Plans:
             if rule.head and rule.kind == "atom":
                 by_head.setdefault(rule.head, []).append(i)
         self.by_head = by_head
-        self.shown = derived | {key for key in predicates if key[0] in case_facts}  # what explanations read
+        self.shown = derived  # what explanations read off the model (the case's facts as given: engine.solve)
         self.given = _given(rules, by_head, derived, case_facts)
         self.upto: dict[int, Plan] = {}
         heads, seen = list(WHY_NOT_ROOTS), set()

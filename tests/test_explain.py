@@ -385,8 +385,8 @@ def test_why_not_is_read_off_the_solvers_records_not_worked_out_in_python(policy
     plan = plans.upto[policy.rules.index(large)]
     assert [lit.kind for lit in plan.order] == ["pos", "pos", "pos", "cmp"]
     [solved] = solve(policy, [parse_case(case({"size_cm": 1.1}), policy)], Record.EXPLANATIONS)
-    mine = [s for s in solved.reached if s.arguments[1].number == plan.index]
-    deepest = max(s.arguments[2].number for s in mine)
+    mine = [r for r in solved.reached if r[0] == plan.index]  # (rule number, K, values, next literal's arguments)
+    deepest = max(k for _, k, _, _ in mine)
     assert deepest == 3  # size, threshold and date held; the comparison (the fourth) did not
-    [record] = [s for s in mine if s.arguments[2].number == 3]
-    assert [str(a) for a in record.arguments[4].arguments] == ["11000", "20000"]  # the comparison's two sides
+    [record] = [r for r in mine if r[1] == 3]
+    assert [str(a) for a in record[3]] == ["11000", "20000"]  # the comparison's two sides
