@@ -11,18 +11,19 @@ Reading a file's text into values is reading.py's.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from . import case_format as fmt
 from . import icd10
 from .case_format import MAX_LESIONS, MAX_LINE_NUMBER, MAX_LINES, MAX_TEXT  # noqa: F401 -- the limits, as before
 from .errors import CaseInvalid, InputError
-from .field_checks import CHECKS, Record
+from .field_checks import CHECKS, Record, plan  # noqa: F401 -- CHECKS: the checks, as before
 from .policy import Policy
 from .reading import (MAX_FILE_BYTES, MAX_YAML_CHARS, exact_number, open_source, parse_text,  # noqa: F401 -- read here
                       read_document)
-from .words import as_written, printable, suggest, text_problem, type_name, unusable, vocab_key  # noqa: F401
+from .words import MEMO, as_written, short_problem, printable, suggest, text_problem, type_name, unusable, vocab_key  # noqa: F401
 from .words import vocab_pattern  # noqa: F401 -- schema.py's
 
 
@@ -75,6 +76,37 @@ class Case:
     warnings: tuple[InputError, ...] = ()  # the answer carries them (the case is still decided)
 
 
+class Terms:
+    """What each text a case gives a vocabulary field reads as (its term, or None: no term),
+    remembered per policy and vocabulary: a claims file gives the same few dozen sites again and
+    again. A vocabulary the policy's data no longer holds (replaced) is forgotten, not consulted."""
+
+    _of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        self.read_as: dict[str, tuple[object, dict[str, str | None]]] = {}  # attribute -> (vocabulary, text -> term)
+
+    @classmethod
+    def of(cls, policy: Policy) -> Terms:
+        terms = cls._of.get(policy)
+        if terms is None:
+            terms = cls._of[policy] = cls()
+        return terms
+
+    def read(self, attribute: str, known: tuple[str, ...] | dict[str, str], text: str) -> str | None:
+        vocabulary, seen = self.read_as.get(attribute, (None, None))
+        if vocabulary is not known:
+            seen = {}
+            self.read_as[attribute] = known, seen
+        if text in seen:
+            return seen[text]
+        norm = vocab_key(text)
+        if len(seen) >= MEMO:
+            seen.clear()
+        found = seen[text] = norm if norm in known else None
+        return found
+
+
 class Checker:
     def __init__(self, policy: Policy):
         self.policy = policy
@@ -87,6 +119,7 @@ class Checker:
         self.version: str | None = None  # the version of the policy in force on the date of service
         self.lesion_ids: set[str] | None = set()  # every lesion id given (valid lesion or not); None: not read
         self.seen: dict[str, dict] = {}  # per list, its unique field's values -> the index of the first
+        self.terms = Terms.of(policy)
 
     @property
     def count(self) -> int:
@@ -106,28 +139,30 @@ class Checker:
         """Each field of a record, in the table's order; of a group (`size_cm` or `size_mm`)
         the one given, or else its first (which says whether it was needed)."""
         prefix = f"{rec.path}." if rec.path else ""
-        known = fmt.names(fields)
-        for key in getattr(obj, "repeated", ()):
-            self.err(f"{prefix}{key}", f"`{key}` is given more than once; give each field once")
-        also = {word: f.name for f in fields for word in f.also}
-        for key in obj:
-            if key not in known:
-                name = str(key)
-                meant = also.get(vocab_key(name)) if len(name) <= MAX_TEXT else None
-                hint = f" (did you mean `{meant}`?)" if meant else self.suggest(name, known)
-                self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{hint}")
-        groups: set[str] = set()
-        for f in fields:
-            if f.group is not None:
-                if f.group in groups:
-                    continue
-                groups.add(f.group)
-                given = [g for g in fields if g.group == f.group and g.name in obj]
+        p = plan(fields)
+        if type(obj) is not dict:  # a _Fields, which names the keys given twice
+            for key in getattr(obj, "repeated", ()):
+                self.err(f"{prefix}{key}", f"`{key}` is given more than once; give each field once")
+        if not p.known.issuperset(obj):
+            for key in obj:
+                if key not in p.known:
+                    name = str(key)
+                    meant = p.also.get(vocab_key(name)) if len(name) <= MAX_TEXT else None
+                    hint = f" (did you mean `{meant}`?)" if meant else self.suggest(name, p.names)
+                    self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{hint}")
+        for f, check, group, quiet in p.steps:
+            if group:
+                given = [g for g in group if g[0].name in obj]
                 if len(given) > 1:
-                    self.err(rec.path, f"give {' or '.join(g.name for g in given)}, not both")
+                    self.err(rec.path, f"give {' or '.join(g.name for g, _ in given)}, not both")
                     continue
-                f = given[0] if given else f
-            CHECKS[f.type](self, obj, f, f"{prefix}{f.name}", rec)
+                if given:
+                    f, check = given[0]
+                elif quiet:
+                    continue
+            elif quiet and f.name not in obj:
+                continue
+            check(self, obj, f, prefix + f.name, rec)
             if f.unique is not None:
                 self.unique(f, rec)
         return rec
@@ -147,7 +182,8 @@ class Checker:
                 self.err(path, "is required")
             return None
         value = obj[key]
-        problem = text_problem(value)
+        # text_problem, with the memo of words.py's asked at once for a short text
+        problem = short_problem(value) if type(value) is str and len(value) <= MAX_TEXT else text_problem(value)
         if problem:
             self.err(path, problem)
             return None
@@ -163,7 +199,7 @@ class Checker:
             return None
         out = []
         for i, item in enumerate(value):
-            problem = text_problem(item)
+            problem = short_problem(item) if type(item) is str and len(item) <= MAX_TEXT else text_problem(item)
             if problem:
                 self.err(f"{path}[{i}]", problem)
             else:
@@ -175,9 +211,10 @@ class Checker:
         error suggesting the nearest known value."""
         attribute, what = f.vocabulary
         known = getattr(self.policy.data, attribute)
-        norm = vocab_key(value)
-        if norm in known:
+        norm = self.terms.read(attribute, known, value)
+        if norm is not None:
             return norm
+        norm = vocab_key(value)
         self.err(path, f'"{value}" is not a known {what}{self.suggest(norm, list(known))}; '
                        f'the {what}s are {", ".join(known)}')
         return None
@@ -191,8 +228,9 @@ class Checker:
         code = rec.values.get("code")
         return code if code is not None and f.only_for not in self.sets_of(rec) else None
 
-    def build(self, listed: str, r: Record) -> Lesion | Line:
-        return BUILD[listed](r)
+    def builder(self, listed: str) -> Callable[[Record], Lesion | Line]:
+        """What builds a valid record of a list (`lesions`: a Lesion)."""
+        return BUILD[listed]
 
 
 BUILD = {

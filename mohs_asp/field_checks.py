@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import case_format as fmt
 from . import icd10
 from .dates import date_number
 from .policy_data import CODE_SHAPE
-from .words import short, type_name
+from .words import MEMO, short, type_name
 
 if TYPE_CHECKING:
     from .case import Checker
@@ -21,6 +22,8 @@ MODIFIER_FORM = re.compile(r"[0-9A-Z]{2}")
 DATE_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_SIZE_UM = Decimal(1_000_000)  # 100 cm
 SHIFT = {"cm": 4, "mm": 3}  # a size's unit, as a power of ten of micrometres
+LARGEST = {unit: MAX_SIZE_UM.scaleb(-shift) for unit, shift in SHIFT.items()}  # 100 cm, in each unit
+MICROMETRE = {unit: Decimal(1).scaleb(-shift) for unit, shift in SHIFT.items()}  # in each unit
 # patterns of the hints, compiled (by re's cache) only when a value is wrong
 NUMBER_AND_UNIT = r"\s*((?:0|[1-9][0-9]*)(?:\.[0-9]+)?)\s*(cm|mm)?\.?\s*"  # "2cm", "2 cm", "2" (any case)
 CODE_AND_MODIFIER = r"(\w{5})\s*[-\s:/]\s*([0-9A-Z]{2})"  # "88331-59": a code with its modifier
@@ -61,7 +64,7 @@ def _check_whole(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -
         rec.keep(f, rec.index + 1 if f.default == "position" else f.default)
         return
     value = obj[f.name]
-    if isinstance(value, bool) or not isinstance(value, int):
+    if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)):
         ck.err(path, f"must be a whole number, found {type_name(value)}")
     elif value < f.low or value > f.high:
         ck.err(path, f"must be from {f.low} to {f.high}, found {short(value)}")
@@ -84,7 +87,7 @@ def _check_icd10(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -
     value = ck.text(obj, f.name, path, f.required)
     if value is None:
         return
-    code = icd10.normalize(value)
+    code = _normalized(value)
     codes = ck.codes = ck.codes or ck.release.codes()
     kind = codes.kind(code)
     if kind is None:
@@ -95,6 +98,9 @@ def _check_icd10(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -
         ck.err(path, f"{code} is a category, not a billable code; the billable codes under it are {shown}")
     else:
         rec.keep(f, code)
+
+
+_normalized = lru_cache(maxsize=MEMO)(icd10.normalize)  # of a checked text (a str of at most MAX_TEXT)
 
 
 def _check_size(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
@@ -114,13 +120,13 @@ def _check_size(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) ->
         ck.err(path, "must be a finite number")
     elif exact <= 0:  # -0.0 too
         ck.err(path, f"must be above 0, found {short(value)} {f.unit}")
-    elif exact > MAX_SIZE_UM.scaleb(-shift):  # comparisons are exact: 1e999999999 cannot overflow
+    elif exact > LARGEST[f.unit]:  # comparisons are exact: 1e999999999 cannot overflow
         ck.err(path, f"must be at most 100 cm, found {short(value)} {f.unit}")
     else:
         # exact: at most 7 digits remain. A size above 0 but below a micrometre is 0 µm: the
         # contract refuses only sizes not above 0, and every threshold is whole micrometres
         # (the data loader insists), so the cut changes no comparison.
-        rec.keep(f, int(exact.quantize(Decimal(1).scaleb(-shift), rounding=ROUND_FLOOR).scaleb(shift)))
+        rec.keep(f, int(exact.quantize(MICROMETRE[f.unit], rounding=ROUND_FLOOR).scaleb(shift)))
         rec.values["size_written"] = value, f.unit  # worded when the lesion is built (case.BUILD)
 
 
@@ -143,14 +149,22 @@ def _check_code(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) ->
     code = ck.text(obj, f.name, path, f.required)
     if code is None:
         return
-    if not CODE_SHAPE.fullmatch(code.strip().upper()):
+    form = _code_form(code)
+    if form is None:
         joined = re.fullmatch(CODE_AND_MODIFIER, code.strip().upper())
         hint = (f': write the code as "{joined[1]}" and {joined[2]} under `modifiers` (modifiers: ["{joined[2]}"])'
                 if joined and CODE_SHAPE.fullmatch(joined[1]) else "")
         ck.err(path, f'"{obj[f.name]}" is not a CPT/HCPCS code (5 characters: 5 digits, '
                      f"4 digits and F/T/U, or a letter and 4 digits){hint}")
         return
-    rec.keep(f, code.strip().upper())
+    rec.keep(f, form)
+
+
+@lru_cache(maxsize=MEMO)
+def _code_form(code: str) -> str | None:
+    """A checked text as the CPT/HCPCS code it writes (upper case, no blanks), or None."""
+    form = code.strip().upper()
+    return form if CODE_SHAPE.fullmatch(form) else None
 
 
 def _check_lesion_refs(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
@@ -186,11 +200,18 @@ def _check_lesion_refs(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Rec
 def _check_modifiers(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     modifiers = []
     for mod_path, mod in ck.texts(obj, f.name, path) or []:
-        if MODIFIER_FORM.fullmatch(mod.strip().upper()):
-            modifiers.append(mod.strip().upper())
+        if (form := _modifier_form(mod)) is not None:
+            modifiers.append(form)
         else:
             ck.err(mod_path, f'"{mod}" is not a modifier (2 letters or digits)')
     rec.values[f.name] = tuple(modifiers)
+
+
+@lru_cache(maxsize=MEMO)
+def _modifier_form(mod: str) -> str | None:
+    """A checked text as the modifier it writes (upper case, no blanks), or None."""
+    form = mod.strip().upper()
+    return form if MODIFIER_FORM.fullmatch(form) else None
 
 
 def _check_date(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
@@ -222,14 +243,28 @@ def _date(ck: Checker, value: Any, path: str) -> dt.date | None:
         ck.err(path, "must be a date (YYYY-MM-DD) without a time")
     elif isinstance(value, dt.date):
         return value
+    elif isinstance(value, str) and (day := _day(value.strip())) is not None:
+        return day
     elif isinstance(value, str) and DATE_FORM.fullmatch(value.strip()):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            ck.err(path, f'"{value}" is not a real date')
+        ck.err(path, f'"{value}" is not a real date')
     else:
         ck.err(path, f"must be a date written YYYY-MM-DD, found {type_name(value)}")
     return None
+
+
+def _day(text: str) -> dt.date | None:
+    """The day a text (without blanks around it) writes as YYYY-MM-DD, or None."""
+    return _iso_day(text) if len(text) == 10 else None
+
+
+@lru_cache(maxsize=MEMO)
+def _iso_day(text: str) -> dt.date | None:
+    if not DATE_FORM.fullmatch(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _check_record(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
@@ -259,17 +294,18 @@ def _check_records(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record)
         rec.values[f.name] = ()
         return
     out = []
+    fields, build, lesions = fmt.RECORDS[f.name], ck.builder(f.name), f.name == "lesions"
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
         if not isinstance(item, dict):
             ck.err(where, f"a {one} must be an object, found {type_name(item)}")
             continue
-        before = ck.count
-        inner = ck.record(item, fmt.RECORDS[f.name], Record(where, i))
-        if f.name == "lesions" and inner.values.get("id") is not None:
+        before = len(ck.errors) + ck.unlisted
+        inner = ck.record(item, fields, Record(where, i))
+        if lesions and inner.values.get("id") is not None:
             ck.lesion_ids.add(inner.values["id"])
-        if ck.count == before:
-            out.append(ck.build(f.name, inner))
+        if len(ck.errors) + ck.unlisted == before:
+            out.append(build(inner))
     rec.values[f.name] = tuple(out)
 
 
@@ -279,9 +315,46 @@ CHECKS: dict[str, Callable[[Checker, dict, fmt.Field, str, Record], None]] = {
     "lesion_ref": _check_lesion_refs, "lesion_refs": _check_lesion_refs, "modifiers": _check_modifiers,
     "date": _check_date, "record": _check_record, "records": _check_records,
 }
-CHECKS: dict[str, Callable[[Checker, dict, fmt.Field, str, Record], None]] = {
-    "text": _check_text, "flag": _check_flag, "whole": _check_whole, "vocabulary": _check_vocabulary,
-    "vocabulary_list": _check_vocabulary_list, "icd10": _check_icd10, "size": _check_size, "code": _check_code,
-    "lesion_ref": _check_lesion_refs, "lesion_refs": _check_lesion_refs, "modifiers": _check_modifiers,
-    "date": _check_date, "record": _check_record, "records": _check_records,
-}
+# The types whose check of an optional field the record does not give finds nothing and keeps
+# nothing (at most an empty value, which reads as the field's absence): the checker does not call
+# them then (a lesion gives a few of its thirteen fields). tests/test_case_checker.py holds each
+# check to it.
+QUIET_WHEN_ABSENT = frozenset({"text", "flag", "vocabulary", "vocabulary_list", "icd10", "size", "code", "modifiers",
+                               "record"})
+
+
+class Plan:
+    """How the checker reads one record of the table (case.Checker.record), worked out once per
+    table instead of once per record: the field names, as a tuple (for suggestions) and a set
+    (for finding names that are no field), the other names a field goes by, and one step per field
+    or group, in the table's order: (field, its check, the group's (field, check) pairs or (), whether
+    the check is skipped when the record does not give the field)."""
+
+    __slots__ = ("fields", "names", "known", "also", "steps")
+
+    def __init__(self, fields: tuple[fmt.Field, ...]):
+        self.fields = fields
+        self.names = fmt.names(fields)
+        self.known = frozenset(self.names)
+        self.also = {word: f.name for f in fields for word in f.also}
+        steps, groups = [], set()
+        for f in fields:
+            if f.group in groups:
+                continue
+            group = ()
+            if f.group is not None:
+                groups.add(f.group)
+                group = tuple((g, CHECKS[g.type]) for g in fields if g.group == f.group)
+            steps.append((f, CHECKS[f.type], group, f.type in QUIET_WHEN_ABSENT and not f.required))
+        self.steps = tuple(steps)
+
+
+_PLANS: dict[int, Plan] = {}
+
+
+def plan(fields: tuple[fmt.Field, ...]) -> Plan:
+    """The plan of a record's fields (case_format's tables are fixed once imported)."""
+    found = _PLANS.get(id(fields))
+    if found is None or found.fields is not fields:
+        found = _PLANS[id(fields)] = Plan(fields)
+    return found

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from .case_format import MAX_TEXT
 
 SUGGEST_CUTOFF = 0.4  # difflib similarity below which no name is suggested (`face` still gets `back`)
 SUGGEST_MAX = 40  # characters: longer words and names are not compared (difflib is quadratic)
+# entries in each of the checker's memos (a text's verdict, a code's form, a term's reading): a claims
+# file repeats a few hundred lesion ids, codes and terms; past this many, the least recent is forgotten
+MEMO = 1 << 12
 
 
 def suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
@@ -101,11 +105,20 @@ def text_problem(value: Any) -> str | None:
     """What keeps a value from being a field's text, or None."""
     if not isinstance(value, str):
         return not_text(value)
+    if type(value) is str and len(value) <= MAX_TEXT:  # a str itself: a subclass may compare as it likes
+        return short_problem(value)
+    return _str_problem(value)
+
+
+def _str_problem(value: str) -> str | None:
     if not value.strip():
         return "must not be empty"
     if len(value) > MAX_TEXT:
         return f"is longer than {MAX_TEXT} characters"
     return UNUSABLE if unusable(value) else None
+
+
+short_problem = lru_cache(maxsize=MEMO)(_str_problem)  # of a str of at most MAX_TEXT characters, remembered
 
 
 def not_text(value: Any) -> str:
