@@ -19,7 +19,7 @@ from . import case_format as fmt
 from . import icd10
 from .case_format import MAX_LESIONS, MAX_LINE_NUMBER, MAX_LINES, MAX_TEXT  # noqa: F401 -- the limits, as before
 from .errors import CaseInvalid, InputError
-from .field_checks import CHECKS, Record, plan  # noqa: F401 -- CHECKS: the checks, as before
+from .field_checks import CHECKS, PLANS, Plan, Record  # noqa: F401 -- CHECKS: the checks, as before
 from .policy import Policy
 from .reading import (MAX_FILE_BYTES, MAX_YAML_CHARS, exact_number, open_source, parse_text,  # noqa: F401 -- read here
                       read_document)
@@ -76,35 +76,20 @@ class Case:
     warnings: tuple[InputError, ...] = ()  # the answer carries them (the case is still decided)
 
 
-class Terms:
-    """What each text a case gives a vocabulary field reads as (its term, or None: no term),
-    remembered per policy and vocabulary: a claims file gives the same few dozen sites again and
-    again. A vocabulary the policy's data no longer holds (replaced) is forgotten, not consulted."""
+# Per policy, what each text a case gives a vocabulary field reads as (its term, or None: no term),
+# by the PolicyData attribute naming the vocabulary: {attribute: (the vocabulary, {text: term})}.
+# A claims file gives the same few dozen sites again and again.
+TERMS: weakref.WeakKeyDictionary[Policy, dict[str, tuple[Any, dict[str, str | None]]]] = weakref.WeakKeyDictionary()
+_UNREAD = object()
 
-    _of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def __init__(self) -> None:
-        self.read_as: dict[str, tuple[object, dict[str, str | None]]] = {}  # attribute -> (vocabulary, text -> term)
-
-    @classmethod
-    def of(cls, policy: Policy) -> Terms:
-        terms = cls._of.get(policy)
-        if terms is None:
-            terms = cls._of[policy] = cls()
-        return terms
-
-    def read(self, attribute: str, known: tuple[str, ...] | dict[str, str], text: str) -> str | None:
-        vocabulary, seen = self.read_as.get(attribute, (None, None))
-        if vocabulary is not known:
-            seen = {}
-            self.read_as[attribute] = known, seen
-        if text in seen:
-            return seen[text]
-        norm = vocab_key(text)
-        if len(seen) >= MEMO:
-            seen.clear()
-        found = seen[text] = norm if norm in known else None
-        return found
+def read_term(seen: dict[str, str | None], known: tuple[str, ...] | dict[str, str], text: str) -> str | None:
+    """The term of `known` a text reads as (or None), remembered in `seen` (at most MEMO texts)."""
+    norm = vocab_key(text)
+    if len(seen) >= MEMO:
+        seen.clear()
+    found = seen[text] = norm if norm in known else None
+    return found
 
 
 class Checker:
@@ -119,11 +104,9 @@ class Checker:
         self.version: str | None = None  # the version of the policy in force on the date of service
         self.lesion_ids: set[str] | None = set()  # every lesion id given (valid lesion or not); None: not read
         self.seen: dict[str, dict] = {}  # per list, its unique field's values -> the index of the first
-        self.terms = Terms.of(policy)
-
-    @property
-    def count(self) -> int:
-        return len(self.errors) + self.unlisted
+        self.terms = TERMS.get(policy)
+        if self.terms is None:
+            self.terms = TERMS[policy] = {}
 
     def err(self, path: str, message: str) -> None:
         if len(self.errors) < MAX_ERRORS:
@@ -135,35 +118,30 @@ class Checker:
         """`suggest`, skipped once the error list is full (a file of a million typos stays fast)."""
         return "" if len(self.errors) >= MAX_ERRORS else suggest(word, known)
 
-    def record(self, obj: dict, fields: tuple[fmt.Field, ...], rec: Record) -> Record:
-        """Each field of a record, in the table's order; of a group (`size_cm` or `size_mm`)
-        the one given, or else its first (which says whether it was needed)."""
+    def record(self, obj: dict, p: Plan, rec: Record) -> Record:
+        """Each field of a record (of the table `p` is the plan of), in the table's order; of a
+        group (`size_cm` or `size_mm`) the one given, or else its first (which says whether it
+        was needed)."""
         prefix = f"{rec.path}." if rec.path else ""
-        p = plan(fields)
         if type(obj) is not dict:  # a _Fields, which names the keys given twice
             for key in getattr(obj, "repeated", ()):
                 self.err(f"{prefix}{key}", f"`{key}` is given more than once; give each field once")
-        if not p.known.issuperset(obj):
+        keys = tuple(obj)
+        checks = p.shapes.get(keys)
+        if checks is None:  # keys not seen before, or not all field names
             for key in obj:
                 if key not in p.known:
                     name = str(key)
                     meant = p.also.get(vocab_key(name)) if len(name) <= MAX_TEXT else None
                     hint = f" (did you mean `{meant}`?)" if meant else self.suggest(name, p.names)
                     self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{hint}")
-        for f, check, group, quiet in p.steps:
-            if group:
-                given = [g for g in group if g[0].name in obj]
-                if len(given) > 1:
-                    self.err(rec.path, f"give {' or '.join(g.name for g, _ in given)}, not both")
-                    continue
-                if given:
-                    f, check = given[0]
-                elif quiet:
-                    continue
-            elif quiet and f.name not in obj:
+            checks = p.checks(keys)
+        for f, check, unique in checks:
+            if f is None:
+                self.err(rec.path, check)
                 continue
             check(self, obj, f, prefix + f.name, rec)
-            if f.unique is not None:
+            if unique:
                 self.unique(f, rec)
         return rec
 
@@ -211,7 +189,12 @@ class Checker:
         error suggesting the nearest known value."""
         attribute, what = f.vocabulary
         known = getattr(self.policy.data, attribute)
-        norm = self.terms.read(attribute, known, value)
+        memo = self.terms.get(attribute)
+        if memo is None or memo[0] is not known:  # (a vocabulary replaced is read afresh)
+            memo = self.terms[attribute] = known, {}
+        norm = memo[1].get(value, _UNREAD)
+        if norm is _UNREAD:
+            norm = read_term(memo[1], known, value)
         if norm is not None:
             return norm
         norm = vocab_key(value)
@@ -251,7 +234,7 @@ def parse_case(doc: Any, policy: Policy) -> Case:
     if not isinstance(doc, dict):
         checker.err("", f"a case must be an object (a mapping of fields), found {type_name(doc)}")
     else:
-        rec = checker.record(doc, fmt.CASE, Record("", 0))
+        rec = checker.record(doc, PLANS[""], Record("", 0))
         v = rec.values
         if not checker.errors and v.get("id") is not None and v.get("date_of_service") is not None:
             case = Case(v["id"], v["date_of_service"], tuple(rec.facts), v["lesions"], v["lines"], checker.version,

@@ -78,9 +78,12 @@ def _check_vocabulary(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Reco
 
 
 def _check_vocabulary_list(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
-    for item_path, term in ck.texts(obj, f.name, path) or []:
-        rec.keep(f, ck.term(term, item_path, f))
-    rec.facts = list(dict.fromkeys(rec.facts))  # a term given twice is one fact
+    kept = set()
+    for item_path, text in ck.texts(obj, f.name, path) or []:
+        term = ck.term(text, item_path, f)
+        if term not in kept:  # a term given twice is one fact
+            kept.add(term)
+            rec.keep(f, term)
 
 
 def _check_icd10(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
@@ -170,9 +173,8 @@ def _code_form(code: str) -> str | None:
 def _check_lesion_refs(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
     """The lesions a line names (`lesion`: one; `lesions`: several, for the code set the field
     is for); each must be in the case, once. A line of a code set must name its lesion."""
-    sets = ck.sets_of(rec)
     if f.name not in obj:
-        if sets:
+        if sets := ck.sets_of(rec):
             ck.err(path, f"{rec.values['code']} is a {ck.policy.data.set_labels.get(sets[0], sets[0])} code: "
                          f"the line must name its lesion")
         return
@@ -194,7 +196,7 @@ def _check_lesion_refs(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Rec
         first.setdefault(name, where)
         if ck.lesion_ids is not None and name not in ck.lesion_ids:
             ck.err(where, f'lesion "{name}" is not in the case{ck.suggest(name, sorted(ck.lesion_ids))}')
-    rec.values["lesions"] = tuple(name for _, name in named)
+    rec.values["lesions"] = tuple([name for _, name in named])
 
 
 def _check_modifiers(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -> None:
@@ -274,7 +276,7 @@ def _check_record(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) 
     if not isinstance(obj[f.name], dict):
         ck.err(path, f"must be an object, found {type_name(obj[f.name])}")
         return
-    inner = ck.record(obj[f.name], fmt.RECORDS[f.name], Record(path, 0))
+    inner = ck.record(obj[f.name], PLANS[f.name], Record(path, 0))
     rec.facts.extend(inner.facts)
 
 
@@ -294,14 +296,14 @@ def _check_records(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record)
         rec.values[f.name] = ()
         return
     out = []
-    fields, build, lesions = fmt.RECORDS[f.name], ck.builder(f.name), f.name == "lesions"
+    plan, build, lesions = PLANS[f.name], ck.builder(f.name), f.name == "lesions"
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
         if not isinstance(item, dict):
             ck.err(where, f"a {one} must be an object, found {type_name(item)}")
             continue
         before = len(ck.errors) + ck.unlisted
-        inner = ck.record(item, fields, Record(where, i))
+        inner = ck.record(item, plan, Record(where, i))
         if lesions and inner.values.get("id") is not None:
             ck.lesion_ids.add(inner.values["id"])
         if len(ck.errors) + ck.unlisted == before:
@@ -326,17 +328,18 @@ QUIET_WHEN_ABSENT = frozenset({"text", "flag", "vocabulary", "vocabulary_list", 
 class Plan:
     """How the checker reads one record of the table (case.Checker.record), worked out once per
     table instead of once per record: the field names, as a tuple (for suggestions) and a set
-    (for finding names that are no field), the other names a field goes by, and one step per field
-    or group, in the table's order: (field, its check, the group's (field, check) pairs or (), whether
-    the check is skipped when the record does not give the field)."""
+    (for finding names that are no field), the other names a field goes by, and the checks a
+    record giving some of the fields needs (`checks`), remembered by the keys it gives."""
 
-    __slots__ = ("fields", "names", "known", "also", "steps")
+    __slots__ = ("fields", "names", "known", "also", "steps", "shapes")
 
     def __init__(self, fields: tuple[fmt.Field, ...]):
         self.fields = fields
         self.names = fmt.names(fields)
         self.known = frozenset(self.names)
         self.also = {word: f.name for f in fields for word in f.also}
+        # one step per field or group, in the table's order: (field, its check, the group's
+        # (field, check) pairs or (), whether the check is skipped when the record does not give it)
         steps, groups = [], set()
         for f in fields:
             if f.group in groups:
@@ -347,14 +350,36 @@ class Plan:
                 group = tuple((g, CHECKS[g.type]) for g in fields if g.group == f.group)
             steps.append((f, CHECKS[f.type], group, f.type in QUIET_WHEN_ABSENT and not f.required))
         self.steps = tuple(steps)
+        self.shapes: dict[tuple, tuple] = {}  # the keys a record gives, in its order -> `checks`
+
+    def checks(self, keys: tuple) -> tuple[tuple[fmt.Field | None, Any, bool], ...]:
+        """What a record giving `keys` needs checked, in the table's order: (field, its check,
+        whether its value is unique) for each field given, or needed when not given; (None, the
+        words, False) for a group given twice over (`size_cm` and `size_mm`). Remembered for keys
+        that are all field names."""
+        found = self.shapes.get(keys)
+        if found is not None:
+            return found
+        given, out = set(keys), []
+        for f, check, group, quiet in self.steps:
+            if group:
+                both = [g for g in group if g[0].name in given]
+                if len(both) > 1:
+                    out.append((None, f"give {' or '.join(g.name for g, _ in both)}, not both", False))
+                    continue
+                if both:
+                    f, check = both[0]
+                elif quiet:
+                    continue
+            elif quiet and f.name not in given:
+                continue
+            out.append((f, check, f.unique is not None))
+        found = tuple(out)
+        if self.known.issuperset(given):  # (so at most as many keys as fields, each short)
+            if len(self.shapes) >= MEMO:
+                self.shapes.clear()
+            self.shapes[keys] = found
+        return found
 
 
-_PLANS: dict[int, Plan] = {}
-
-
-def plan(fields: tuple[fmt.Field, ...]) -> Plan:
-    """The plan of a record's fields (case_format's tables are fixed once imported)."""
-    found = _PLANS.get(id(fields))
-    if found is None or found.fields is not fields:
-        found = _PLANS[id(fields)] = Plan(fields)
-    return found
+PLANS = {name: Plan(fields) for name, fields in fmt.RECORDS.items()}  # by the record's name in RECORDS

@@ -69,6 +69,8 @@ def vocab_pattern(term: str) -> str:
 def as_written(value: Any) -> str:
     """A checked size as the case wrote it ("19.99"): explanations name it so, in its unit; the
     rules compare the micrometres made of it."""
+    if type(value) is Decimal and "E" not in (text := str(value)):
+        return text  # already plain digits, as format(value, "f") gives them
     if isinstance(value, float):  # from a Python caller: its shortest repr, in plain digits
         value = Decimal(repr(value))
     if isinstance(value, Decimal) and isinstance(exp := value.as_tuple().exponent, int) and abs(exp) > 1000:
