@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import weakref
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
@@ -96,11 +97,29 @@ def _check_icd10(ck: Checker, obj: dict, f: fmt.Field, path: str, rec: Record) -
     if kind is None:
         ck.err(path, f'"{value}" is not an ICD-10-CM code (release {codes.release})')
     elif kind == "category":
-        under = codes.billable_under(code)
-        shown = ", ".join(under[:12]) + (f" and {len(under) - 12} more" if len(under) > 12 else "")
-        ck.err(path, f"{code} is a category, not a billable code; the billable codes under it are {shown}")
+        ck.err(path, f"{code} is a category, not a billable code; the billable codes under it are "
+                     f"{_billable_under(codes, code)}")
     else:
         rec.keep(f, code)
+
+
+_UNDER: weakref.WeakKeyDictionary[icd10.CodeSet, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _billable_under(codes: icd10.CodeSet, category: str) -> str:
+    """The billable codes under a category, as its error lists them; remembered per code list (a
+    search of the list costs about as much as checking a hundred valid cases)."""
+    seen = _UNDER.get(codes)
+    if seen is None:
+        seen = _UNDER[codes] = {}
+    shown = seen.get(category)
+    if shown is None:
+        under = codes.billable_under(category)
+        shown = ", ".join(under[:12]) + (f" and {len(under) - 12} more" if len(under) > 12 else "")
+        if len(seen) >= 256:
+            seen.clear()
+        seen[category] = shown
+    return shown
 
 
 _normalized = lru_cache(maxsize=MEMO)(icd10.normalize)  # of a checked text (a str of at most MAX_TEXT)

@@ -18,6 +18,14 @@ MEMO = 1 << 12
 
 
 def suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
+    """`_suggest`, remembered for a short word (a claims file misspells the same few terms again
+    and again; difflib's comparisons cost most of an invalid case)."""
+    if type(word) is str and len(word) <= SUGGEST_MAX:
+        return _remembered(word, tuple(known))
+    return _suggest(word, known)
+
+
+def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     """The nearest known name, as " (did you mean `X`?)", or two that fit equally well
     (" (did you mean `X` or `Y`?)"), or "" when none is near. First choice: the names holding
     most of the word's parts, then those holding the word or held in it (`arm`: forearm or
@@ -44,6 +52,9 @@ def suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     if not near:
         return ""
     return f" (did you mean `{names[near[0]]}`{f' or `{names[near[1]]}`' if len(near) > 1 else ''}?)"
+
+
+_remembered = lru_cache(maxsize=256)(_suggest)  # by the word and the names (a tuple: a vocabulary, a case's lesion ids)
 
 
 VOCAB_SEPARATORS = r"[\s_\-]+"  # runs of spaces, hyphens and underscores read as one _

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from mohs_asp import case_format as fmt
-from mohs_asp import field_checks, words
+from mohs_asp import field_checks, icd10, words
 from mohs_asp.case import TERMS, Checker, parse_case, read_term
 from mohs_asp.errors import CaseInvalid
 from mohs_asp.field_checks import CHECKS, PLANS, QUIET_WHEN_ABSENT, Plan, Record
@@ -119,3 +119,31 @@ def test_a_size_is_written_as_its_digits_in_plain_notation(text):
     value = Decimal(text)
     exponent = value.as_tuple().exponent
     assert words.as_written(value) == (str(value) if abs(exponent) > 1000 else format(value, "f"))
+
+
+@pytest.mark.parametrize("word,known", [("lower legg", ("lower_leg", "upper_arm", "leg")), ("arm", ["forearm", "upper_arm"]),
+                                        ("face", ("back", "nose")), ("zzzz", ("nose",)), ("B", ["A", "C"]),
+                                        ("x" * 41, ("x" * 41,))])
+def test_a_remembered_suggestion_is_the_suggestion(word, known):
+    first = words.suggest(word, known)
+    assert first == words._suggest(word, list(known)) == words.suggest(word, list(known))
+
+
+def test_a_long_word_is_suggested_nothing_and_not_remembered():
+    words._remembered.cache_clear()
+    assert words.suggest("y" * (words.SUGGEST_MAX + 1), ("y",)) == ""
+    assert words._remembered.cache_info().currsize == 0
+    assert words._remembered.cache_info().maxsize is not None  # bounded
+
+
+def test_the_billable_codes_under_a_category_are_remembered_per_code_list_and_bounded():
+    one = icd10.CodeSet(b"C44\nC441\nC442\n", "one")
+    two = icd10.CodeSet(b"C44\nC443\n", "two")
+    assert field_checks._billable_under(one, "C44") == "C44.1, C44.2"
+    assert field_checks._billable_under(two, "C44") == "C44.3"
+    assert field_checks._billable_under(one, "C44") == "C44.1, C44.2"
+    categories = [f"{letter}{i:02d}" for letter in "ABC" for i in range(100)]
+    many = icd10.CodeSet("".join(f"{c}\n{c}1\n" for c in categories).encode(), "many")
+    for category in categories * 2:
+        assert field_checks._billable_under(many, category) == f"{category}.1"
+        assert len(field_checks._UNDER[many]) <= 256
