@@ -160,7 +160,7 @@ class Checker:
                 self.err(path, "is required")
             return None
         value = obj[key]
-        # text_problem, with the memo of words.py's asked at once for a short text
+        # text_problem, asking its memo (words.short_problem) at once for a short str
         problem = short_problem(value) if type(value) is str and len(value) <= MAX_TEXT else text_problem(value)
         if problem:
             self.err(path, problem)

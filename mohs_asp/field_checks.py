@@ -350,10 +350,9 @@ class Plan:
     (for finding names that are no field), the other names a field goes by, and the checks a
     record giving some of the fields needs (`checks`), remembered by the keys it gives."""
 
-    __slots__ = ("fields", "names", "known", "also", "steps", "shapes")
+    __slots__ = ("names", "known", "also", "steps", "shapes")
 
     def __init__(self, fields: tuple[fmt.Field, ...]):
-        self.fields = fields
         self.names = fmt.names(fields)
         self.known = frozenset(self.names)
         self.also = {word: f.name for f in fields for word in f.also}

@@ -13,7 +13,8 @@ from .case_format import MAX_TEXT
 SUGGEST_CUTOFF = 0.4  # difflib similarity below which no name is suggested (`face` still gets `back`)
 SUGGEST_MAX = 40  # characters: longer words and names are not compared (difflib is quadratic)
 # entries in each of the checker's memos (a text's verdict, a code's form, a term's reading): a claims
-# file repeats a few hundred lesion ids, codes and terms; past this many, the least recent is forgotten
+# file repeats a few hundred lesion ids, codes and terms; past this many, an lru_cache forgets the
+# least recent and a dict memo starts afresh
 MEMO = 1 << 12
 
 
