@@ -11,18 +11,19 @@ Reading a file's text into values is reading.py's.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from . import case_format as fmt
 from . import icd10
 from .case_format import MAX_LESIONS, MAX_LINE_NUMBER, MAX_LINES, MAX_TEXT  # noqa: F401 -- the limits, as before
 from .errors import CaseInvalid, InputError
-from .field_checks import CHECKS, Record
+from .field_checks import CHECKS, PLANS, Plan, Record  # noqa: F401 -- CHECKS: the checks, as before
 from .policy import Policy
 from .reading import (MAX_FILE_BYTES, MAX_YAML_CHARS, exact_number, open_source, parse_text,  # noqa: F401 -- read here
                       read_document)
-from .words import as_written, printable, suggest, text_problem, type_name, unusable, vocab_key  # noqa: F401
+from .words import MEMO, as_written, short_problem, printable, suggest, text_problem, type_name, unusable, vocab_key  # noqa: F401
 from .words import vocab_pattern  # noqa: F401 -- schema.py's
 
 
@@ -75,6 +76,22 @@ class Case:
     warnings: tuple[InputError, ...] = ()  # the answer carries them (the case is still decided)
 
 
+# Per policy, what each text a case gives a vocabulary field reads as (its term, or None: no term),
+# by the PolicyData attribute naming the vocabulary: {attribute: (the vocabulary, {text: term})}.
+# A claims file gives the same few dozen sites again and again.
+TERMS: weakref.WeakKeyDictionary[Policy, dict[str, tuple[Any, dict[str, str | None]]]] = weakref.WeakKeyDictionary()
+_UNREAD = object()
+
+
+def read_term(seen: dict[str, str | None], known: tuple[str, ...] | dict[str, str], text: str) -> str | None:
+    """The term of `known` a text reads as (or None), remembered in `seen` (at most MEMO texts)."""
+    norm = vocab_key(text)
+    if len(seen) >= MEMO:
+        seen.clear()
+    found = seen[text] = norm if norm in known else None
+    return found
+
+
 class Checker:
     def __init__(self, policy: Policy):
         self.policy = policy
@@ -87,10 +104,9 @@ class Checker:
         self.version: str | None = None  # the version of the policy in force on the date of service
         self.lesion_ids: set[str] | None = set()  # every lesion id given (valid lesion or not); None: not read
         self.seen: dict[str, dict] = {}  # per list, its unique field's values -> the index of the first
-
-    @property
-    def count(self) -> int:
-        return len(self.errors) + self.unlisted
+        self.terms = TERMS.get(policy)
+        if self.terms is None:
+            self.terms = TERMS[policy] = {}
 
     def err(self, path: str, message: str) -> None:
         if len(self.errors) < MAX_ERRORS:
@@ -102,33 +118,30 @@ class Checker:
         """`suggest`, skipped once the error list is full (a file of a million typos stays fast)."""
         return "" if len(self.errors) >= MAX_ERRORS else suggest(word, known)
 
-    def record(self, obj: dict, fields: tuple[fmt.Field, ...], rec: Record) -> Record:
-        """Each field of a record, in the table's order; of a group (`size_cm` or `size_mm`)
-        the one given, or else its first (which says whether it was needed)."""
+    def record(self, obj: dict, p: Plan, rec: Record) -> Record:
+        """Each field of a record (of the table `p` is the plan of), in the table's order; of a
+        group (`size_cm` or `size_mm`) the one given, or else its first (which says whether it
+        was needed)."""
         prefix = f"{rec.path}." if rec.path else ""
-        known = fmt.names(fields)
-        for key in getattr(obj, "repeated", ()):
-            self.err(f"{prefix}{key}", f"`{key}` is given more than once; give each field once")
-        also = {word: f.name for f in fields for word in f.also}
-        for key in obj:
-            if key not in known:
-                name = str(key)
-                meant = also.get(vocab_key(name)) if len(name) <= MAX_TEXT else None
-                hint = f" (did you mean `{meant}`?)" if meant else self.suggest(name, known)
-                self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{hint}")
-        groups: set[str] = set()
-        for f in fields:
-            if f.group is not None:
-                if f.group in groups:
-                    continue
-                groups.add(f.group)
-                given = [g for g in fields if g.group == f.group and g.name in obj]
-                if len(given) > 1:
-                    self.err(rec.path, f"give {' or '.join(g.name for g in given)}, not both")
-                    continue
-                f = given[0] if given else f
-            CHECKS[f.type](self, obj, f, f"{prefix}{f.name}", rec)
-            if f.unique is not None:
+        if type(obj) is not dict:  # a _Fields, which names the keys given twice
+            for key in getattr(obj, "repeated", ()):
+                self.err(f"{prefix}{key}", f"`{key}` is given more than once; give each field once")
+        keys = tuple(obj)
+        checks = p.shapes.get(keys)
+        if checks is None:  # keys not seen before, or not all field names
+            for key in obj:
+                if key not in p.known:
+                    name = str(key)
+                    meant = p.also.get(vocab_key(name)) if len(name) <= MAX_TEXT else None
+                    hint = f" (did you mean `{meant}`?)" if meant else self.suggest(name, p.names)
+                    self.err(f"{prefix}{name}", f"`{name}` is not a field of the case format{hint}")
+            checks = p.checks(keys)
+        for f, check, unique in checks:
+            if f is None:
+                self.err(rec.path, check)
+                continue
+            check(self, obj, f, prefix + f.name, rec)
+            if unique:
                 self.unique(f, rec)
         return rec
 
@@ -147,7 +160,8 @@ class Checker:
                 self.err(path, "is required")
             return None
         value = obj[key]
-        problem = text_problem(value)
+        # text_problem, asking its memo (words.short_problem) at once for a short str
+        problem = short_problem(value) if type(value) is str and len(value) <= MAX_TEXT else text_problem(value)
         if problem:
             self.err(path, problem)
             return None
@@ -163,7 +177,7 @@ class Checker:
             return None
         out = []
         for i, item in enumerate(value):
-            problem = text_problem(item)
+            problem = short_problem(item) if type(item) is str and len(item) <= MAX_TEXT else text_problem(item)
             if problem:
                 self.err(f"{path}[{i}]", problem)
             else:
@@ -175,9 +189,15 @@ class Checker:
         error suggesting the nearest known value."""
         attribute, what = f.vocabulary
         known = getattr(self.policy.data, attribute)
-        norm = vocab_key(value)
-        if norm in known:
+        memo = self.terms.get(attribute)
+        if memo is None or memo[0] is not known:  # (a vocabulary replaced is read afresh)
+            memo = self.terms[attribute] = known, {}
+        norm = memo[1].get(value, _UNREAD)
+        if norm is _UNREAD:
+            norm = read_term(memo[1], known, value)
+        if norm is not None:
             return norm
+        norm = vocab_key(value)
         self.err(path, f'"{value}" is not a known {what}{self.suggest(norm, list(known))}; '
                        f'the {what}s are {", ".join(known)}')
         return None
@@ -191,8 +211,9 @@ class Checker:
         code = rec.values.get("code")
         return code if code is not None and f.only_for not in self.sets_of(rec) else None
 
-    def build(self, listed: str, r: Record) -> Lesion | Line:
-        return BUILD[listed](r)
+    def builder(self, listed: str) -> Callable[[Record], Lesion | Line]:
+        """What builds a valid record of a list (`lesions`: a Lesion)."""
+        return BUILD[listed]
 
 
 BUILD = {
@@ -213,7 +234,7 @@ def parse_case(doc: Any, policy: Policy) -> Case:
     if not isinstance(doc, dict):
         checker.err("", f"a case must be an object (a mapping of fields), found {type_name(doc)}")
     else:
-        rec = checker.record(doc, fmt.CASE, Record("", 0))
+        rec = checker.record(doc, PLANS[""], Record("", 0))
         v = rec.values
         if not checker.errors and v.get("id") is not None and v.get("date_of_service") is not None:
             case = Case(v["id"], v["date_of_service"], tuple(rec.facts), v["lesions"], v["lines"], checker.version,

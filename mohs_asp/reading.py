@@ -96,6 +96,12 @@ def _repeated(keys) -> tuple:
     return tuple(dict.fromkeys(k for k in keys if k in seen or seen.add(k)))
 
 
+# How parse_text reads JSON, made once (json.loads given these makes a decoder a call, a fifth of
+# the time a case's line takes to read).
+CASE_JSON = json.JSONDecoder(parse_float=exact_number, parse_int=_whole_number, parse_constant=_reject_constant,
+                             object_pairs_hook=_json_object)
+
+
 @lru_cache(maxsize=1)
 def _yaml_loader() -> type:
     """PyYAML's safe loader (libyaml's when installed: faster, and it bounds nesting), made
@@ -185,8 +191,7 @@ def parse_text(text: str, what: str = "the file") -> Any:
         raise CaseInvalid([InputError("", f"{what} is empty")])
     if stripped[0] in "{[":
         try:
-            return json.loads(text, parse_float=exact_number, parse_int=_whole_number, parse_constant=_reject_constant,
-                              object_pairs_hook=_json_object)
+            return CASE_JSON.decode(text)
         except RecursionError:
             raise CaseInvalid([InputError("", f"{what} is nested too deeply to be a case")]) from None
         except json.JSONDecodeError as e:

@@ -5,15 +5,28 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from .case_format import MAX_TEXT
 
 SUGGEST_CUTOFF = 0.4  # difflib similarity below which no name is suggested (`face` still gets `back`)
 SUGGEST_MAX = 40  # characters: longer words and names are not compared (difflib is quadratic)
+# entries in each of the checker's memos (a text's verdict, a code's form, a term's reading): a claims
+# file repeats a few hundred lesion ids, codes and terms; past this many, an lru_cache forgets the
+# least recent and a dict memo starts afresh
+MEMO = 1 << 12
 
 
 def suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
+    """`_suggest`, remembered for a short word (a claims file misspells the same few terms again
+    and again; difflib's comparisons cost most of an invalid case)."""
+    if type(word) is str and len(word) <= SUGGEST_MAX:
+        return _remembered(word, tuple(known))
+    return _suggest(word, known)
+
+
+def _suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     """The nearest known name, as " (did you mean `X`?)", or two that fit equally well
     (" (did you mean `X` or `Y`?)"), or "" when none is near. First choice: the names holding
     most of the word's parts, then those holding the word or held in it (`arm`: forearm or
@@ -42,6 +55,9 @@ def suggest(word: str, known: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean `{names[near[0]]}`{f' or `{names[near[1]]}`' if len(near) > 1 else ''}?)"
 
 
+_remembered = lru_cache(maxsize=256)(_suggest)  # by the word and the names (a tuple: a vocabulary, a case's lesion ids)
+
+
 VOCAB_SEPARATORS = r"[\s_\-]+"  # runs of spaces, hyphens and underscores read as one _
 
 
@@ -65,6 +81,8 @@ def vocab_pattern(term: str) -> str:
 def as_written(value: Any) -> str:
     """A checked size as the case wrote it ("19.99"): explanations name it so, in its unit; the
     rules compare the micrometres made of it."""
+    if type(value) is Decimal and "E" not in (text := str(value)):
+        return text  # already plain digits, as format(value, "f") gives them
     if isinstance(value, float):  # from a Python caller: its shortest repr, in plain digits
         value = Decimal(repr(value))
     if isinstance(value, Decimal) and isinstance(exp := value.as_tuple().exponent, int) and abs(exp) > 1000:
@@ -101,11 +119,20 @@ def text_problem(value: Any) -> str | None:
     """What keeps a value from being a field's text, or None."""
     if not isinstance(value, str):
         return not_text(value)
+    if type(value) is str and len(value) <= MAX_TEXT:  # a str itself: a subclass may compare as it likes
+        return short_problem(value)
+    return _str_problem(value)
+
+
+def _str_problem(value: str) -> str | None:
     if not value.strip():
         return "must not be empty"
     if len(value) > MAX_TEXT:
         return f"is longer than {MAX_TEXT} characters"
     return UNUSABLE if unusable(value) else None
+
+
+short_problem = lru_cache(maxsize=MEMO)(_str_problem)  # of a str of at most MAX_TEXT characters, remembered
 
 
 def not_text(value: Any) -> str:
