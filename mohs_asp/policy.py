@@ -248,10 +248,19 @@ CACHE_FORMAT = 1
 
 
 def _code_signature() -> str:
-    """The name, size and modification time of each module of the package (mohs_asp/*.py)."""
-    with os.scandir(os.path.dirname(os.path.abspath(__file__))) as entries:
-        found = sorted((e.name, e.stat()) for e in entries if e.name.endswith(".py"))
-    return ";".join(f"{name}:{info.st_size}:{info.st_mtime_ns}" for name, info in found)
+    """The path, size and modification time of each module of the package (every mohs_asp/**.py,
+    the compiled engine's and the service's included)."""
+    found = []
+    stack = [(os.path.dirname(os.path.abspath(__file__)), "")]
+    while stack:
+        folder, rel = stack.pop()
+        with os.scandir(folder) as entries:
+            for e in entries:
+                if e.is_dir() and e.name != "__pycache__":
+                    stack.append((e.path, f"{rel}{e.name}/"))
+                elif e.name.endswith(".py"):
+                    found.append((rel + e.name, e.stat()))
+    return ";".join(f"{name}:{info.st_size}:{info.st_mtime_ns}" for name, info in sorted(found))
 
 
 def _cache_name(root: Path, digest: str) -> str:

@@ -16,7 +16,10 @@ import clingo
 import pytest
 from helpers import EXE, copy_policy, policy_tests
 
+import mohs_asp
 from mohs_asp import disk_cache
+from mohs_asp import rule as rule_module
+from mohs_asp.fastpath import template as template_module
 from mohs_asp import policy as policy_module
 from helpers import check as check_document
 from mohs_asp import api
@@ -137,18 +140,20 @@ def test_another_version_is_another_entry(version, monkeypatch):
 def test_an_edited_module_of_the_package_is_another_entry(monkeypatch, tmp_path):
     """A module edited in place (its size or modification time: what Python's own bytecode cache
     checks) names another entry: a working copy's edits never meet a policy parsed before them."""
-    package = Path(policy_module.__file__).parent
+    package = Path(mohs_asp.__file__).parent
     copy = tmp_path / "mohs_asp"
-    copy.mkdir()
-    for module in package.glob("*.py"):
-        shutil.copy2(module, copy / module.name)  # names, sizes and times as they are
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+                    copy_function=shutil.copy2)  # names, sizes and times as they are
     root, digest = default_root(), policy_module.pack_digest(default_root())
     before = policy_module._cache_name(root, digest)
-    monkeypatch.setattr(policy_module, "__file__", str(copy / "policy.py"))
+    monkeypatch.setattr(policy_module, "__file__", str(copy / Path(policy_module.__file__).relative_to(package)))
     assert policy_module._cache_name(root, digest) == before
-    info = (copy / "rule.py").stat()
-    os.utime(copy / "rule.py", ns=(info.st_atime_ns, info.st_mtime_ns + 1000))
-    assert policy_module._cache_name(root, digest) != before
+    for edited in (rule_module, template_module):  # a module of a subpackage too
+        module = copy / Path(edited.__file__).relative_to(package)
+        info = module.stat()
+        os.utime(module, ns=(info.st_atime_ns, info.st_mtime_ns + 1000))
+        assert policy_module._cache_name(root, digest) != before
+        before = policy_module._cache_name(root, digest)
 
 
 @pytest.mark.parametrize("spoil", ["garbage", "truncated"])
