@@ -12,7 +12,7 @@ from .answer import build_answer, invalid_answer
 from .case import Case, parse_case
 from .reading import read_document
 from .engine import DECIDING, EVERYTHING, solve
-from .errors import CaseInvalid, InputError, PolicyError
+from .errors import CaseInvalid, InputProblem, PolicyError
 from .limits import LimitExceeded, bounded
 from .policy import Policy, sample_case
 
@@ -92,7 +92,7 @@ def refused(case: Case, limit: str, policy: Policy, verb: str = "decide") -> dic
     case's warnings and decision record: its date was read)."""
     message = (f"the case is too large to {verb}: it takes more than {limit}, the limit for one case "
                f"(README, Input limits)")
-    return invalid_answer(CaseInvalid([InputError("", message)], case.id, list(case.warnings),
+    return invalid_answer(CaseInvalid([InputProblem("", message)], case.id, list(case.warnings),
                                       case.icd10cm_release or None, case.policy_version or None), policy)
 
 

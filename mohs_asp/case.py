@@ -18,7 +18,7 @@ from typing import Any, Callable
 from . import case_format as fmt
 from . import icd10
 from .case_format import MAX_LESIONS, MAX_LINE_NUMBER, MAX_LINES, MAX_TEXT  # noqa: F401 -- the limits, as before
-from .errors import CaseInvalid, InputError
+from .errors import CaseInvalid, InputProblem
 from .field_checks import CHECKS, PLANS, Plan, Record  # noqa: F401 -- CHECKS: the checks, as before
 from .policy import Policy
 from .reading import (MAX_FILE_BYTES, MAX_YAML_CHARS, exact_number, open_source, parse_text,  # noqa: F401 -- read here
@@ -73,7 +73,7 @@ class Case:
     lines: tuple[Line, ...]
     policy_version: str = ""  # the version of the policy in force on the date of service (policy.toml)
     icd10cm_release: str = ""  # the ICD-10-CM release the diagnoses were checked against
-    warnings: tuple[InputError, ...] = ()  # the answer carries them (the case is still decided)
+    warnings: tuple[InputProblem, ...] = ()  # the answer carries them (the case is still decided)
 
 
 # Per policy, what each text a case gives a vocabulary field reads as (its term, or None: no term),
@@ -95,9 +95,9 @@ def read_term(seen: dict[str, str | None], known: tuple[str, ...] | dict[str, st
 class Checker:
     def __init__(self, policy: Policy):
         self.policy = policy
-        self.errors: list[InputError] = []
+        self.errors: list[InputProblem] = []
         self.unlisted = 0  # errors past MAX_ERRORS, counted only
-        self.warnings: list[InputError] = []
+        self.warnings: list[InputProblem] = []
         self.release = policy.icd10.latest  # until the date of service says which release is in force
         self.codes: icd10.CodeSet | None = None  # the release's code list, read when a diagnosis asks
         self.dated = False  # the date of service was read (and chose the release)
@@ -110,7 +110,7 @@ class Checker:
 
     def err(self, path: str, message: str) -> None:
         if len(self.errors) < MAX_ERRORS:
-            self.errors.append(InputError(printable(path), printable(message)))
+            self.errors.append(InputProblem(printable(path), printable(message)))
         else:
             self.unlisted += 1
 
@@ -243,9 +243,9 @@ def parse_case(doc: Any, policy: Policy) -> Case:
         case_id = doc.get("id") if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
         if case_id is not None and (len(case_id) > MAX_TEXT or unusable(case_id)):
             case_id = None  # an id the case may not have is not echoed either
-        errors = checker.errors or [InputError("", "the case is not valid")]
+        errors = checker.errors or [InputProblem("", "the case is not valid")]
         if checker.unlisted:
-            errors.append(InputError("", f"{checker.unlisted} more problems are not listed (the first {MAX_ERRORS} are)"))
+            errors.append(InputProblem("", f"{checker.unlisted} more problems are not listed (the first {MAX_ERRORS} are)"))
         raise CaseInvalid(errors, case_id, checker.warnings, checker.release.name if checker.dated else None, checker.version)
     return case
 

@@ -12,7 +12,7 @@ class MohsError(Exception):
 
 
 @dataclass(frozen=True)
-class InputError:
+class InputProblem:
     """One problem with a case: where (`lesions[0].size_cm`) and what, in a billing clerk's words."""
 
     path: str
@@ -28,7 +28,7 @@ class CaseInvalid(MohsError):
 
     exit_code = 2
 
-    def __init__(self, errors: list[InputError], case_id: str | None = None, warnings: list[InputError] = (),
+    def __init__(self, errors: list[InputProblem], case_id: str | None = None, warnings: list[InputProblem] = (),
                  icd10cm_release: str | None = None, policy_version: str | None = None):
         self.errors = list(errors)
         self.case_id = case_id

@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .dates import OPEN_END, date_number, parse_date, show_date
-from .errors import InputError, PolicyError
+from .errors import InputProblem, PolicyError
 
 # A letter, two letters or digits (QA0 is a 2026 category), up to four more, after a dot or not.
 ICD_SHAPE = re.compile(r"[A-Z][0-9A-Z]{2}(?:\.?[0-9A-Z]{1,4})?")
@@ -198,13 +198,13 @@ class Releases:
 
     def __init__(self, releases: list[Release]):
         self.all = sorted(releases, key=lambda r: (r.effective_from, r.effective_to))
-        self._on: dict[dt.date, tuple[Release, InputError | None]] = {}
+        self._on: dict[dt.date, tuple[Release, InputProblem | None]] = {}
 
     @property
     def latest(self) -> Release:
         return self.all[-1]
 
-    def on(self, date: dt.date) -> tuple[Release, InputError | None]:
+    def on(self, date: dt.date) -> tuple[Release, InputProblem | None]:
         """The release in force on a date of service, with a warning when the folder has none in
         force that day: the nearest one is used."""
         found = self._on.get(date)
@@ -217,7 +217,7 @@ class Releases:
                 before = [r for r in self.all if r.effective_from <= day]
                 used = before[-1] if before else self.all[0]
                 year = date.year + (1 if date.month >= 10 else 0)
-                found = used, InputError("date_of_service", (
+                found = used, InputProblem("date_of_service", (
                     f"the diagnoses were checked against ICD-10-CM {used.name} ({_days(used)}): this installation "
                     f"has no release in force on {date.isoformat()}, which needs FY{year}'s (from {year - 1}-10-01)"))
             self._on[date] = found

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from .case import MAX_FILE_BYTES, open_source, parse_text
-from .errors import CaseInvalid, InputError, UsageError
+from .errors import CaseInvalid, InputProblem, UsageError
 
 MAX_LINE_BYTES = MAX_FILE_BYTES  # a line, like a case file, holds at most 10 MB
 
@@ -20,13 +20,13 @@ def document(raw: bytes | None):
     """A line as api.answer takes it: the parsed document, or the CaseInvalid saying why not.
     It is read as `check` reads a file of the same bytes (a byte-order mark skipped, on any line)."""
     if raw is None:
-        return CaseInvalid([InputError("", f"the line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB")])
+        return CaseInvalid([InputProblem("", f"the line is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB")])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        return CaseInvalid([InputError("", f"the line is not UTF-8 text (byte {e.start})")])
+        return CaseInvalid([InputProblem("", f"the line is not UTF-8 text (byte {e.start})")])
     if not text.strip():
-        return CaseInvalid([InputError("", "the line is empty: each line must hold one case")])
+        return CaseInvalid([InputProblem("", "the line is empty: each line must hold one case")])
     try:
         return parse_text(text, "the line")
     except CaseInvalid as e:

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import IO, Any
 
-from .errors import CaseInvalid, InputError, UsageError
+from .errors import CaseInvalid, InputProblem, UsageError
 
 # Input limits (README, "Limits"): past these a file is refused rather than read.
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -188,29 +188,29 @@ def parse_text(text: str, what: str = "the file") -> Any:
     exponent becomes an exact Decimal of its text. `what` names the text in messages ("the line")."""
     stripped = text.lstrip()
     if not stripped:
-        raise CaseInvalid([InputError("", f"{what} is empty")])
+        raise CaseInvalid([InputProblem("", f"{what} is empty")])
     if stripped[0] in "{[":
         try:
             return CASE_JSON.decode(text)
         except RecursionError:
-            raise CaseInvalid([InputError("", f"{what} is nested too deeply to be a case")]) from None
+            raise CaseInvalid([InputProblem("", f"{what} is nested too deeply to be a case")]) from None
         except json.JSONDecodeError as e:
             said = next((words for start, words in JSON_PROBLEMS if e.msg.startswith(start)), e.msg)
-            raise CaseInvalid([InputError("", f"{what} is not valid JSON (text beginning with {{ or [ is read as JSON): "
+            raise CaseInvalid([InputProblem("", f"{what} is not valid JSON (text beginning with {{ or [ is read as JSON): "
                                               f"line {e.lineno}, column {e.colno}: {said}",
                                           excerpt(text, e.lineno, e.colno))]) from None
         except ValueError as e:  # a number JSON does not allow (NaN), or too many digits
-            raise CaseInvalid([InputError("", f"{what} is not valid JSON (text beginning with {{ or [ is read as JSON): "
+            raise CaseInvalid([InputProblem("", f"{what} is not valid JSON (text beginning with {{ or [ is read as JSON): "
                                               f"{e}")]) from None
     if len(text) > MAX_YAML_CHARS:
-        raise CaseInvalid([InputError("", f"{what} is not JSON (it does not begin with {{ or [), and a YAML case may be at "
+        raise CaseInvalid([InputProblem("", f"{what} is not JSON (it does not begin with {{ or [), and a YAML case may be at "
                                           f"most {MAX_YAML_CHARS // (1024 * 1024)} MB (a JSON one {MAX_FILE_BYTES // (1024 * 1024)} MB)")])
     import yaml  # only YAML cases pay for the import
 
     try:
         return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 -- a safe loader, made stricter
     except RecursionError:
-        raise CaseInvalid([InputError("", f"{what} is nested too deeply to be a case")]) from None
+        raise CaseInvalid([InputProblem("", f"{what} is nested too deeply to be a case")]) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = " ".join(f"{e.context or ''} {e.problem or ''}".split())
@@ -218,12 +218,12 @@ def parse_text(text: str, what: str = "the file") -> Any:
         if mark is not None and _char_at(text, mark.line, mark.column) == "\t":  # libyaml words it several ways
             said = YAML_PROBLEMS[0][1]
         if mark is None:
-            raise CaseInvalid([InputError("", f"{what} is not valid YAML: {said}")]) from None
-        raise CaseInvalid([InputError("", f"{what} is not valid YAML: line {mark.line + 1}, column {mark.column + 1}: "
+            raise CaseInvalid([InputProblem("", f"{what} is not valid YAML: {said}")]) from None
+        raise CaseInvalid([InputProblem("", f"{what} is not valid YAML: line {mark.line + 1}, column {mark.column + 1}: "
                                           f"{said}", excerpt(text, mark.line + 1, mark.column + 1))]) from None
     except (yaml.YAMLError, ValueError) as e:  # ValueError: a value YAML types but Python cannot hold
         said = " ".join(str(e).replace('in "<unicode string>", ', "at ").split())
-        raise CaseInvalid([InputError("", f"{what} is not valid YAML: {said}")]) from None
+        raise CaseInvalid([InputProblem("", f"{what} is not valid YAML: {said}")]) from None
 
 
 # What a parser's message means, in a sentence a billing clerk can act on: the first entry
@@ -305,9 +305,9 @@ def read_document(source: str) -> Any:
     with open_source(source) as stream:
         data = stream.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise CaseInvalid([InputError("", f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")])
+        raise CaseInvalid([InputProblem("", f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")])
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise CaseInvalid([InputError("", f"the file is not UTF-8 text (byte {e.start})")]) from None
+        raise CaseInvalid([InputProblem("", f"the file is not UTF-8 text (byte {e.start})")]) from None
     return parse_text(text)

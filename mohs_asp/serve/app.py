@@ -38,7 +38,7 @@ from .. import __version__
 from .. import api
 from ..jsonl import document as line_document  # a JSON Lines line read exactly as `batch` reads it
 from ..case import MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text
-from ..errors import CaseInvalid, InputError, MohsError, PolicyError
+from ..errors import CaseInvalid, InputProblem, MohsError, PolicyError
 from ..policy import Policy, load_policy
 from ..schema import case_schema
 from . import crd, fhir
@@ -83,7 +83,7 @@ def _case_document(body: bytes, hint: str) -> Any:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        return CaseInvalid([InputError("", f"the body is not UTF-8 text (byte {e.start})")])
+        return CaseInvalid([InputProblem("", f"the body is not UTF-8 text (byte {e.start})")])
     try:
         return parse_text(text, "the body")  # the content decides JSON or YAML, as for a file (the media type sets the size limit)
     except CaseInvalid as e:
