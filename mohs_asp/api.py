@@ -8,13 +8,13 @@ from itertools import islice
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from .answer import build_answer, invalid_answer
-from .case import Case, parse_case
-from .reading import read_document
-from .engine import DECIDING, EVERYTHING, solve
+from .engine.answer import build_answer, invalid_answer
+from .case.check import Case, parse_case
+from .case.reading import read_document
+from .engine.solver import DECIDING, EVERYTHING, solve
 from .errors import CaseInvalid, InputProblem, PolicyError
-from .limits import LimitExceeded, bounded
-from .policy import Policy, sample_case
+from .engine.limits import LimitExceeded, bounded
+from .policy.load import Policy, sample_case
 
 EXIT_CODES = {"covered": 0, "no_mms": 0, "not_covered": 1}
 T = TypeVar("T")
@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 def _decide(cases: list[Case], policy: Policy, explain: bool = False) -> list[dict]:
     """Answers for checked cases, solved together in one Control; with `explain`, an
-    `explanation` on every lesion and line (mohs_asp/explain.py). The work is bounded
+    `explanation` on every lesion and line (mohs_asp/explain/why.py). The work is bounded
     (`within_limits`): a case past a limit gets an invalid answer naming it."""
     if not cases:
         return []
@@ -40,10 +40,10 @@ def _decide(cases: list[Case], policy: Policy, explain: bool = False) -> list[di
 
 
 def compiled_answers(cases: list[Case], policy: Policy) -> list[dict | None]:
-    """The answers the compiled engine (mohs_asp/fastpath/) gives, None for each case it does
+    """The answers the compiled engine (mohs_asp/engine/fastpath/) gives, None for each case it does
     not take (clingo answers those, under the limits). A policy error its answers meet is left
     for clingo to report in its own words."""
-    from . import fastpath
+    from .engine import fastpath
 
     solved = fastpath.solve(policy, cases, lambda: sample_within_limits(policy))
     try:
@@ -55,7 +55,7 @@ def compiled_answers(cases: list[Case], policy: Policy) -> list[dict | None]:
 def answer_run(cases: list[Case], policy: Policy, explain: bool) -> list[dict]:
     """The answers of one solver run, unbounded (what `_decide` runs under the limits)."""
     if explain:
-        from .explain import explain_cases
+        from .explain.why import explain_cases
 
         return explain_cases(cases, policy)
     solved = solve(policy, cases)
@@ -67,7 +67,7 @@ def prepare(policy: Policy, explain: bool) -> None:
     forked child) starts with it rather than working it out again."""
     policy.program(EVERYTHING if explain else DECIDING)
     if explain:
-        from .explain import rule_index
+        from .explain.why import rule_index
 
         rule_index(policy)
 
@@ -75,7 +75,7 @@ def prepare(policy: Policy, explain: bool) -> None:
 def within_limits(cases: list[Case], policy: Policy, run: Callable[[list[Case]], list[T]],
                   refuse: Callable[[Case, str], T], explain: bool = False) -> list[T]:
     """`run(cases)` (one item a case), under the limits on processor time and memory
-    (mohs_asp/limits.py). Past a limit, the cases are run one by one, so that only a case past
+    (mohs_asp/engine/limits.py). Past a limit, the cases are run one by one, so that only a case past
     it on its own is refused: `refuse(case, limit)` stands for its item. A policy that cannot
     decide even its small sample case within the limits is broken (PolicyError, exit 3)."""
     try:

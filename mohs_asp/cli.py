@@ -80,7 +80,7 @@ FormatOption = typer.Option(Format.text, "--format", metavar="[text|json]", help
 
 
 def _policy(path: Optional[Path]):
-    from .policy import load_policy
+    from .policy.load import load_policy
 
     return load_policy(path)
 
@@ -160,7 +160,7 @@ def _sources(cases: list[str]) -> list[str]:
     *.json, *.yaml and *.yml files, in sorted order, leaving out the *.expected.json of example
     pairs. A path that does not exist, or a folder with no case file, is bad usage, said before
     any case is answered."""
-    from .policy_tests import discover, probe
+    from .authoring.policy_tests import discover, probe
 
     out: list[str] = []
     for case in cases:
@@ -237,7 +237,7 @@ def rules(
 @command()
 def schema(policy: Optional[Path] = PolicyOption) -> None:
     """Print the JSON Schema of the case format (sites and histology terms from the policy's data)."""
-    from .schema import case_schema
+    from .case.schema import case_schema
 
     _print_json(case_schema(_policy(policy)))
 
@@ -254,7 +254,7 @@ def init(folder: Path = typer.Argument(..., metavar="DIR", help="A new (or empty
     (policy.toml's [pack] names the last two), and nothing else. Exit 0, 2 when DIR exists
     and is not empty, 3 broken policy.
     """
-    from .pack import copy_pack, read_pack
+    from .policy.pack import copy_pack, read_pack
 
     loaded = _policy(policy)
     pack = read_pack(loaded.root, loaded.metadata)
@@ -294,7 +294,7 @@ def lint(format: Format = FormatOption, policy: Optional[Path] = PolicyOption) -
     clingo's warnings, vocabulary, code sets, and the ICD-10-CM list against the release the
     project ships. Exit 0 when there are no errors (warnings allowed), 1 otherwise.
     """
-    from .lint import lint_policy
+    from .authoring.lint import lint_policy
 
     report = lint_policy(policy)
     if format is Format.json:
@@ -328,7 +328,7 @@ def test_command(
     optionally fired: a list of rule ids that must fire; or a list of such cases, each with
     a name:. Exit 0 when every test passes, 1 otherwise, 2 no test files, 3 broken policy.
     """
-    from .testing import default_paths, run_tests, write_junit_xml
+    from .authoring.runner import default_paths, run_tests, write_junit_xml
 
     loaded = _policy(policy)
     report = run_tests(paths or default_paths(loaded), loaded, select=select, exitfirst=exitfirst)
@@ -363,7 +363,7 @@ def diff_command(
 
     Exit 0 (with --exit-code: 1 when an answer changed), 2 bad usage, 3 broken policy.
     """
-    from .diff import diff_policies, fields_to_keep
+    from .authoring.diff import diff_policies, fields_to_keep
     from .errors import UsageError
 
     if against is None and on is None and against_on is None:
@@ -419,14 +419,14 @@ def batch(
     Exit 0 once every line is answered, 2 bad usage or output that cannot be written, 3 broken
     policy, 4 a worker process lost, 130 interrupted (143 on SIGTERM), 141 standard output closed.
     """
-    from .batch import Terminated, run
+    from .batch.pool import Terminated, run
 
     csv = format is BatchFormat.csv
 
     progress = sys.stderr.isatty() and not (out is None and sys.stdout.isatty())  # not over answers on screen
     try:
         if dask is not None:
-            from .cluster import run_on_cluster
+            from .batch.cluster import run_on_cluster
 
             summary = run_on_cluster(input, out, dask, _policy(policy), workers, progress, explain, csv)
         else:

@@ -184,7 +184,7 @@ def main() -> int:
         return 2
     plain = Path(__file__).resolve().parent / "plain_policy.py"
     import mohs_asp
-    from mohs_asp.policy import load_policy
+    from mohs_asp.policy.load import load_policy
 
     record = ["--digest", load_policy().digest, "--engine-version", mohs_asp.__version__]  # the decision record's constants
     with tempfile.TemporaryDirectory() as tmp:

@@ -21,7 +21,7 @@ from mohs_asp import api
 
 def check(doc, policy):
     return next(api.answer([doc], policy))
-from mohs_asp.policy import default_root, load_policy
+from mohs_asp.policy.load import default_root, load_policy
 
 SHIPPED = "denied(C,N) :- presurgical_biopsy(C,N), line_lesion(C,N,L,_), first_biopsy(C,L,M), M < N."
 PAIRWISE = "denied(C,N) :- presurgical_biopsy(C,N), line_lesion(C,N,L,P), presurgical_biopsy(C,M), line_lesion(C,M,L,Q), M < N."

@@ -90,8 +90,8 @@ def pct(values: list[float], p: float) -> float:
 def pipeline_reference(bodies: list[bytes], n: int) -> tuple[float, float]:
     """ms per case in process: one case a solver run (what a lone request costs), and 200 a run."""
     from mohs_asp import api
-    from mohs_asp.case import parse_text
-    from mohs_asp.policy import load_policy
+    from mohs_asp.case.check import parse_text
+    from mohs_asp.policy.load import load_policy
 
     policy = load_policy()
     docs = lambda k: [parse_text(bodies[i % len(bodies)].decode(), ".json") for i in range(k)]  # noqa: E731

@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE))
 from mohs_asp import render  # noqa: E402
 from mohs_asp import api  # noqa: E402
 from mohs_asp.errors import MohsError  # noqa: E402
-from mohs_asp.policy import load_policy  # noqa: E402
+from mohs_asp.policy.load import load_policy  # noqa: E402
 
 
 def sources() -> list[Path]:

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from mohs_asp.policy import load_policy
+from mohs_asp.policy.load import load_policy
 
 TESTS = Path(__file__).resolve().parent
 
-# compiled templates (mohs_asp/fastpath/cache.py) go to a folder of this run, not the user's cache
+# compiled templates (mohs_asp/engine/fastpath/cache.py) go to a folder of this run, not the user's cache
 if "MOHS_ASP_CACHE" not in os.environ:
     os.environ["MOHS_ASP_CACHE"] = _CACHE = tempfile.mkdtemp(prefix="mohs-asp-test-cache-")
     atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)

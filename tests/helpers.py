@@ -4,7 +4,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from mohs_asp.policy import default_root
+from mohs_asp.policy.load import default_root
 
 
 def copy_policy(dest: Path) -> Path:
@@ -25,7 +25,7 @@ POLICY_TESTS = Path(__file__).resolve().parent / "policy"
 
 def policy_tests() -> list:
     """Every test of tests/policy, in file order (testing.PolicyTest: its name, case and expectation)."""
-    from mohs_asp.policy_tests import read_tests
+    from mohs_asp.authoring.policy_tests import read_tests
 
     return [t for path in sorted(POLICY_TESTS.glob("*.yaml")) for t in read_tests(path)]
 

@@ -14,8 +14,9 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-from mohs_asp import case_format, icd10
-from mohs_asp.policy import LESION_FLAGS, load_policy
+from mohs_asp.case import format as case_format
+from mohs_asp.policy import icd10
+from mohs_asp.policy.load import LESION_FLAGS, load_policy
 
 POLICY = load_policy()
 DATA = POLICY.data
@@ -45,7 +46,7 @@ SIZES = {"cm": st.decimals(min_value=Decimal("0.01"), max_value=Decimal("6"), pl
 
 
 def values(f: case_format.Field) -> st.SearchStrategy:
-    """Valid values of a field of the case format, by its type (case_format.py)."""
+    """Valid values of a field of the case format, by its type (case/format.py)."""
     if f.type == "icd10":
         return st.one_of(st.sampled_from(COVERED), st.sampled_from(UNCOVERED))
     if f.type in ("vocabulary", "vocabulary_list"):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp import answers_file, batch
-from mohs_asp import jsonl as jsonl_input
+from mohs_asp.batch import answers_file, pool as batch
+from mohs_asp.case import jsonl as jsonl_input
 from helpers import check_file
 from mohs_asp.errors import OutputError
 from helpers import copy_policy, on_a_terminal, policy_tests

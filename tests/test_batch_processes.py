@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp import batch
+from mohs_asp.batch import pool as batch
 from helpers import EXE
 
 pytestmark = [pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment"),

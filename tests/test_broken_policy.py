@@ -18,7 +18,7 @@ import pytest
 from mohs_asp import cli
 from helpers import check
 from mohs_asp.errors import PolicyError, UsageError
-from mohs_asp.policy import load_policy
+from mohs_asp.policy.load import load_policy
 from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
@@ -200,7 +200,7 @@ def test_an_unexpected_exception_is_an_internal_error_in_one_line(monkeypatch, c
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug\nover two lines")
 
-    monkeypatch.setattr("mohs_asp.policy.load_policy", broken)
+    monkeypatch.setattr("mohs_asp.policy.load.load_policy", broken)
     code, err = main_exit(monkeypatch, capsys, "check", EXAMPLE)
     assert code == 4
     assert err == "mohs-asp: internal error: ZeroDivisionError: a bug over two lines\n"
@@ -272,7 +272,7 @@ def test_script_is_refused_by_mohs_asp_itself(copy, script):
 
 
 def test_logic_files_together_past_1_mb_are_refused(copy):
-    from mohs_asp.rulebook import MAX_LOGIC_BYTES
+    from mohs_asp.policy.rulebook import MAX_LOGIC_BYTES
 
     (copy / "logic" / "big.lp").write_text("% padding\n" * (MAX_LOGIC_BYTES // 10))
     append(copy / "logic" / "main.lp", '#include "big.lp".\n')
@@ -280,8 +280,8 @@ def test_logic_files_together_past_1_mb_are_refused(copy):
 
 
 def test_a_data_file_past_100000_rows_is_refused_naming_the_first_row_past_it(copy):
-    from mohs_asp.policy_data import MAX_DATA_ROWS
-    from mohs_asp.policy import Policy
+    from mohs_asp.policy.data import MAX_DATA_ROWS
+    from mohs_asp.policy.load import Policy
 
     path = copy / "data" / "covered_diagnoses.csv"
     text = path.read_text()
@@ -382,7 +382,7 @@ def test_batch_and_test_stop_with_exit_3_on_a_runaway_policy(copy, tmp_path):
 
 
 def test_the_limits_can_be_set_and_a_bad_setting_is_bad_usage(monkeypatch):
-    from mohs_asp import limits
+    from mohs_asp.engine import limits
 
     monkeypatch.setenv("MOHS_ASP_CPU_SECONDS", "7")
     assert limits.seconds(1) == 7 and limits.seconds(500) == 7 + 50

@@ -1,4 +1,4 @@
-"""Unit tests of the case checker's plans and memos (mohs_asp/field_checks.py, case.py, words.py):
+"""Unit tests of the case checker's plans and memos (mohs_asp/case/field_checks.py, case/check.py, words.py):
 what they skip or remember changes no answer and no error, stays bounded, and is per policy."""
 
 import itertools
@@ -6,12 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from mohs_asp import case_format as fmt
-from mohs_asp import field_checks, icd10, words
-from mohs_asp.case import TERMS, Checker, parse_case, read_term
+from mohs_asp.case import format as fmt
+from mohs_asp.case import field_checks, words
+from mohs_asp.policy import icd10
+from mohs_asp.case.check import TERMS, Checker, parse_case, read_term
 from mohs_asp.errors import CaseInvalid
-from mohs_asp.field_checks import CHECKS, PLANS, QUIET_WHEN_ABSENT, Plan, Record
-from mohs_asp.policy import load_policy
+from mohs_asp.case.field_checks import CHECKS, PLANS, QUIET_WHEN_ABSENT, Plan, Record
+from mohs_asp.policy.load import load_policy
 from helpers import copy_policy
 
 CASE = {"id": "c", "date_of_service": "2026-03-01",
@@ -96,7 +97,7 @@ def test_the_vocabulary_memo_is_per_policy_and_forgets_a_replaced_vocabulary(tmp
 
 def test_the_memos_are_bounded(monkeypatch):
     seen = {}
-    monkeypatch.setattr("mohs_asp.case.MEMO", 3)
+    monkeypatch.setattr("mohs_asp.case.check.MEMO", 3)
     for text in ("nose", "Nose", "NOSE", "nose ", "snout"):
         read_term(seen, ("nose",), text)
         assert len(seen) <= 3

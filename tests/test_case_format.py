@@ -1,4 +1,4 @@
-"""The case format is described once (mohs_asp/case_format.py): a new field is a row of its
+"""The case format is described once (mohs_asp/case/format.py): a new field is a row of its
 table and its entry in logic/input.lp, and every command sees it; lint holds input.lp to the table."""
 
 import json
@@ -9,9 +9,9 @@ from pathlib import Path
 
 from helpers import copy_policy
 
-from mohs_asp import case_format
-from mohs_asp.lint import lint_policy
-from mohs_asp.policy import default_root
+from mohs_asp.case import format as case_format
+from mohs_asp.authoring.lint import lint_policy
+from mohs_asp.policy.load import default_root
 
 ROOT = default_root()
 EXAMPLE = Path(__file__).resolve().parent / "examples" / "trunk-small-nodular-denied.case.json"
@@ -33,7 +33,7 @@ indication(C,L,recurrent_or_incomplete) :- ulcerated(C,L,true).
 
 def source_copy(dest: Path) -> Path:
     """The package and its policy, copied: `python -m mohs_asp` run in `dest` is this copy."""
-    shutil.copytree(ROOT / "mohs_asp" if (ROOT / "mohs_asp").is_dir() else Path(case_format.__file__).parent,
+    shutil.copytree(ROOT / "mohs_asp" if (ROOT / "mohs_asp").is_dir() else Path(case_format.__file__).parent.parent,
                     dest / "mohs_asp", ignore=shutil.ignore_patterns("__pycache__", "logic", "data", "contract", "policy.toml"))
     copy_policy(dest)
     return dest
@@ -46,7 +46,7 @@ def run(where: Path, *args: str, stdin: str | None = None) -> subprocess.Complet
 
 def test_a_new_optional_lesion_field_is_a_row_of_the_table_and_its_entry_in_input_lp(tmp_path):
     where = source_copy(tmp_path)
-    table = where / "mohs_asp" / "case_format.py"
+    table = where / "mohs_asp" / "case" / "format.py"
     assert ROW in table.read_text()
     table.write_text(table.read_text().replace(ROW, NEW_ROW))  # the format: one row
     with open(where / "logic" / "input.lp", "a") as f:  # its documentation: one entry

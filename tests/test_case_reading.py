@@ -1,11 +1,11 @@
-"""Unit tests of reading and checking cases (mohs_asp/case.py) and of the ICD-10-CM lookup."""
+"""Unit tests of reading and checking cases (mohs_asp/case/check.py) and of the ICD-10-CM lookup."""
 
 from decimal import Decimal
 
 import pytest
 
-from mohs_asp import icd10
-from mohs_asp.case import parse_case, parse_text
+from mohs_asp.policy import icd10
+from mohs_asp.case.check import parse_case, parse_text
 from mohs_asp.errors import CaseInvalid
 
 
@@ -197,7 +197,8 @@ def test_a_dot_in_the_wrong_place_is_not_a_code(spelling, policy):
 
 
 def test_case_checks_codes_with_the_policys_code_shape():
-    from mohs_asp import field_checks, policy_data
+    from mohs_asp.case import field_checks
+    from mohs_asp.policy import data as policy_data
 
     assert field_checks.CODE_SHAPE is policy_data.CODE_SHAPE
 

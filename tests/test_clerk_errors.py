@@ -113,7 +113,7 @@ def test_an_unknown_borders_value_lists_the_two_values(tmp_path):
 
 
 def test_every_enumerated_field_lists_its_allowed_values(tmp_path):
-    from mohs_asp.policy import load_policy
+    from mohs_asp.policy.load import load_policy
 
     data = load_policy().data
     found = errors(check(tmp_path, "c.json", lesion_case(site="nsoe", histology=["nodulr"]), "--format", "json"))

@@ -135,7 +135,7 @@ def test_schema_lists_the_vocabulary_of_data_and_accepts_what_check_accepts():
     import jsonschema
 
     from helpers import check
-    from mohs_asp.policy import load_policy
+    from mohs_asp.policy.load import load_policy
 
     result = run("schema")
     assert result.returncode == 0

@@ -127,7 +127,7 @@ def test_memory_urls_for_input_and_output(scheduler, cases, local, policy):
     """fsspec's memory:// file system lives in this process: so the run is called here."""
     import fsspec
 
-    from mohs_asp import cluster
+    from mohs_asp.batch import cluster
 
     fs = fsspec.filesystem("memory")
     fs.pipe("/in/cases.jsonl", cases.read_bytes())
@@ -143,8 +143,8 @@ def test_a_policy_folder_of_its_own_reaches_the_workers_and_is_loaded_once_per_w
     process loads them once (a second run finds them loaded)."""
     from distributed import Client
 
-    from mohs_asp import cluster
-    from mohs_asp.policy import load_policy
+    from mohs_asp.batch import cluster
+    from mohs_asp.policy.load import load_policy
 
     folder = copy_policy(tmp_path / "policy")
     digest = load_policy(folder).digest
@@ -217,7 +217,7 @@ def test_check_does_not_import_dask(tmp_path):
     case = TESTS / "examples" / "trunk-small-nodular-denied.case.json"
     code = ("import sys, runpy; sys.argv = ['mohs-asp', 'check', sys.argv[1]]\n"
             "try:\n    runpy.run_module('mohs_asp', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'fsspec', 'mohs_asp.cluster')))")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'fsspec', 'mohs_asp.batch.cluster')))")
     result = subprocess.run([sys.executable, "-c", code, str(case)], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
 
@@ -236,8 +236,8 @@ def test_spark_map_partitions_gives_the_local_answers(cases, tmp_path, monkeypat
 
     monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)  # the executors' Python: one with mohs-asp installed
 
-    from mohs_asp import cluster
-    from mohs_asp.policy import load_policy
+    from mohs_asp.batch import cluster
+    from mohs_asp.policy.load import load_policy
 
     utf8 = tmp_path / "utf8.jsonl"
     utf8.write_bytes(b"".join(line + b"\n" for line in cases.read_bytes().splitlines() if _is_utf8(line)))

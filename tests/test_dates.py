@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from helpers import check
-from mohs_asp.dates import OPEN_END
+from mohs_asp.policy.dates import OPEN_END
 from mohs_asp.errors import PolicyError
-from mohs_asp.lint import lint_policy
-from mohs_asp.policy import load_policy
+from mohs_asp.authoring.lint import lint_policy
+from mohs_asp.policy.load import load_policy
 from helpers import EXE, copy_policy
 
 needs_exe = pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
@@ -286,7 +286,7 @@ def test_a_site_that_changes_on_a_date_is_read_by_the_rules_and_explanations(tmp
     assert answers[BEFORE]["lesions"][0]["indications"] == ["high_risk_area", "tissue_preservation"]
     assert answers[ON]["lesions"][0]["indications"] == ["tissue_preservation"]
     from mohs_asp import api
-    from mohs_asp.case import parse_case
+    from mohs_asp.case.check import parse_case
 
     back = {"lesions": [{"id": "A", "diagnosis": "C44.519", "site": "back"}], "lines": []}
     explained = list(api.answer([parse_case({"id": d, "date_of_service": d, **x}, policy)
@@ -309,7 +309,7 @@ def test_a_covered_code_listed_from_a_date_is_covered_from_that_date_and_explain
     policy = load_policy(folder)
     eyelid = {"lesions": [{"id": "A", "diagnosis": "C44.1321", "site": "eyelid"}], "lines": [{"line": 1, "code": "17311", "lesion": "A"}]}
     from mohs_asp import api
-    from mohs_asp.case import parse_case
+    from mohs_asp.case.check import parse_case
 
     before, after = list(api.answer([parse_case({"id": d, "date_of_service": d, **eyelid}, policy) for d in (BEFORE, ON)],
                                  policy, explain=True))

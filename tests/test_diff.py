@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp.diff import compare_answers, diff_policies
-from mohs_asp.policy import load_policy
+from mohs_asp.authoring.diff import compare_answers, diff_policies
+from mohs_asp.policy.load import load_policy
 from helpers import copy_policy, one_case_texts, policy_tests
 
 TESTS = Path(__file__).resolve().parent

@@ -6,9 +6,9 @@ from pathlib import Path
 import clingo
 import pytest
 
-from mohs_asp import engine, symbols
-from mohs_asp.case import parse_case
-from mohs_asp.engine import parse_atom
+from mohs_asp.engine import solver as engine, symbols
+from mohs_asp.case.check import parse_case
+from mohs_asp.engine.solver import parse_atom
 from helpers import policy_tests
 
 TESTS = Path(__file__).resolve().parent
@@ -30,7 +30,7 @@ def test_the_c_api_path_and_the_public_path_give_the_same_answers(policy):
 
 
 def test_lesions_by_position_and_by_id_give_the_same_answer(policy):
-    from mohs_asp.answer import build_answer
+    from mohs_asp.engine.answer import build_answer
 
     cases = policy_cases(policy)
     by_index = engine.solve(policy, cases)
@@ -42,7 +42,7 @@ def test_lesions_by_position_and_by_id_give_the_same_answer(policy):
 def test_an_answer_changed_by_its_caller_leaves_the_next_answer_as_it_was(policy):
     """build_answer keeps the reasons and sentences it has worded (answer._Wording): each answer
     still gets lists of its own."""
-    from mohs_asp.answer import build_answer
+    from mohs_asp.engine.answer import build_answer
 
     cases = policy_cases(policy)
     solved = engine.solve(policy, cases)

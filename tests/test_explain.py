@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from helpers import check, check_file
-from mohs_asp.case import parse_case
-from mohs_asp.explain import explain_cases
-from mohs_asp.policy import default_root, load_policy
+from mohs_asp.case.check import parse_case
+from mohs_asp.explain.why import explain_cases
+from mohs_asp.policy.load import default_root, load_policy
 from mohs_asp.render import render_explain_full
 from helpers import copy_policy
 
@@ -378,7 +378,7 @@ def test_the_one_aggressive_histology_rule_over_the_data_explains_each_feature_o
 def test_why_not_is_read_off_the_solvers_records_not_worked_out_in_python(policy):
     """The rules explanations ask about come with records of how far their bodies got: the
     deepest record that agrees with the question names the condition that failed."""
-    from mohs_asp.engine import Record, solve
+    from mohs_asp.engine.solver import Record, solve
 
     plans = policy.rulebook.plans
     large = policy.rules_by_id["large_lesion"]

@@ -1,4 +1,4 @@
-"""The compiled engine (mohs_asp/fastpath) against clingo: the same answers, byte for byte.
+"""The compiled engine (mohs_asp/engine/fastpath) against clingo: the same answers, byte for byte.
 
 clingo is the reference: every case is answered through the compiled templates and through
 `engine.solve` (clingo, many cases to a Control, as batch runs it) and the two answers must
@@ -21,14 +21,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import POLICY, boundary_days, cases, claim
 
-from mohs_asp import fastpath
-from mohs_asp.fastpath import cache
-from mohs_asp.answer import build_answer
+from mohs_asp.engine import fastpath
+from mohs_asp.engine.fastpath import cache
+from mohs_asp.engine.answer import build_answer
 from mohs_asp import api
-from mohs_asp.case import parse_case
-from mohs_asp.engine import solve
+from mohs_asp.case.check import parse_case
+from mohs_asp.engine.solver import solve
 from mohs_asp.errors import CaseInvalid, PolicyError
-from mohs_asp.policy import Policy
+from mohs_asp.policy.load import Policy
 from helpers import policy_tests
 
 TESTS = Path(__file__).resolve().parent
@@ -376,8 +376,8 @@ def test_a_template_build_past_the_memory_limit_is_refused_and_clingo_answers(co
     """Grounding over open inputs is done in a child under the work limits: when its memory
     runs out there (clingo's allocation fails), the build is refused (no template, the reason
     kept) and every case gets clingo's answer all the same."""
-    from mohs_asp import limits
-    from mohs_asp.fastpath import template
+    from mohs_asp.engine import limits
+    from mohs_asp.engine.fastpath import template
 
     if not limits.FORKS:
         pytest.skip("the limits need fork")
@@ -421,7 +421,7 @@ def test_the_cache_writes_a_clingo_symbol_as_its_text(tmp_path, monkeypatch):
     monkeypatch.setenv(cache.CACHE_VARIABLE, str(tmp_path))
     symbols = [clingo.Function("site", [clingo.String("nose"), clingo.Number(3)]), clingo.Function("true")]
     cache.save("symbols", {"values": symbols})
-    script = ("import sys, clingo; from mohs_asp.fastpath import cache; "
+    script = ("import sys, clingo; from mohs_asp.engine.fastpath import cache; "
               "print([str(s) for s in cache.load('symbols')['values']])")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                             env={**__import__("os").environ, cache.CACHE_VARIABLE: str(tmp_path)})

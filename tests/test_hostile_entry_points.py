@@ -22,15 +22,19 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp import answers_file, api, batch, explain, jsonl, policy_tests
+from mohs_asp.batch import answers_file, pool as batch
+from mohs_asp import api
+from mohs_asp.explain import why as explain
+from mohs_asp.case import jsonl
+from mohs_asp.authoring import policy_tests
 from helpers import check, check_file
-from mohs_asp.case import parse_case
-from mohs_asp.diff import case_files, diff_policies, read_cases
+from mohs_asp.case.check import parse_case
+from mohs_asp.authoring.diff import case_files, diff_policies, read_cases
 from mohs_asp.errors import CaseInvalid, PolicyError, UsageError
-from mohs_asp.lint import lint_policy
-from mohs_asp.policy import default_root, load_policy
+from mohs_asp.authoring.lint import lint_policy
+from mohs_asp.policy.load import default_root, load_policy
 from mohs_asp.render import render_explain
-from mohs_asp.testing import run_tests
+from mohs_asp.authoring.runner import run_tests
 from helpers import copy_policy
 
 TESTS = Path(__file__).resolve().parent
@@ -688,7 +692,7 @@ def test_in_batch_a_case_past_the_limit_is_one_answer_among_the_others(tmp_path,
 
 
 def test_a_chunk_past_the_limit_is_answered_case_by_case(copy, monkeypatch):
-    from mohs_asp import limits
+    from mohs_asp.engine import limits
 
     add_rule(copy, BIG_CASES_RUN_AWAY, "boom")
     monkeypatch.setenv("MOHS_ASP_CPU_SECONDS", "1")

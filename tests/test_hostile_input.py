@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp import reading as case_module  # reading a file is reading.py's
+from mohs_asp.case import reading as case_module  # reading a file is reading.py's
 from helpers import check, check_file
-from mohs_asp.case import MAX_ERRORS, MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text, read_document
+from mohs_asp.case.check import MAX_ERRORS, MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text, read_document
 from mohs_asp.errors import CaseInvalid
 
 TESTS = Path(__file__).resolve().parent
@@ -580,7 +580,7 @@ def test_check_and_explain_answer_huge_exponents_and_bare_tags_invalid(tmp_path,
 @pytest.mark.parametrize("places", [28, 29, 40, 100, 1000])
 @pytest.mark.parametrize("form", ["json", "yaml"])
 def test_a_size_just_under_2_cm_is_19999_micrometres_however_many_digits(form, places, policy):
-    from mohs_asp.case import parse_case
+    from mohs_asp.case.check import parse_case
 
     case = parse_case(parse_text(lesion_text(form, "size_cm", "1." + "9" * places)), policy)
     assert case.lesions[0].size_um == 19999
@@ -589,7 +589,7 @@ def test_a_size_just_under_2_cm_is_19999_micrometres_however_many_digits(form, p
 @pytest.mark.parametrize("text,um", [("2." + "0" * 100 + "1", 20000), ("0.0001" + "9" * 60, 1), ("99." + "9" * 80, 999999),
                                      ("19.999" + "9" * 50, 19999)])
 def test_digits_below_a_micrometre_are_cut_off_exactly(text, um, policy):
-    from mohs_asp.case import parse_case
+    from mohs_asp.case.check import parse_case
 
     key = "size_mm" if text.startswith("19.") else "size_cm"
     assert parse_case(parse_text(lesion_text("json", key, text)), policy).lesions[0].size_um == um
@@ -640,7 +640,7 @@ def test_a_yaml_document_is_read_as_yaml_whatever_the_file_is_called(tmp_path, p
 
 
 def test_a_file_and_a_batch_line_of_exactly_10_mb_are_both_read_and_one_byte_more_refused(tmp_path):
-    from mohs_asp.batch import read_json_lines
+    from mohs_asp.batch.pool import read_json_lines
 
     doc = b'{"id": "x", "date_of_service": "2026-03-01"}'
     for size, readable in ((MAX_FILE_BYTES, True), (MAX_FILE_BYTES + 1, False)):
@@ -732,7 +732,7 @@ def test_text_output_escapes_every_control_and_format_character(policy):
 
 def check_source_doc(doc: dict, policy) -> dict:
     from mohs_asp import api
-    from mohs_asp.case import parse_case
+    from mohs_asp.case.check import parse_case
 
     return list(api.answer([parse_case(doc, policy)], policy, explain=True))[0]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp.lint import lint_policy
-from mohs_asp.policy import load_policy
+from mohs_asp.authoring.lint import lint_policy
+from mohs_asp.policy.load import load_policy
 from helpers import copy_policy
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The policy as a pack (mohs_asp/pack.py): `mohs-asp init` copies it, and the installed
+"""The policy as a pack (mohs_asp/policy/pack.py): `mohs-asp init` copies it, and the installed
 package ships it whole, its policy tests included."""
 
 import json
@@ -23,7 +23,7 @@ def run(*args, cwd=None, env=None, exe=None):
 
 def policy_cases() -> int:
     """The project's policy tests, counted case by case (a file of several counts each)."""
-    from mohs_asp.policy_tests import discover, read_tests
+    from mohs_asp.authoring.policy_tests import discover, read_tests
 
     return sum(len(read_tests(p)) for p in discover([str(TESTS / folder) for folder in ("policy", "invalid", "examples")]))
 

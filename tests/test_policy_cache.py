@@ -1,4 +1,4 @@
-"""The parsed policy kept on disk (mohs_asp/policy.py, in the folder of mohs_asp/disk_cache.py):
+"""The parsed policy kept on disk (mohs_asp/policy/load.py, in the folder of mohs_asp/policy/disk_cache.py):
 a policy from the cache answers as a freshly parsed one; a changed logic, data or included file,
 or another version, is never served a stale policy; a cache that cannot be written or read still
 answers; MOHS_ASP_CACHE=off bypasses it."""
@@ -17,14 +17,14 @@ import pytest
 from helpers import EXE, copy_policy, policy_tests
 
 import mohs_asp
-from mohs_asp import disk_cache
-from mohs_asp import rule as rule_module
-from mohs_asp.fastpath import template as template_module
-from mohs_asp import policy as policy_module
+from mohs_asp.policy import disk_cache
+from mohs_asp.policy import rule as rule_module
+from mohs_asp.engine.fastpath import template as template_module
+from mohs_asp.policy import load as policy_module
 from helpers import check as check_document
 from mohs_asp import api
-from mohs_asp.case import parse_case
-from mohs_asp.policy import Policy, default_root
+from mohs_asp.case.check import parse_case
+from mohs_asp.policy.load import Policy, default_root
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 LARGE = EXAMPLES / "leg-large-scc.case.json"  # covered by its size alone (2.4 cm, the threshold 2.0 cm)

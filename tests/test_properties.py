@@ -20,8 +20,8 @@ from strategies import MMS_CODES, POLICY, as_text, cases, documents, huge_expone
 
 from helpers import check
 from mohs_asp import api
-from mohs_asp.schema import case_schema
-from mohs_asp.case import parse_text
+from mohs_asp.case.schema import case_schema
+from mohs_asp.case.check import parse_text
 from mohs_asp.errors import CaseInvalid
 
 OUTCOMES = {"payable", "bundled", "denied", "not_addressed"}

@@ -1,4 +1,4 @@
-"""The rule model (mohs_asp/rulebook.py, rule.py, rule_ast.py): the logic files parsed once into
+"""The rule model (mohs_asp/policy/rulebook.py, rule.py, rule_ast.py): the logic files parsed once into
 rules with their ids, quotes, words, heads, bodies and source lines, which lint, the firing
 records, `rules` and explanations all read; and `check` never reads more of it than it needs."""
 
@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mohs_asp.graph import RuleGraph
-from mohs_asp.lint import lint_policy
-from mohs_asp.policy import Policy
-from mohs_asp.rulebook import Rulebook
+from mohs_asp.authoring.graph import RuleGraph
+from mohs_asp.authoring.lint import lint_policy
+from mohs_asp.policy.load import Policy
+from mohs_asp.policy.rulebook import Rulebook
 from helpers import copy_policy
 
 EXAMPLE = Path(__file__).resolve().parent / "examples" / "nose-bcc-covered.case.json"
@@ -103,8 +103,8 @@ def test_check_reads_no_more_of_the_rules_than_their_heads():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "mohs_asp.rulebook" in imported and "mohs_asp.rule" in imported
-    assert not imported & {"mohs_asp.rule_ast", "mohs_asp.graph", "mohs_asp.lint", "mohs_asp.explain"}
+    assert "mohs_asp.policy.rulebook" in imported and "mohs_asp.policy.rule" in imported
+    assert not imported & {"mohs_asp.policy.rule_ast", "mohs_asp.authoring.graph", "mohs_asp.authoring.lint", "mohs_asp.explain.why"}
 
 
 def test_a_rule_s_safe_order_binds_each_variable_before_a_comparison_or_not_reads_it(tmp_path):

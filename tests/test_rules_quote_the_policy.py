@@ -1,7 +1,7 @@
 """Every rule quotes the policy: its `% policy:` line is a whole sentence of the payer's text, its
 `% reading:` line a whole sentence of the contract's readings (docs/contract/, a snapshot of
 ../shared/contract) or the pack's own reading of its dates (policy.toml's `reading`), word for
-word. `mohs-asp lint` checks this (mohs_asp/quotes.py); this test holds the shipped policy to
+word. `mohs-asp lint` checks this (mohs_asp/authoring/quotes.py); this test holds the shipped policy to
 it, and `mohs-asp rules` to printing each quote once, labelled."""
 
 import json
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp import quotes
-from mohs_asp.graph import RuleGraph
-from mohs_asp.lint import check_quotes
-from mohs_asp.policy import load_policy
+from mohs_asp.authoring import quotes
+from mohs_asp.authoring.graph import RuleGraph
+from mohs_asp.authoring.lint import check_quotes
+from mohs_asp.policy.load import load_policy
 from helpers import EXE
 
 CONTRACT = Path(__file__).resolve().parent.parent / "docs" / "contract"

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mohs_asp.case import parse_text
-from mohs_asp.policy import load_policy
+from mohs_asp.case.check import parse_text
+from mohs_asp.policy.load import load_policy
 from helpers import EXE, POLICY_TESTS, copy_policy, one_case_texts, policy_tests
 from serving import INTERNAL, TESTS, Server, free_port, strip_expect
 

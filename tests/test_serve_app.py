@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mohs_asp.errors import PolicyError
-from mohs_asp.policy import load_policy
+from mohs_asp.policy.load import load_policy
 from mohs_asp.serve import app as serve_app
 from mohs_asp.serve import crd, fhir
 

@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from mohs_asp import icd10
-from mohs_asp.policy import load_policy
+from mohs_asp.policy import icd10
+from mohs_asp.policy.load import load_policy
 from mohs_asp.serve import fhir
 from mohs_asp.serve.crd import EXT
 from helpers import EXE

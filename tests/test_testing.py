@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mohs_asp.policy import load_policy
-from mohs_asp.policy_tests import discover, read_test, split_test
-from mohs_asp.testing import run_tests
+from mohs_asp.policy.load import load_policy
+from mohs_asp.authoring.policy_tests import discover, read_test, split_test
+from mohs_asp.authoring.runner import run_tests
 from helpers import copy_policy, policy_tests
 
 TESTS = Path(__file__).resolve().parent

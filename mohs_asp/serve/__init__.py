@@ -13,7 +13,7 @@ import socket
 import sys
 
 from ..errors import UsageError
-from ..policy import Policy
+from ..policy.load import Policy
 
 
 def run(policy: Policy, host: str, port: int, workers: int, time_limit: float, access_log: bool) -> None:

@@ -36,11 +36,11 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from .. import api
-from ..jsonl import document as line_document  # a JSON Lines line read exactly as `batch` reads it
-from ..case import MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text
+from ..case.jsonl import document as line_document  # a JSON Lines line read exactly as `batch` reads it
+from ..case.check import MAX_FILE_BYTES, MAX_YAML_CHARS, parse_text
 from ..errors import CaseInvalid, InputProblem, MohsError, PolicyError
-from ..policy import Policy, load_policy
-from ..schema import case_schema
+from ..policy.load import Policy, load_policy
+from ..case.schema import case_schema
 from . import crd, fhir
 from .openapi import openapi
 
@@ -505,7 +505,7 @@ def _version(policy) -> str | None:
     """The version of the policy in force today (policy.toml), else its latest."""
     import datetime as dt
 
-    from ..dates import date_number
+    from ..policy.dates import date_number
 
     found = policy.version_on(date_number(dt.date.today())) or (policy.versions[-1] if policy.versions else None)
     return found.name if found is not None else None

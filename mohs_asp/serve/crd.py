@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 from .. import api
-from ..policy import CASE_FACT_PREDICATES, Policy
+from ..policy.load import CASE_FACT_PREDICATES, Policy
 from .fhir import CaseBuilder, Draft, Order, PrefetchMissing, orders_of
 
 EXT = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"

@@ -40,10 +40,10 @@ from typing import Any
 import fhirpathpy
 from fhirpathpy.models import models
 
-from .. import icd10
+from ..policy import icd10
 from ..errors import PolicyError
-from ..policy_data import read_csv
-from ..policy import Policy, default_root
+from ..policy.data import read_csv
+from ..policy.load import Policy, default_root
 
 CPT = "http://www.ama-assn.org/go/cpt"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..policy import Policy
-from ..schema import case_schema
+from ..policy.load import Policy
+from ..case.schema import case_schema
 
 
 def _error(description: str) -> dict:
