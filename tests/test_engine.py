@@ -26,7 +26,7 @@ def test_the_c_api_path_and_the_public_path_give_the_same_answers(policy):
     cases = policy_cases(policy)
     fast = engine.solve(policy, cases, raw=True)
     public = engine.solve(policy, cases, raw=False)
-    assert [(sorted(a.derived), sorted(a.by)) for a in fast] == [(sorted(b.derived), sorted(b.by)) for b in public]
+    assert [(sorted(a.derived), sorted(a.decided_by)) for a in fast] == [(sorted(b.derived), sorted(b.decided_by)) for b in public]
 
 
 def test_lesions_by_position_and_by_id_give_the_same_answer(policy):
@@ -86,7 +86,7 @@ def test_explanations_read_symbols_through_the_c_api_as_the_public_api_and_their
 
 def test_explanations_read_the_same_through_the_c_api_and_the_public_api(policy, monkeypatch):
     cases = policy_cases(policy)[:40]
-    fields = ("derived", "by", "atoms", "fired", "shared", "said", "reached", "needs")
+    fields = ("derived", "decided_by", "atoms", "fired", "data_atoms", "said", "reached", "needs")
     fast = engine.solve(policy, cases, engine.Record.EXPLANATIONS)
     monkeypatch.setattr(engine, "_lib", None)
     public = engine.solve(policy, cases, engine.Record.EXPLANATIONS)

@@ -180,11 +180,11 @@ def _misshapen(case: Case, atom: Atom, what: str, rule_id: str | None, policy: P
 
 def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
     def name(text, atom: Atom, rule_id: str | None = None) -> str:
-        """A lesion named by its position (solved.by_index) or by its id: back to its id."""
+        """A lesion named by its position (solved.lesions_by_position) or by its id: back to its id."""
         found = names.get(text) if isinstance(text, str) else None
         if found is not None:
             return found
-        if solved.by_index and isinstance(text, str) and text.isascii() and text.isdigit() and int(text) < len(case.lesions):
+        if solved.lesions_by_position and isinstance(text, str) and text.isascii() and text.isdigit() and int(text) < len(case.lesions):
             return case.lesions[int(text)].id
         raise _misshapen(case, atom, "that names no lesion of the case", rule_id, policy)
 
@@ -195,7 +195,7 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
             raise _misshapen(case, atom, f"{_text(text)} is not a line number", rule_id, policy) from None
 
     # how the solver names each lesion: its position as printed ("0", "1", ...) or its id
-    names = ({str(i): lesion.id for i, lesion in enumerate(case.lesions)} if solved.by_index
+    names = ({str(i): lesion.id for i, lesion in enumerate(case.lesions)} if solved.lesions_by_position
              else {lesion.id: lesion.id for lesion in case.lesions})
     indications: dict[str, list[str]] = defaultdict(list)
     necessary: set[str] = set()
@@ -217,7 +217,7 @@ def build_answer(case: Case, solved: Solved, policy: Policy) -> dict:
     line_rules: dict[int, set[str]] = defaultdict(set)
     indication_rules: dict[tuple[str, str], set[str]] = defaultdict(set)
     seen: set[Atom] = set()
-    for rule_id, head in solved.by:
+    for rule_id, head in solved.decided_by:
         kind, n = head[0], len(head)
         if kind in OUTCOMES and n > 2:
             at = number(head[2], head, rule_id)

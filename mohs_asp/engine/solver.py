@@ -156,17 +156,17 @@ class Solved:
     """What the solver said about one case.
 
     `derived`: the shown atoms of the case, as tuples of their name and arguments' text (numbers
-    and constants as written, strings unquoted); `by`: (rule id, head atom) for each rule that
+    and constants as written, strings unquoted); `decided_by`: (rule id, head atom) for each rule that
     derived a tracked head. With `everything` (explanations) also every atom of the case and
-    the data as symbols (`atoms`, `shared`) and each firing with its variables' values (`fired`).
+    the data as symbols (`atoms`, `data_atoms`: those of no one case, derived from the data alone) and each firing with its variables' values (`fired`).
     """
 
     derived: list[Atom] = field(default_factory=list)
-    by: list[tuple[str, Atom]] = field(default_factory=list)
-    by_index: bool = True  # lesions are named by their position in the case (see case_facts)
+    decided_by: list[tuple[str, Atom]] = field(default_factory=list)
+    lesions_by_position: bool = True  # lesions are named by their position in the case (see case_facts)
     atoms: list[tuple[str, list[clingo.Symbol]]] = field(default_factory=list)  # (name, arguments) each
     fired: list[tuple[str, tuple[clingo.Symbol, ...]]] = field(default_factory=list)
-    shared: list[tuple[str, list[clingo.Symbol]]] = field(default_factory=list)  # (name, arguments) each
+    data_atoms: list[tuple[str, list[clingo.Symbol]]] = field(default_factory=list)  # (name, arguments) each
     # (rule id, head atom, values of the variables its `% because:` words name) for each tracked
     # rule with such words (policy.said_by); `check` words each line's reasons with them
     said: list[tuple[str, Atom, tuple]] = field(default_factory=list)
@@ -309,7 +309,7 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
     if len(models) != 1:
         raise PolicyError(_not_one_answer(policy, ctl, len(models)))
 
-    out = [Solved(by_index=by_index) for _ in cases]
+    out = [Solved(lesions_by_position=by_index) for _ in cases]
     ids = [rule.id for rule in policy.rules]
     keys = {str(i): solved for i, solved in enumerate(out)}  # a case's key as printed -> its answer
     unkeyed: list[tuple[str, Atom]] = []
@@ -323,11 +323,11 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
         if name == "__by":
             head = atom[2]
             solved = keys.get(head[1]) if len(head) > 1 else None
-            (solved.by if solved is not None else unkeyed).append((ids[int(atom[1])], head))
+            (solved.decided_by if solved is not None else unkeyed).append((ids[int(atom[1])], head))
         elif name == "__said":
             head, rule_id = atom[2], ids[int(atom[1])]
             solved = keys.get(head[1]) if len(head) > 1 else None
-            (solved.by if solved is not None else unkeyed).append((rule_id, head))
+            (solved.decided_by if solved is not None else unkeyed).append((rule_id, head))
             if solved is not None:
                 solved.said.append((rule_id, head, atom[3][1:]))
         elif name == "__fired":  # Record.FIRINGS: which rules fired (test coverage)
@@ -338,8 +338,8 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
         elif len(atom) > 1 and (solved := keys.get(atom[1])) is not None:
             solved.derived.append(atom)
     for solved in out:
-        solved.by.extend(unkeyed)
-        solved.shared = shared
+        solved.decided_by.extend(unkeyed)
+        solved.data_atoms = shared
     return out
 
 

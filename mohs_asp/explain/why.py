@@ -725,7 +725,7 @@ def explain_cases(cases: list[Case], policy: Policy) -> list[dict]:
     """Answers with explanations, for valid cases solved together."""
     solved = solve(policy, cases, Record.EXPLANATIONS)
     view = policy_view(policy)
-    shared = Chain(view.data_atoms, Atoms(pairs=solved[0].shared)) if solved else None
+    shared = Chain(view.data_atoms, Atoms(pairs=solved[0].data_atoms)) if solved else None
     out = []
     for key, (case, s) in enumerate(zip(cases, solved)):
         answer = build_answer(case, s, policy)

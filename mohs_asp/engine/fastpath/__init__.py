@@ -570,7 +570,7 @@ def _evaluate(engine: Engine, template: Template, members: list) -> list[Solved]
                 by[i].append(got[0])
                 if said_too:
                     said[i].append(got[1])
-    return [Compiled(derived=d, by=b, said=s) for d, b, s in zip(derived, by, said)]
+    return [Compiled(derived=d, decided_by=b, said=s) for d, b, s in zip(derived, by, said)]
 
 
 def _reading(engine: Engine, template: Template) -> list:
