@@ -426,7 +426,9 @@ def solve(policy: Policy, cases: list, vetted: Callable[[], None] | None = None)
         return none
 
 
-def _solve(policy: Policy, engine: Engine, cases: list, vetted: Callable[[], None] | None) -> list[Solved | None]:
+def _facts(engine: Engine, cases: list) -> list[list]:
+    """Each case's facts, as engine.case_facts makes them (plain values); the policy's analysis
+    worked out from the first cases seen."""
     facts_of = []
     for case in cases:
         facts: list = []
@@ -434,8 +436,13 @@ def _solve(policy: Policy, engine: Engine, cases: list, vetted: Callable[[], Non
         facts_of.append(facts)
     if engine.analysis is None:
         engine.prepare(facts_of)
-        if engine.refused:
-            return [None] * len(cases)
+    return facts_of
+
+
+def _solve(policy: Policy, engine: Engine, cases: list, vetted: Callable[[], None] | None) -> list[Solved | None]:
+    facts_of = _facts(engine, cases)
+    if engine.refused:
+        return [None] * len(cases)
     encoded: list = [None] * len(cases)
     groups: dict[int, list] = {}
     left: list[int] = []
@@ -500,13 +507,7 @@ def _warm_up(policy: Policy, docs: list, vetted: Callable[[], None] | None) -> N
     if len(cases) < FAST_MIN and mode() == "auto":
         return
     engine = engine_for(policy)
-    facts_of = []
-    for case in cases:
-        facts: list = []
-        case_facts(CASE, case, facts, _IDENTITY, set(), True)
-        facts_of.append(facts)
-    if engine.analysis is None:
-        engine.prepare(facts_of)
+    facts_of = _facts(engine, cases)
     if engine.refused:
         return
     if len(facts_of) >= BUILD_MIN:
