@@ -27,6 +27,12 @@ def _decide(cases: list[Case], policy: Policy, explain: bool = False) -> list[di
     if not cases:
         return []
     prepare(policy, explain)
+    if explain and len(cases) > 1:
+        from .explain.reuse import reuse_for
+
+        reuse = reuse_for(policy, cases)
+        if reuse is not None:
+            return _explain_reusing(cases, policy, reuse)
     answers: list[dict | None] = [None] * len(cases)
     if not explain and len(cases) > 1:  # one case (check) is clingo's: the compiled engine is not even imported
         answers = compiled_answers(cases, policy)  # cheap, bounded by the template's size: in this process
@@ -36,6 +42,34 @@ def _decide(cases: list[Case], policy: Policy, explain: bool = False) -> list[di
                                     lambda case, limit: refused(case, limit, policy, "explain" if explain else "decide"),
                                     explain))
         answers = [found if found is not None else next(solved) for found in answers]
+    return answers  # type: ignore[return-value]
+
+
+def _explain_reusing(cases: list[Case], policy: Policy, reuse) -> list[dict]:
+    """Explained answers (explain/reuse.py): each case the compiled engine decides whose every
+    explanation entry is kept is explained from them; another case it decides is explained by
+    the solver here, without a child process (it is no larger than the template clingo
+    grounded under the limits), and its entries kept; every other case is explained by the
+    solver under the limits, as without reuse."""
+    keys = [reuse.keys(case) for case in cases]
+    answers: list[dict | None] = compiled_answers(cases, policy)
+    inline = []
+    for i, answer_ in enumerate(answers):
+        if answer_ is not None:
+            answers[i] = reuse.explain(cases[i], answer_, keys[i]) if reuse.known(keys[i]) else None
+            if answers[i] is None:
+                inline.append(i)
+    if inline:
+        sample_within_limits(policy, True)
+        for i, answer_ in zip(inline, answer_run([cases[i] for i in inline], policy, True)):
+            reuse.remember(answer_, keys[i])
+            answers[i] = answer_
+    left = [i for i, answer_ in enumerate(answers) if answer_ is None]
+    explained = within_limits([cases[i] for i in left], policy, lambda some: answer_run(some, policy, True),
+                              lambda case, limit: refused(case, limit, policy, "explain"), True) if left else []
+    for i, answer_ in zip(left, explained):
+        reuse.remember(answer_, keys[i])
+        answers[i] = answer_
     return answers  # type: ignore[return-value]
 
 

@@ -39,6 +39,7 @@ from ..policy.records import OPEN, Plan, Plans
 from ..policy.rule import PLACEHOLDER, Rule
 from ..policy.rule_ast import Lit, Term
 from ..engine.symbols import Atoms, Chain, handles, same
+from .fields import cite, could_document, line_explanation
 
 Binding = dict[str, clingo.Symbol]
 OP = ast.ComparisonOperator
@@ -194,6 +195,7 @@ class _Policy:
         self._constant_positions: dict[tuple, tuple[int, ...]] = {}
         self._candidates: dict[tuple, list] = {}
         self.rules = policy.rules
+        self.rules_by_id = policy.rules_by_id
         self.policy_rules_for = policy.rules_for
         self.order = {r.id: i for i, r in enumerate(policy.rules)}  # each rule's place in the source
         self._rules_for: dict[tuple[str, int], list[Rule]] = {}
@@ -204,6 +206,9 @@ class _Policy:
             if name in CASE_FACT_PREDICATES:
                 self.documented[name].append((arity, (0, pred.args.index("L")) if "L" in pred.args else (0,)))
         self.data_atoms = Atoms(policy.data.facts)  # the data's facts, once
+        # histology_term(Term, Characteristic, When): the spelling and what it names, whatever its dates
+        self.spelled = {args[0].string: args[1].string for args in self.data_atoms.find(("histology_term", 3), (), ())
+                        if args[1].string}
         # what the case's date fixes for what would qualify: the atoms of the given predicates the
         # rules derive (in_force), and the date itself if a rule it keeps reads it
         self.fixing = frozenset(k for k in self.plans.given if k in policy.derived)
@@ -215,9 +220,9 @@ class _Policy:
         return self._rules_for[pred]
 
     def cite(self, rule: Rule) -> dict:
-        """_cite(rule), once per rule (not to be changed: copy it)."""
+        """cite(rule), once per rule (not to be changed: copy it)."""
         if rule.id not in self._cites:
-            self._cites[rule.id] = _cite(rule)
+            self._cites[rule.id] = cite(rule)
         return self._cites[rule.id]
 
     def data_values(self, shared: Chain, name: str, arity: int, position: int) -> str:
@@ -296,14 +301,16 @@ class Explainer:
         self.shared = shared
         self.written = written or {}  # the case's values in its own words (engine.written_values)
         self._heads: dict[tuple[str, int], tuple[list, dict]] = {}
+        # the records in the order of their values, not the model's (which follows the other cases
+        # solved with this one): a case is explained alike alone and in any batch
         self.fired: dict[str, list[Binding]] = defaultdict(list)
-        for rule_id, values in solved.fired:
+        for rule_id, values in sorted(solved.fired):
             rule = policy.rules_by_id.get(rule_id)
             if rule is not None:
                 self.fired[rule_id].append(dict(zip(rule.variables, values)))
         # how far each rule got: rule number -> K -> [(binding of the first K literals, next literal's arguments)]
         self._reached: dict[int, list] = defaultdict(list)  # rule number -> its records, read when first asked for
-        for record in solved.reached:
+        for record in sorted(solved.reached):
             self._reached[record[0]].append(record)
         self.reached: dict[int, dict[int, list]] = {}
         self.needs: dict[int, list] | None = None  # what would qualify's records (`qualifying`), when first asked
@@ -433,7 +440,7 @@ class Explainer:
         if lit.kind == "neg":
             # `not p(...)` fails because p(...) holds: say why it holds
             out = []
-            for atom in self._find(lit.name, values):
+            for atom in sorted(self._find(lit.name, values)):
                 fired = self.firings(lit.name, list(atom))
                 if fired:
                     out.extend(self.because(rule, fb) for rule, fb in fired)
@@ -471,7 +478,8 @@ class Explainer:
             inner = self.why_not(name, values, depth + 1)
             if inner:
                 return inner
-        shown = ", ".join("_" if v is None else show(v) for v in values)
+        # (the case is named C, as the rules name it: not by its place among the cases solved with it)
+        shown = ", ".join("_" if v is None else "C" if j == 0 and same(v, self.key) else show(v) for j, v in enumerate(values))
         return [Reason("no {X}", (("X", f"{name}({shown})"),))]
 
     def _comparison(self, lit: Lit, b: Binding, values: list, origin: dict[str, Lit]) -> Reason:
@@ -594,12 +602,6 @@ class Explainer:
 # -- assembling the contract's explanation fields ---------------------------------------------
 
 
-def _cite(rule: Rule) -> dict:
-    """The rule an explanation names: its id, where it is, the payer's sentence it encodes
-    (None for a rule that follows the contract's reading alone) and that reading."""
-    return {"rule": rule.id, "source": rule.source, "policy": rule.policy, **({"reading": rule.reading} if rule.reading else {})}
-
-
 def _merge(reasons: list[Reason]) -> list[str]:
     return [reasons[0].text()] if len(reasons) == 1 else merge(reasons)  # one reason is its own sentence
 
@@ -634,16 +636,11 @@ def explain_answer(answer: dict, ex: Explainer) -> dict:
         name = line["outcome"]
         args = [key, n, clingo.Number(line["into"])] if name == "bundled" else [key, n]
         fired = ex.firings(name, args)
-        if not fired:
-            line["explanation"] = {"rule": None, "source": None, "policy": None, "because": []}
-            continue
-        reasons = [ex.because(r, b) for r, b in fired]
-        line["explanation"] = {**view.cite(fired[0][0]), "because": _merge(reasons)}
-        # check's reasons (answer.py): the same words, in the rules' order
-        worded = sorted(zip((r for r, _ in fired), reasons), key=lambda x: reason_order(order, x[0].id, x[1]))
-        line["reasons"] = _merge([reason for _, reason in worded])
-        if len({r.id for r, _ in fired}) > 1:  # several rules agree (every denial reason): cite each
-            line["explanation"]["rules"] = [_cite(r) for r in dict.fromkeys(r for r, _ in fired)]
+        if fired:  # check's reasons (answer.py): the same words, in the rules' order
+            worded = sorted(((r, ex.because(r, b)) for r, b in fired), key=lambda x: reason_order(order, x[0].id, x[1]))
+            line["reasons"] = _merge([reason for _, reason in worded])
+        # the first rule that gave the outcome, the reasons, and each rule when several agree (every denial reason)
+        line["explanation"] = line_explanation(view, [r.id for r in dict.fromkeys(r for r, _ in fired)], line["reasons"])
     return answer
 
 
@@ -658,37 +655,7 @@ def _documented(ex: Explainer, lid: clingo.Symbol, pred_name: str) -> bool:
 
 
 def _could_document(ex: Explainer, lid: clingo.Symbol, options: list[dict]) -> list[dict]:
-    """What would qualify, kept to what documentation could add: the options every one of
-    whose case facts the case left undocumented (a flag, borders; histology, a fact per term,
-    always); the lesion's own
-    site and measured size are facts, told in its indications, not options. Histology terms
-    are named by the characteristic they spell (data/histology.csv), each once."""
-    # histology_term(Term, Characteristic, When): the spelling and what it names, whatever its dates
-    spelled = {args[0].string: args[1].string for args in ex.shared.find(("histology_term", 3), (), ())
-               if args[1].string}
-    out = []
-    for option in options:
-        # histology is one fact per term: a further term can always be documented
-        if not option["reads"] or any(p != "histology" and _documented(ex, lid, p) for p in option["reads"]):
-            continue
-        needs = list(option["needs"])
-        if option["reads"] == ["histology"]:
-            needs = [_respelled(n, spelled) for n in needs]
-        for entry in out:
-            if entry["indication"] == option["indication"]:
-                entry["needs"].extend(n for n in needs if n not in entry["needs"])
-                break
-        else:
-            out.append({"indication": option["indication"], "needs": needs})
-    return out
-
-
-def _respelled(need: str, spelled: dict[str, str]) -> str:
-    head, sep, terms = need.partition("one of: ")
-    if not sep:
-        return need
-    words = list(dict.fromkeys(spelled.get(t, t) for t in terms.split(", ")))
-    return head + sep + ", ".join(words)
+    return could_document(ex.view, options, lambda p: _documented(ex, lid, p))
 
 
 def _merged_alternatives(alternatives: list[list[Reason]]) -> list[tuple[list[str], list[str]]]:

@@ -42,7 +42,8 @@ from operator import itemgetter
 from ..solver import DECIDING, Solved, case_facts, control
 from ...errors import PolicyError
 from ...policy.load import CASE_FACT_PREDICATES, Policy
-from .values import CASE, SYMBOL_TEXT, value_key
+from . import readback
+from .values import CACHE_LIMIT, CASE, value_key
 
 if TYPE_CHECKING:
     from .template import Template
@@ -57,7 +58,6 @@ MAX_TEMPLATES = 4  # per policy and process
 MAX_STAND_INS = 16  # per sort and case: a case needing more goes to clingo
 MAX_SEEN = 64  # values of an equality sort that stand for themselves in a template
 MAX_EXACT_VALUES = 128  # values of an exact sort (units) a template takes
-CACHE_LIMIT = 200_000  # entries of a per-process lookup table before it is emptied
 
 
 class Compiled(Solved):
@@ -191,7 +191,7 @@ class Engine:
             found = False
         else:
             moved = {value: rep for value, rep in reps.items() if value != rep}
-            texts = {(root, rep): _text(value) for value, rep in moved.items()} if root in self.shown else {}
+            texts = {(root, rep): readback.text(value) for value, rep in moved.items()} if root in self.shown else {}
             found = (moved or None, texts or None)
         if len(memo) > CACHE_LIMIT:
             memo.clear()
@@ -426,6 +426,40 @@ def solve(policy: Policy, cases: list, vetted: Callable[[], None] | None = None)
         return none
 
 
+def value_class(policy: Policy, cases: list, name: str, position: int) -> Callable | None:
+    """For input `name`'s argument `position`, when it is the only input argument of its sort
+    (the date of service): a function giving each value the stand-in the compiled engine gives
+    it, which it shares with every value the rules cannot tell it from but by the value itself
+    (a day and the other days between the same two dates of the data), or None for a value it
+    cannot place; None instead of a function when the compiled engine is off or refused. The
+    analysis is worked out from these cases when first asked (as `solve` does)."""
+    if mode() == "clingo" or not cases:
+        return None
+    engine = engine_for(policy)
+    if engine.analysis is None and not engine.refused:
+        try:
+            _facts(engine, cases)
+        except Exception:  # noqa: BLE001 -- as in solve: the engine's fault costs only its speed
+            engine.refused = "the analysis failed"
+    if engine.refused or name not in engine.roots or position >= len(engine.roots[name]):
+        return None
+    root = engine.roots[name][position]
+    if any(r == root and (n, i) != (name, position) for n, roots in engine.roots.items() for i, r in enumerate(roots)):
+        return None  # another input shares the sort: a value's stand-in depends on the others
+    found = engine.maps.get(root)
+    if found is None or found.kind not in ("class", "injective"):
+        return None
+    if found.kind == "class":
+        return lambda value: found.class_of(value_key(value))
+
+    def stand_in(value):
+        key = value_key(value)
+        reps = found.injective([key])
+        return None if reps is None else reps[key]
+
+    return stand_in
+
+
 def _facts(engine: Engine, cases: list) -> list[list]:
     """Each case's facts, as engine.case_facts makes them (plain values); the policy's analysis
     worked out from the first cases seen."""
@@ -542,7 +576,7 @@ def _evaluate(engine: Engine, template: Template, members: list) -> list[Solved]
     values = template.run(inputs, (1 << len(members)) - 1)
     plan = template.reading
     if plan is None:
-        plan = template.reading = _reading(engine, template)
+        plan = template.reading = readback.reading(engine, template)
     moved = [enc.inverse for enc, _ in members]
     derived: list[list] = [[] for _ in members]
     by: list[list] = [[] for _ in members]
@@ -564,7 +598,7 @@ def _evaluate(engine: Engine, template: Template, members: list) -> list[Solved]
                     if texts != unmoved:  # a stand-in of the case's own values: the atom as the case has it
                         got = filled.get((n, texts))
                         if got is None:
-                            got = _filled(engine, template, n, texts)
+                            got = readback.filled(engine, template, n, texts)
             if said_too is None:
                 derived[i].append(got)
             else:
@@ -572,56 +606,3 @@ def _evaluate(engine: Engine, template: Template, members: list) -> list[Solved]
                 if said_too:
                     said[i].append(got[1])
     return [Compiled(derived=d, decided_by=b, said=s) for d, b, s in zip(derived, by, said)]
-
-
-def _reading(engine: Engine, template: Template) -> list:
-    """How each shown atom a case can hold is read back, worked out once per template:
-    (its place in the template's values, the (sort, stand-in) of each of its holes or None,
-    None for each (the holes of a case whose values stand for themselves), None for an atom
-    of the case, whether it is a __said record for a record, what the case's Solved gets:
-    the atom, or (rule id, head) and (rule id, head, values))."""
-    plan = []
-    for n, output in enumerate(template.outputs):
-        if not output.by and not output.keyed:
-            continue
-        keys = tuple((root, rep) for _, root, rep in output.holes) or None
-        plan.append((n, keys, (None,) * len(keys) if keys else None,
-                     output.said if output.by else None, _read(engine, output, output.atom)))
-    return plan
-
-
-def _read(engine: Engine, output, atom: tuple):
-    if not output.by:
-        return atom
-    rule_id = engine.rule_ids[int(atom[1])]
-    return (rule_id, atom[2]), ((rule_id, atom[2], atom[3][1:]) if output.said else None)  # as engine.solve reads a __said record
-
-
-def _filled(engine: Engine, template: Template, n: int, texts: tuple):
-    """What a shown atom gives a case whose values its stand-ins hold (their texts, None for
-    a stand-in that is the case's own value), kept per template."""
-    output = template.outputs[n]
-    atom = output.atom
-    for (path, _, _), text in zip(output.holes, texts):
-        if text is not None:
-            atom = _replace(atom, path, text)
-    filled = template.filled
-    if len(filled) > CACHE_LIMIT:
-        filled.clear()
-    got = filled[(n, texts)] = _read(engine, output, atom)
-    return got
-
-
-def _replace(atom: tuple, path: tuple, text: str) -> tuple:
-    i = path[0]
-    if len(path) == 1:
-        return atom[:i] + (text,) + atom[i + 1:]
-    return atom[:i] + (_replace(atom[i], path[1:], text),) + atom[i + 1:]
-
-
-def _text(key) -> str:
-    """A value as engine.parse_atom reads it back: a number's digits, a string unquoted,
-    any other symbol as clingo prints it."""
-    if type(key) is int or type(key) is str:
-        return str(key)
-    return SYMBOL_TEXT[key]

@@ -344,8 +344,8 @@ class Template:
     run: object  # the compiled evaluation: run(inputs, all_ones) -> output values
     rules: int = 0
     seconds: float = 0.0
-    reading: list | None = None  # how the engine reads its shown atoms back (fastpath._reading)
-    filled: dict = field(default_factory=dict)  # (shown atom, texts of the case's values) -> what a case gets (fastpath._filled)
+    reading: list | None = None  # how the engine reads its shown atoms back (fastpath/readback.py)
+    filled: dict = field(default_factory=dict)  # (shown atom, texts of the case's values) -> what a case gets (fastpath/readback.py)
 
 
 def build(policy, analysis: Analysis, data_atoms: list[clingo.Symbol], params: dict, program: list) -> Template:

@@ -13,6 +13,7 @@ import clingo
 
 from ..solver import parse_atom
 
+CACHE_LIMIT = 200_000  # entries of a per-process (or per-template) lookup table before it is emptied
 CASE = object()  # the case key handed to engine.case_facts: tells keyed facts from others
 SYMBOL_TEXT: dict = {}  # ("S", handle) -> the symbol as engine.parse_atom reads it
 SYMBOLS: dict = {}  # ("S", handle) -> the symbol

@@ -1,0 +1,332 @@
+"""Explanations reused: what the solver's records said about one lesion and one indication,
+given again to every later lesion whose facts that explanation can read are the same.
+
+A payer's year repeats itself: thousands of lesions on the same site, with the same flags
+documented, the same histology. Their explanations differ only where their facts do. Which
+facts an indication's explanation can read is read off the rule model (restating nothing):
+
+- the rules that can derive the indication, and in turn those of every predicate they read
+  that the rules derive (under `not` or not), are followed to the case facts they read;
+- each of those rules must keep to its lesion: every case fact or derived atom it reads
+  names the head's case and (for a lesion's facts) the head's lesion; a rule that reads
+  another lesion, a line, or an aggregate makes its indication not reusable (always solved);
+- the date of service is read only through what is in force on it, unless a rule the
+  explanation words reads it itself: then the compiled engine's class of the date (the days
+  the rules cannot tell apart: mohs_asp/engine/fastpath/analysis.py) stands for it.
+
+So an explanation entry is keyed by the indication, the lesion's id (the words name it), the
+lesion's facts of the predicates read (with the size in the case's own words) and the
+case's, and reused only under exactly that key; what would qualify (a lesion that meets no
+indication) likewise, by the facts its plans hold and which facts the case documents. A case
+all of whose entries are known is decided as plain batch decides it (the compiled engine);
+its lines' explanations are their reasons (build_answer). Every other case is explained by
+the solver (explain/why.py), and its entries are kept. `MOHS_ASP_REUSE=off` turns this off;
+the tests hold the two ways to the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from weakref import WeakKeyDictionary
+
+import clingo
+from clingo.ast import ComparisonOperator as OP
+
+from ..case import format as case_format
+from ..case.check import Case
+from ..policy.load import CASE_FACT_PREDICATES, Policy
+from ..policy.records import WHY_NOT_ROOTS
+from ..policy.rule import PLACEHOLDER
+from .fields import could_document, line_explanation
+from .why import policy_view
+
+LESION_FACTS = frozenset({"lesion"} | {f.fact for f in case_format.LESION if f.fact})
+CASE_LEVEL = frozenset({"case"} | {f.fact for f in case_format.CASE + case_format.PATIENT if f.fact})
+DATE = "date_of_service"
+LIMIT = 50_000  # entries kept per policy and process before the store is emptied
+VARIABLE = "MOHS_ASP_REUSE"
+
+
+class _NotLocal(Exception):
+    """A rule the explanation reads does not keep to its lesion."""
+
+
+class Reuse:
+    """What explanations of a policy may reuse, worked out once per policy, and the entries kept."""
+
+    def __init__(self, policy: Policy, view):
+        self.policy, self.view = policy, view
+        self.entries: dict[tuple, dict] = {}
+        self.qualify: dict[tuple, tuple] = {}
+        self.refused = _refusal(policy)
+        self.reads: dict[str, tuple | None] = {}  # indication -> (lesion facts, case facts, whether the date is shown)
+        dependent, dated = _case_dependent(policy), _dated(policy)
+        for name, ind in view.indications.items():
+            try:
+                self.reads[name] = _reads(policy, view, ind, dependent, dated)
+            except _NotLocal:
+                self.reads[name] = None
+        # what would qualify reads whether the lesion (or the case) has each fact its plans hold
+        # already: (name, value, whether it is the lesion's) each, or None for one not read so
+        self.held = _held(view.plans.needs)
+        self.date_shown = view.by_date
+        self.classify = None
+        self.days: dict = {}  # a date -> what stands for it in keys
+        # each indication's key plan: (name, lesion facts read, case facts read, whether the size's words are)
+        self.plans = None if any(r is None for r in self.reads.values()) else [
+            (name, tuple(sorted(lesion_reads)), tuple(sorted(case_reads)), "size_um" in lesion_reads)
+            for name, (lesion_reads, case_reads, _) in self.reads.items()]
+        # a date some explanation words stands for itself; else its class does
+        self.shows_date = any(r[2] for r in self.reads.values() if r is not None)
+
+    def keys(self, case: Case) -> list[tuple[list, tuple]] | None:
+        """For each lesion: the keys of its explanation entries (in the order of the
+        indications) and of its what-would-qualify; None when some indication is not reusable."""
+        if self.plans is None:
+            return None
+        date = next((v for n, v in case.facts if n == DATE), None)
+        day = self.days.get(date)
+        if day is None:
+            if len(self.days) > LIMIT:
+                self.days.clear()
+            c = self.classify(date) if self.classify is not None and not self.shows_date else None
+            day = self.days[date] = ("class", c) if c is not None else date
+        given: dict[str, tuple] = {}
+        for f in case.facts:
+            f = (DATE, day) if f[0] == DATE else f
+            given[f[0]] = given.get(f[0], ()) + (f,)
+        case_facts = set(case.facts)
+        out = []
+        for lesion in case.lesions:
+            mine: dict[str, tuple] = {}
+            for f in lesion.facts:
+                mine[f[0]] = mine.get(f[0], ()) + (f,)
+            lid, written = lesion.id, lesion.size_written
+            keys = [(name, lid, tuple(mine.get(n, ()) for n in lesion_reads), written if sized else None,
+                     tuple(given.get(n, ()) for n in case_reads))
+                    for name, lesion_reads, case_reads, sized in self.plans]
+            held = tuple(((name, value) in lesion.facts if own else (name, value) in case_facts)
+                         for name, value, own in self.held) if self.held is not None else (lesion.facts, case.facts)
+            out.append((keys, (date if self.date_shown else day, lid, held)))  # (view.by_date: qualify reads the date)
+        return out
+
+    def known(self, keys) -> bool:
+        return keys is not None and all(k in self.entries for lesion_keys, _ in keys for k in lesion_keys)
+
+    def explain(self, case: Case, answer: dict, keys) -> dict | None:
+        """The answer with its explanations, from the entries kept; None when one is missing."""
+        entries = self.entries
+        for lesion, given, (lesion_keys, qualify_key) in zip(answer["lesions"], case.lesions, keys):
+            lesion["explanation"] = [{**entries[k], "because": list(entries[k]["because"])} for k in lesion_keys]
+            if not lesion["indications"]:
+                kept = self.qualify.get(qualify_key)
+                if kept is None:
+                    return None
+                lesion["would_qualify"] = options = [{**e, "needs": list(e["needs"]), "reads": list(e["reads"])} for e in kept]
+                names = {f[0] for f in given.facts} | {f[0] for f in case.facts}
+                lesion["could_document"] = could_document(self.view, options, names.__contains__)
+        for line in answer["lines"]:
+            line["explanation"] = line_explanation(self.view, line["rules"], line["reasons"])
+        return answer
+
+    def remember(self, answer: dict, keys) -> None:
+        """Keep the entries of an answer the solver explained."""
+        if keys is None or answer.get("status") != "ok":
+            return
+        if len(self.entries) > LIMIT or len(self.qualify) > LIMIT:
+            self.entries.clear()
+            self.qualify.clear()
+        for lesion, (lesion_keys, qualify_key) in zip(answer["lesions"], keys):
+            for k, entry in zip(lesion_keys, lesion["explanation"]):
+                self.entries.setdefault(k, entry)
+            if "would_qualify" in lesion:
+                self.qualify.setdefault(qualify_key, lesion["would_qualify"])
+
+
+def _held(plans) -> tuple | None:
+    """The facts what would qualify asks whether a lesion (or its case) has already: the
+    literals of its plans that name only the case and the lesion, as (name, value, whether
+    it is the lesion's); None when one has another shape (the key then holds every fact)."""
+    out = {}
+    for plan in plans:
+        for lit in plan.held:
+            args = lit.args
+            own = len(args) >= 2 and args[1].kind == "var" and lit.name in LESION_FACTS
+            rest = args[2:] if own else args[1:]
+            if not args or args[0].kind != "var" or not (own or lit.name in CASE_LEVEL) or len(rest) > 1 or \
+                    any(t.kind != "val" for t in rest):
+                return None
+            if lit.name == "lesion" and not rest:
+                continue  # every lesion has itself
+            if not rest:
+                return None
+            value = _plain(rest[0].value)
+            if value is None:
+                return None
+            out[(lit.name, value, own)] = None
+    return tuple(out)
+
+
+def _plain(value: clingo.Symbol):
+    """A constant of the rules as a case fact's value is written (case.check): true/false, text, a number."""
+    if value.type == clingo.SymbolType.Number:
+        return value.number
+    if value.type == clingo.SymbolType.String:
+        return value.string
+    if value.type == clingo.SymbolType.Function and not value.arguments and value.name in ("true", "false"):
+        return value.name == "true"
+    return None
+
+
+def _refusal(policy: Policy) -> str | None:
+    """Why this policy's explanations cannot be reused at all (None: they can)."""
+    for rule in policy.rules:
+        words = rule.because or ""
+        if not words:
+            continue
+        named = set(rule.placeholders)
+        # a line's explanation is its reasons: their words must be explain's (no size in a case's own words)
+        if rule.head and rule.head[0] in ("payable", "denied", "bundled", "not_addressed") and \
+                any(m.group(2) == "um" for m in PLACEHOLDER.finditer(words)):
+            return f"rule {rule.id} words a line with a size"
+        # words that name the case's key would differ between cases solved together
+        terms = rule.head_terms
+        if terms and terms[0].kind == "var" and terms[0].name in named:
+            return f"rule {rule.id} names the case in its words"
+    for (name, _), pred in policy.predicates.items():
+        if pred.args and (name in CASE_FACT_PREDICATES or (name, len(pred.args)) in policy.derived):
+            for words in (pred.holds or "", pred.absent or ""):
+                if any(m.group(1) == pred.args[0] for m in PLACEHOLDER.finditer(words)):
+                    return f"the words of {name} name the case"
+    if tuple(WHY_NOT_ROOTS) != (("indication", 3),):
+        return "explanations ask about more than indications"
+    return None
+
+
+def _case_dependent(policy: Policy) -> frozenset[tuple[str, int]]:
+    """The derived predicates whose atoms depend on a case's facts (the rest: the data's alone)."""
+    found: set[tuple[str, int]] = set()
+    changed = True
+    while changed:
+        changed = False
+        for rule in policy.rules:
+            if rule.head is None or rule.head in found:
+                continue
+            for lit in rule.body:
+                if lit.kind == "other" or (lit.kind in ("pos", "neg") and lit.name is None) or (
+                        lit.name in CASE_FACT_PREDICATES or (lit.name, len(lit.args)) in found):
+                    found.add(rule.head)
+                    changed = True
+                    break
+    return frozenset(found)
+
+
+def _dated(policy: Policy) -> dict[str, frozenset[str]]:
+    """For each rule, the variables that may hold the case's date of service (bound at an
+    argument that may hold it, or made equal to a term of one), followed from date_of_service
+    through the heads of the rules. (A comparison by order carries no value: `From <= D` says
+    which row is in force, and the row's dates are the data's.)"""
+    positions = {(DATE, 2, 1)}
+    out: dict[str, frozenset[str]] = {}
+    changed = True
+    while changed:
+        changed = False
+        for rule in policy.rules:
+            found: set[str] = set()
+            for lit in rule.body:
+                if lit.kind == "pos" and lit.name is not None:
+                    found |= {t.name for i, t in enumerate(lit.args) if t.kind == "var" and (lit.name, len(lit.args), i) in positions}
+            grew = True
+            while grew:
+                before = len(found)
+                for lit in rule.body:
+                    if lit.kind == "cmp" and lit.op == OP.Equal and any(t.vars & found for t in lit.args):  # X = D + 1
+                        found |= lit.vars
+                grew = len(found) > before
+            out[rule.id] = frozenset(found)
+            if rule.head:
+                for i, t in enumerate(rule.head_terms):
+                    if t.vars & found and (rule.head[0], rule.head[1], i) not in positions:
+                        positions.add((rule.head[0], rule.head[1], i))
+                        changed = True
+    return out
+
+
+def _reads(policy: Policy, view, ind: clingo.Symbol, dependent: frozenset, dated: dict) -> tuple:
+    """(lesion facts, case facts, whether a rule the explanation words binds the date) for one
+    indication; _NotLocal when a rule it reads does not keep to its lesion."""
+    lesion_reads: set[str] = set()
+    case_reads: set[str] = set()
+    shows_date = False
+    worded: set[str] = set()  # rules the explanation words (why, why not, why a `not` fails)
+    seen: set[str] = set()
+    todo = [(r, True) for _, r in view.candidates("indication", [None, None, ind])]
+    while todo:
+        rule, words = todo.pop()
+        if words and rule.id not in worded:
+            worded.add(rule.id)
+        elif rule.id in seen:
+            continue
+        seen.add(rule.id)
+        shows_date |= words and bool(dated.get(rule.id))
+        head = rule.head_terms
+        hc = _var_at(policy, rule.head, head, "C")
+        hl = _var_at(policy, rule.head, head, "L")
+        for lit in rule.body:
+            if lit.kind in ("cmp", "bool"):
+                continue
+            if lit.kind not in ("pos", "neg") or lit.name is None:
+                raise _NotLocal
+            key = (lit.name, len(lit.args))
+            if lit.name in LESION_FACTS:
+                _same(lit.args, 0, hc)
+                _same(lit.args, 1, hl)
+                lesion_reads.add(lit.name)
+            elif lit.name in CASE_LEVEL:
+                _same(lit.args, 0, hc)
+                case_reads.add(lit.name)
+            elif lit.name in CASE_FACT_PREDICATES:
+                raise _NotLocal  # a line's facts
+            elif key in dependent:
+                pred = policy.predicates.get(key)
+                if pred is None or not pred.args or pred.args[0] != "C":
+                    raise _NotLocal
+                _same(lit.args, 0, hc)
+                if "L" in pred.args:
+                    _same(lit.args, pred.args.index("L"), hl)
+                # why not asks a derived literal in turn unless it has words of its own; a `not`
+                # that fails is told by the rules that derived it
+                deeper = words and (lit.kind == "neg" or not pred.absent)
+                todo.extend((r, deeper) for r in policy.rules_for(*key))
+    return frozenset(lesion_reads), frozenset(case_reads), shows_date
+
+
+def _var_at(policy: Policy, head: tuple | None, terms, name: str) -> str | None:
+    pred = policy.predicates.get(head) if head else None
+    if pred is None or name not in pred.args:
+        return None
+    term = terms[pred.args.index(name)]
+    return term.name if term.kind == "var" else None
+
+
+def _same(args, position: int, var: str | None) -> None:
+    if var is None or position >= len(args) or args[position].kind != "var" or args[position].name != var:
+        raise _NotLocal
+
+
+_REUSE: WeakKeyDictionary[Policy, Reuse] = WeakKeyDictionary()
+
+
+def reuse_for(policy: Policy, cases: list[Case]) -> Reuse | None:
+    """The policy's Reuse; None when it is turned off, when the compiled engine (which decides
+    the cases explained from entries) is off or refused, or when the policy's explanations
+    cannot be reused. Its date classes are worked out from these cases when first asked."""
+    from ..engine import fastpath
+
+    if os.environ.get(VARIABLE, "").strip().lower() in ("off", "0", "no", "false") or fastpath.mode() == "clingo":
+        return None
+    found = _REUSE.get(policy)
+    if found is None:
+        found = _REUSE[policy] = Reuse(policy, policy_view(policy))
+        found.classify = fastpath.value_class(policy, cases, DATE, 1)
+    return None if found.refused or fastpath.engine_for(policy).refused else found

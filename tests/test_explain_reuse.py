@@ -1,0 +1,182 @@
+"""Explanations reused (mohs_asp/explain/reuse.py) against explanations solved afresh: the same
+answers, byte for byte.
+
+The solver's explanation is the reference: every case is explained with reuse on (as batch
+--explain runs it, chunk after chunk in one process) and with MOHS_ASP_REUSE=off, and the two
+must be equal as `json.dumps(..., sort_keys=True)` writes them. A rule that reads beyond its
+lesion makes its indication not reusable, and such a policy is still explained rightly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+
+import pytest
+from helpers import EXE, copy_policy
+from strategies import POLICY, boundary_days, claim
+
+from mohs_asp import api
+from mohs_asp.case.check import parse_case
+from mohs_asp.engine import fastpath
+from mohs_asp.errors import CaseInvalid
+from mohs_asp.explain import reuse
+from mohs_asp.policy.load import Policy
+from test_fastpath import _bench_generator
+
+CHUNK = 500
+
+
+def _valid(docs, policy) -> list:
+    out = []
+    for doc in docs:
+        try:
+            out.append(parse_case(doc, policy))
+        except CaseInvalid:
+            pass
+    return out
+
+
+def _explained(policy, cases: list) -> list[str]:
+    out = []
+    for i in range(0, len(cases), CHUNK):
+        out += [json.dumps(a, sort_keys=True) for a in api.answer(cases[i:i + CHUNK], policy, CHUNK, explain=True)]
+    return out
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """The compiled engine on for any number of cases; no templates or kept entries from another test."""
+    monkeypatch.setenv(fastpath.ENGINE_VARIABLE, "compiled")
+    fastpath._ENGINES.clear()
+    reuse._REUSE.clear()
+    yield monkeypatch
+    fastpath._ENGINES.clear()
+    reuse._REUSE.clear()
+
+
+def _both(policy, cases: list, monkeypatch) -> tuple[list[str], list[str]]:
+    reused = _explained(policy, cases)
+    monkeypatch.setenv(reuse.VARIABLE, "off")
+    solved = _explained(policy, cases)
+    monkeypatch.delenv(reuse.VARIABLE)
+    return reused, solved
+
+
+def test_reused_explanations_are_the_solvers_byte_for_byte(fresh):
+    """The benchmark's cases and the edge generator's (thresholds, every site and code set, up
+    to 6 lesions, every day either side of a date): some two cases in five are explained from
+    kept entries even here (the edge cases are chosen to differ), and every answer is the one
+    the solver gives it."""
+    bench = _bench_generator()
+    rng = random.Random(2027)
+    docs = [bench(rng, n) for n in range(3000)] + [claim(rng, n) for n in range(2000)]
+    cases = _valid(docs, POLICY)
+    known = []
+    real = reuse.Reuse.known
+    fresh.setattr(reuse.Reuse, "known", lambda self, keys: known.append(real(self, keys)) or known[-1])
+    reused, solved = _both(POLICY, cases, fresh)
+    bad = [(a, b) for a, b in zip(reused, solved) if a != b]
+    assert not bad, f"{len(bad)} of {len(cases)} differ; the first:\nreused {bad[0][0]}\nsolved {bad[0][1]}"
+    assert sum(known) > 0.4 * len(cases), f"only {sum(known)} of {len(known)} cases were explained from kept entries"
+
+
+def test_dated_rows_are_reused_only_on_their_own_side_of_their_dates(fresh, tmp_path):
+    """A threshold lowered from 2023-01-01 and a diagnosis covered only until 2021-12-31: the
+    date of service stands in keys by the stretch between the data's dates, so a day either side
+    of a change never borrows the other side's explanation."""
+    root = copy_policy(tmp_path / "policy")
+    path = root / "data/thresholds.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "large_lesion_min,2.0,cm,2015-09-21,,",
+        "large_lesion_min,2.0,cm,2015-09-21,2022-12-31,\"Before the change.\"\nlarge_lesion_min,1.5,cm,2023-01-01,,"),
+        encoding="utf-8")
+    policy = Policy(root)
+    days = boundary_days(policy)
+    assert {"2022-12-31", "2023-01-01"} <= set(days)
+    rng = random.Random(41)
+    cases = _valid([claim(rng, n, days) for n in range(2500)], policy)
+    reused, solved = _both(policy, cases, fresh)
+    assert reused == solved
+    kept = reuse._REUSE[policy]
+    assert kept.classify is not None and not kept.shows_date
+    assert kept.keys(cases[0]) is not None
+
+
+def test_an_indication_read_beyond_its_lesion_is_not_reused(fresh, tmp_path):
+    """A rule that gives a lesion an indication from another lesion's facts: its indication's
+    explanation is not keyed by the lesion's facts (it could not be), so the policy is solved
+    for every case, and explained rightly."""
+    root = copy_policy(tmp_path / "policy")
+    with (root / "logic/indications.lp").open("a", encoding="utf-8") as f:
+        f.write("\nindication(C,L,recurrent_or_incomplete) :- lesion(C,L), recurrent(C,L2,true), L != L2.\n")
+    policy = Policy(root)
+    cases = _valid([claim(random.Random(5), n) for n in range(600)], policy)
+    reused, solved = _both(policy, cases, fresh)
+    assert reused == solved
+    kept = reuse._REUSE[policy]
+    assert kept.reads["recurrent_or_incomplete"] is None
+    assert kept.reads["irradiated_skin"] is not None  # the others are read as before
+    assert kept.keys(cases[0]) is None and not kept.entries
+
+
+def test_a_rule_whose_words_show_the_date_keys_by_the_date_itself(fresh, tmp_path):
+    """An indication whose words name the date of service: its explanation differs from day to
+    day, so the date stands for itself in keys."""
+    root = copy_policy(tmp_path / "policy")
+    with (root / "logic/indications.lp").open("a", encoding="utf-8") as f:
+        f.write('\n% because: "lesion {L} is treated on {D:date}, past the study\'s start"\n'
+                "indication(C,L,high_risk_metastasis) :- lesion(C,L), date_of_service(C,D), D >= 20260601.\n")
+    policy = Policy(root)
+    rng = random.Random(8)
+    cases = _valid([claim(rng, n, ["2026-05-31", "2026-06-01", "2026-06-02", "2026-07-15"]) for n in range(800)], policy)
+    reused, solved = _both(policy, cases, fresh)
+    assert reused == solved
+    assert reuse._REUSE[policy].shows_date
+
+
+def test_keys_hold_only_the_facts_an_indication_reads():
+    """Two lesions that differ only in size share every entry but the large lesion's; the size
+    in other words (mm for cm) is another key, since the words show it."""
+    view = reuse.policy_view(POLICY)
+    kept = reuse.Reuse(POLICY, view)
+    base = {"id": "k", "date_of_service": "2026-03-02",
+            "lesions": [{"id": "A", "diagnosis": "C44.311", "site": "nose", "size_cm": 1.2, "recurrent": True}],
+            "lines": [{"code": "17311", "lesion": "A"}]}
+    other = json.loads(json.dumps(base))
+    other["lesions"][0]["size_cm"] = 2.5
+    mm = json.loads(json.dumps(base))
+    del mm["lesions"][0]["size_cm"]
+    mm["lesions"][0]["size_mm"] = 12
+    [(a, _)], [(b, _)], [(c, _)] = (kept.keys(parse_case(d, POLICY)) for d in (base, other, mm))
+    names = list(view.indications)
+    differ = {names[i] for i in range(len(names)) if a[i] != b[i]}
+    assert differ == {"large_lesion"}
+    assert {names[i] for i in range(len(names)) if a[i] != c[i]} == {"large_lesion"}
+
+
+@pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
+def test_batch_explain_writes_the_same_bytes_with_and_without_reuse(tmp_path):
+    bench = _bench_generator()
+    rng = random.Random(12)
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(bench(rng, n), default=str) + "\n" for n in range(2500)), encoding="utf-8")
+    outputs = []
+    for setting in ("off", "on"):
+        out = tmp_path / f"{setting}.jsonl"
+        result = subprocess.run([EXE, "batch", str(path), "--explain", "--out", str(out)], capture_output=True,
+                                timeout=300, env={**__import__("os").environ, reuse.VARIABLE: setting})
+        assert result.returncode == 0, result.stderr
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_a_case_is_explained_alike_alone_and_among_others(fresh):
+    """A case's explanation does not depend on the cases solved with it: the solver's records
+    are put in the order of their values, not the model's (which follows the whole chunk)."""
+    fresh.setenv(reuse.VARIABLE, "off")
+    rng = random.Random(428)
+    cases = _valid([claim(rng, n) for n in range(300)], POLICY)
+    together = _explained(POLICY, cases)
+    assert together == [json.dumps(next(api.answer([c], POLICY, 1, explain=True)), sort_keys=True) for c in cases]
