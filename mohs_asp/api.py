@@ -46,29 +46,24 @@ def _decide(cases: list[Case], policy: Policy, explain: bool = False) -> list[di
 
 
 def _explain_reusing(cases: list[Case], policy: Policy, reuse) -> list[dict]:
-    """Explained answers (explain/reuse.py): each case the compiled engine decides whose every
-    explanation entry is kept is explained from them; another case it decides is explained by
-    the solver here, without a child process (it is no larger than the template clingo
-    grounded under the limits), and its entries kept; every other case is explained by the
-    solver under the limits, as without reuse."""
+    """Explained answers (explain/reuse.py): each case the compiled engine decides is explained
+    from the entries kept, the entries it lacks first worked out by the solver here, without
+    a child process (a case the templates take is no larger than the template clingo
+    grounded under the limits); every other case is explained by the solver under the limits,
+    as without reuse."""
     keys = [reuse.keys(case) for case in cases]
     answers: list[dict | None] = compiled_answers(cases, policy)
-    inline = []
+    new = [i for i, answer_ in enumerate(answers) if answer_ is not None and keys[i] is not None and not reuse.known(keys[i], answer_)]
+    if new:
+        sample_within_limits(policy, True)
+        reuse.learn([cases[i] for i in new], [keys[i] for i in new])
     for i, answer_ in enumerate(answers):
         if answer_ is not None:
-            answers[i] = reuse.explain(cases[i], answer_, keys[i]) if reuse.known(keys[i]) else None
-            if answers[i] is None:
-                inline.append(i)
-    if inline:
-        sample_within_limits(policy, True)
-        for i, answer_ in zip(inline, answer_run([cases[i] for i in inline], policy, True)):
-            reuse.remember(answer_, keys[i])
-            answers[i] = answer_
+            answers[i] = reuse.explain(cases[i], answer_, keys[i]) if reuse.known(keys[i], answer_) else None
     left = [i for i, answer_ in enumerate(answers) if answer_ is None]
     explained = within_limits([cases[i] for i in left], policy, lambda some: answer_run(some, policy, True),
                               lambda case, limit: refused(case, limit, policy, "explain"), True) if left else []
     for i, answer_ in zip(left, explained):
-        reuse.remember(answer_, keys[i])
         answers[i] = answer_
     return answers  # type: ignore[return-value]
 

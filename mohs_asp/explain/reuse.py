@@ -27,6 +27,7 @@ the tests hold the two ways to the same bytes.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from weakref import WeakKeyDictionary
 
 import clingo
@@ -81,8 +82,9 @@ class Reuse:
 
     def keys(self, case: Case) -> list[tuple[list, tuple]] | None:
         """For each lesion: the keys of its explanation entries (in the order of the
-        indications) and of its what-would-qualify; None when some indication is not reusable."""
-        if self.plans is None:
+        indications) and of its what-would-qualify; None when some indication is not reusable
+        (or a lesion's id holds the character that stands for ids in kept entries)."""
+        if self.plans is None or any(NAME[0] in lesion.id for lesion in case.lesions):
             return None
         date = next((v for n, v in case.facts if n == DATE), None)
         day = self.days.get(date)
@@ -101,46 +103,71 @@ class Reuse:
             mine: dict[str, tuple] = {}
             for f in lesion.facts:
                 mine[f[0]] = mine.get(f[0], ()) + (f,)
-            lid, written = lesion.id, lesion.size_written
-            keys = [(name, lid, tuple(mine.get(n, ()) for n in lesion_reads), written if sized else None,
+            written = lesion.size_written
+            keys = [(name, tuple(mine.get(n, ()) for n in lesion_reads), written if sized else None,
                      tuple(given.get(n, ()) for n in case_reads))
                     for name, lesion_reads, case_reads, sized in self.plans]
             held = tuple(((name, value) in lesion.facts if own else (name, value) in case_facts)
                          for name, value, own in self.held) if self.held is not None else (lesion.facts, case.facts)
-            out.append((keys, (date if self.date_shown else day, lid, held)))  # (view.by_date: qualify reads the date)
+            out.append((keys, (date if self.date_shown else day, held)))  # (view.by_date: qualify reads the date)
         return out
 
-    def known(self, keys) -> bool:
-        return keys is not None and all(k in self.entries for lesion_keys, _ in keys for k in lesion_keys)
+    def known(self, keys, answer: dict) -> bool:
+        """Whether every entry the answer's explanation needs is kept: each lesion's for each
+        indication, and what would qualify for a lesion that meets none."""
+        entries, qualify = self.entries, self.qualify
+        return keys is not None and all(k in entries for lesion_keys, _ in keys for k in lesion_keys) and \
+            all(q in qualify for lesion, (_, q) in zip(answer["lesions"], keys) if not lesion["indications"])
 
-    def explain(self, case: Case, answer: dict, keys) -> dict | None:
-        """The answer with its explanations, from the entries kept; None when one is missing."""
+    def explain(self, case: Case, answer: dict, keys) -> dict:
+        """The answer with its explanations, from the entries kept (`known(keys)`), each lesion
+        named by its id where the entry names it."""
         entries = self.entries
         for lesion, given, (lesion_keys, qualify_key) in zip(answer["lesions"], case.lesions, keys):
-            lesion["explanation"] = [{**entries[k], "because": list(entries[k]["because"])} for k in lesion_keys]
+            lid = lesion["id"]
+            lesion["explanation"] = [{**e, "because": [t.replace(NAME, lid) for t in e["because"]] if named else list(e["because"])}
+                                     for e, named in map(entries.__getitem__, lesion_keys)]
             if not lesion["indications"]:
-                kept = self.qualify.get(qualify_key)
-                if kept is None:
-                    return None
-                lesion["would_qualify"] = options = [{**e, "needs": list(e["needs"]), "reads": list(e["reads"])} for e in kept]
+                kept, named = self.qualify[qualify_key]
+                lesion["would_qualify"] = options = [
+                    {**e, "needs": [t.replace(NAME, lid) for t in e["needs"]] if named else list(e["needs"]),
+                     "reads": list(e["reads"])} for e in kept]
                 names = {f[0] for f in given.facts} | {f[0] for f in case.facts}
                 lesion["could_document"] = could_document(self.view, options, names.__contains__)
         for line in answer["lines"]:
             line["explanation"] = line_explanation(self.view, line["rules"], line["reasons"])
         return answer
 
-    def remember(self, answer: dict, keys) -> None:
-        """Keep the entries of an answer the solver explained."""
-        if keys is None or answer.get("status") != "ok":
-            return
+    def learn(self, cases: list[Case], keys: list) -> None:
+        """Have the solver explain these cases, each lesion under a stand-in id (the rules use a
+        lesion's id only to name it: _names_only), and keep each entry with its lesion named by
+        NAME. The stand-ins are the same few ids case after case, so a file whose lesion ids
+        never repeat adds no symbol to the process (clingo never frees one)."""
+        from .why import explain_cases
+
+        stand_ins = [replace(case, lesions=tuple(replace(lesion, id=_stand_in(i)) for i, lesion in enumerate(case.lesions)),
+                             lines=tuple(replace(line, lesions=tuple(_stand_in(ids[lid]) for lid in line.lesions))
+                                         for line in case.lines))
+                     for case in cases for ids in [{lesion.id: i for i, lesion in enumerate(case.lesions)}]]
         if len(self.entries) > LIMIT or len(self.qualify) > LIMIT:
             self.entries.clear()
             self.qualify.clear()
-        for lesion, (lesion_keys, qualify_key) in zip(answer["lesions"], keys):
-            for k, entry in zip(lesion_keys, lesion["explanation"]):
-                self.entries.setdefault(k, entry)
-            if "would_qualify" in lesion:
-                self.qualify.setdefault(qualify_key, lesion["would_qualify"])
+        for answer, case_keys in zip(explain_cases(stand_ins, self.policy), keys):
+            for i, (lesion, (lesion_keys, qualify_key)) in enumerate(zip(answer["lesions"], case_keys)):
+                own = _stand_in(i)
+                for k, entry in zip(lesion_keys, lesion["explanation"]):
+                    because = [t.replace(own, NAME) for t in entry["because"]]
+                    self.entries.setdefault(k, ({**entry, "because": because}, any(NAME in t for t in because)))
+                if "would_qualify" in lesion:
+                    options = [{**e, "needs": [t.replace(own, NAME) for t in e["needs"]]} for e in lesion["would_qualify"]]
+                    self.qualify.setdefault(qualify_key, (options, any(NAME in t for e in options for t in e["needs"])))
+
+
+NAME = "\ue000"  # stands for the lesion's id in a kept entry (a private-use character: no id has it)
+
+
+def _stand_in(i: int) -> str:
+    return f"\ue001{i}\ue001"
 
 
 def _held(plans) -> tuple | None:
@@ -272,6 +299,7 @@ def _reads(policy: Policy, view, ind: clingo.Symbol, dependent: frozenset, dated
         head = rule.head_terms
         hc = _var_at(policy, rule.head, head, "C")
         hl = _var_at(policy, rule.head, head, "L")
+        _names_only(policy, rule, hl)
         for lit in rule.body:
             if lit.kind in ("cmp", "bool"):
                 continue
@@ -299,6 +327,26 @@ def _reads(policy: Policy, view, ind: clingo.Symbol, dependent: frozenset, dated
                 deeper = words and (lit.kind == "neg" or not pred.absent)
                 todo.extend((r, deeper) for r in policy.rules_for(*key))
     return frozenset(lesion_reads), frozenset(case_reads), shows_date
+
+
+def _names_only(policy: Policy, rule, lesion: str | None) -> None:
+    """_NotLocal unless the rule uses its lesion only to name it: the lesion variable at the
+    lesion's place of each atom and nowhere else (never compared, computed with or passed to
+    data), and no constant there. Then a lesion's id changes no atom but the ones it names, and
+    an explanation worked out under another id is the same but for the id (Reuse.learn)."""
+    atoms = [(rule.head, rule.head_terms)] + [((lit.name, len(lit.args)), lit.args) for lit in rule.body
+                                              if lit.kind in ("pos", "neg") and lit.name is not None]
+    for key, args in atoms:
+        pred = policy.predicates.get(key) if key else None
+        place = pred.args.index("L") if pred is not None and "L" in pred.args else (1 if key and key[0] in LESION_FACTS else None)
+        for i, term in enumerate(args):
+            if i == place:
+                if term.kind not in ("var", "any") or (lesion is not None and term.kind == "var" and term.name != lesion):
+                    raise _NotLocal
+            elif lesion is not None and lesion in term.vars:
+                raise _NotLocal
+    if lesion is not None and any(lit.kind not in ("pos", "neg") and lesion in lit.vars for lit in rule.body):
+        raise _NotLocal
 
 
 def _var_at(policy: Policy, head: tuple | None, terms, name: str) -> str | None:
