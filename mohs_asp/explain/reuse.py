@@ -8,20 +8,24 @@ facts an indication's explanation can read is read off the rule model (restating
 - the rules that can derive the indication, and in turn those of every predicate they read
   that the rules derive (under `not` or not), are followed to the case facts they read;
 - each of those rules must keep to its lesion: every case fact or derived atom it reads
-  names the head's case and (for a lesion's facts) the head's lesion; a rule that reads
-  another lesion, a line, or an aggregate makes its indication not reusable (always solved);
+  names the head's case and (for a lesion's facts) the head's lesion, and the lesion's
+  variable is used only to name it (never compared, computed with or passed to the data); a
+  rule that reads another lesion, a line, or an aggregate makes its indication not reusable;
 - the date of service is read only through what is in force on it, unless a rule the
-  explanation words reads it itself: then the compiled engine's class of the date (the days
-  the rules cannot tell apart: mohs_asp/engine/fastpath/analysis.py) stands for it.
+  explanation words binds it: the compiled engine's stand-in for the date (the same for
+  every day between the same two dates of the data: mohs_asp/engine/fastpath/analysis.py)
+  stands for it in keys.
 
-So an explanation entry is keyed by the indication, the lesion's id (the words name it), the
-lesion's facts of the predicates read (with the size in the case's own words) and the
-case's, and reused only under exactly that key; what would qualify (a lesion that meets no
-indication) likewise, by the facts its plans hold and which facts the case documents. A case
-all of whose entries are known is decided as plain batch decides it (the compiled engine);
-its lines' explanations are their reasons (build_answer). Every other case is explained by
-the solver (explain/why.py), and its entries are kept. `MOHS_ASP_REUSE=off` turns this off;
-the tests hold the two ways to the same bytes.
+So an explanation entry is keyed by the indication, the lesion's facts of the predicates read
+(the size with the case's own words for it) and the case's, and reused only under exactly that
+key; what would qualify (a lesion that meets no indication) by whether the lesion has each
+fact its plans hold already. The lesion's id is not in the key: entries are learnt by solving
+the cases with new entries under stand-in ids (`learn`), and the entry keeps NAME where it
+names its lesion, which `explain` writes back as the lesion's id. Every case the compiled
+engine decides is explained from the entries (its lines' explanations are their reasons,
+explain/fields.py); a case it does not take is explained by the solver under the limits (api).
+`MOHS_ASP_REUSE=off` turns this off; tests/test_explain_reuse.py holds the two ways to the
+same bytes.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ VARIABLE = "MOHS_ASP_REUSE"
 
 
 class _NotLocal(Exception):
-    """A rule the explanation reads does not keep to its lesion."""
+    """A rule the explanation reads does not keep to its lesion (or uses its id but to name it)."""
 
 
 class Reuse:
@@ -57,8 +61,8 @@ class Reuse:
 
     def __init__(self, policy: Policy, view):
         self.policy, self.view = policy, view
-        self.entries: dict[tuple, dict] = {}
-        self.qualify: dict[tuple, tuple] = {}
+        self.entries: dict[tuple, tuple[dict, bool]] = {}  # key -> (entry, whether it holds NAME)
+        self.qualify: dict[tuple, tuple[list, bool]] = {}  # key -> (what would qualify, whether it holds NAME)
         self.refused = _refusal(policy)
         self.reads: dict[str, tuple | None] = {}  # indication -> (lesion facts, case facts, whether the date is shown)
         dependent, dated = _case_dependent(policy), _dated(policy)
@@ -84,7 +88,7 @@ class Reuse:
         """For each lesion: the keys of its explanation entries (in the order of the
         indications) and of its what-would-qualify; None when some indication is not reusable
         (or a lesion's id holds the character that stands for ids in kept entries)."""
-        if self.plans is None or any(NAME[0] in lesion.id for lesion in case.lesions):
+        if self.plans is None or any(NAME in lesion.id or STAND_IN in lesion.id for lesion in case.lesions):
             return None
         date = next((v for n, v in case.facts if n == DATE), None)
         day = self.days.get(date)
@@ -157,17 +161,21 @@ class Reuse:
                 own = _stand_in(i)
                 for k, entry in zip(lesion_keys, lesion["explanation"]):
                     because = [t.replace(own, NAME) for t in entry["because"]]
-                    self.entries.setdefault(k, ({**entry, "because": because}, any(NAME in t for t in because)))
+                    if not any(STAND_IN in t for t in because):  # (another lesion's stand-in: never, by _names_only)
+                        self.entries.setdefault(k, ({**entry, "because": because}, any(NAME in t for t in because)))
                 if "would_qualify" in lesion:
                     options = [{**e, "needs": [t.replace(own, NAME) for t in e["needs"]]} for e in lesion["would_qualify"]]
-                    self.qualify.setdefault(qualify_key, (options, any(NAME in t for e in options for t in e["needs"])))
+                    texts = [t for e in options for t in e["needs"]]
+                    if not any(STAND_IN in t for t in texts):
+                        self.qualify.setdefault(qualify_key, (options, any(NAME in t for t in texts)))
 
 
 NAME = "\ue000"  # stands for the lesion's id in a kept entry (a private-use character: no id has it)
+STAND_IN = "\ue001"  # around a lesion's number, its id while its entries are learnt
 
 
 def _stand_in(i: int) -> str:
-    return f"\ue001{i}\ue001"
+    return f"{STAND_IN}{i}{STAND_IN}"
 
 
 def _held(plans) -> tuple | None:
