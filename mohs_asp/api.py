@@ -56,7 +56,12 @@ def _explain_reusing(cases: list[Case], policy: Policy, reuse) -> list[dict]:
     new = [i for i, answer_ in enumerate(answers) if answer_ is not None and keys[i] is not None and not reuse.known(keys[i], answer_)]
     if new:
         sample_within_limits(policy, True)
-        reuse.learn([cases[i] for i in new], [keys[i] for i in new])
+        try:
+            reuse.learn([cases[i] for i in new], [keys[i] for i in new])
+        except PolicyError:
+            raise
+        except Exception as e:  # noqa: BLE001 -- a fault of reuse costs no answer: these go to the solver
+            reuse.refused = f"learning failed ({type(e).__name__}: {e})"
     for i, answer_ in enumerate(answers):
         if answer_ is not None:
             answers[i] = reuse.explain(cases[i], answer_, keys[i]) if reuse.known(keys[i], answer_) else None

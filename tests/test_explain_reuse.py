@@ -112,7 +112,9 @@ def test_an_indication_read_beyond_its_lesion_is_not_reused(fresh, tmp_path):
     with (root / "logic/indications.lp").open("a", encoding="utf-8") as f:
         f.write("\nindication(C,L,recurrent_or_incomplete) :- lesion(C,L), recurrent(C,L2,true), L != L2.\n")
     policy = Policy(root)
-    cases = _valid([claim(random.Random(5), n) for n in range(600)], policy)
+    rng = random.Random(5)
+    cases = _valid([claim(rng, n) for n in range(600)], policy)
+    assert len(cases) > 400
     reused, solved = _both(policy, cases, fresh)
     assert reused == solved
     kept = reuse._REUSE[policy]
@@ -196,3 +198,16 @@ def test_lesion_ids_that_never_repeat_are_explained_from_kept_entries(fresh):
     reused, solved = _both(POLICY, cases, fresh)
     assert reused == solved
     assert len(learned) < 0.4 * len(cases)
+
+
+def test_a_fault_in_reuse_costs_no_answer(fresh):
+    """An unexpected error while entries are learnt turns reuse off for the policy: the cases
+    are explained by the solver, as without reuse."""
+    rng = random.Random(9)
+    cases = _valid([claim(rng, n) for n in range(300)], POLICY)
+    assert len(cases) > 200
+    fresh.setattr(reuse.Reuse, "learn", lambda self, some, keys: 1 / 0)
+    reused = _explained(POLICY, cases)
+    assert reuse._REUSE[POLICY].refused.startswith("learning failed (ZeroDivisionError")
+    fresh.setenv(reuse.VARIABLE, "off")
+    assert reused == _explained(POLICY, cases)
