@@ -34,6 +34,7 @@ from typing import IO, Any
 from .answers_file import output
 from ..engine import fastpath
 from .. import api
+from ..explain.reuse import enabled as reuse_enabled
 from ..case.check import open_source
 from ..engine.solver import DECIDING, EVERYTHING
 from ..case.jsonl import MAX_LINE_BYTES, document, read_json_lines, read_lines, sniffed  # noqa: F401 -- read_json_lines: batch's reading, as diff uses it
@@ -166,7 +167,6 @@ def use_policy(policy: Policy) -> None:
     with it; a dask worker or Spark executor is handed the one it loaded: mohs_asp.batch.cluster)."""
     global _policy
     _policy = policy
-
 
 
 def answer_chunk(first: int, lines: list[bytes | None], explain: bool = False, csv: bool = False) -> tuple[bytes, Tally]:
@@ -446,7 +446,7 @@ def run(source: str, out: Path | None, policy: Policy, workers: int | None = Non
         try:
             chunks = chunked(read_lines(stream))
             ahead = next(chunks, None)  # the next chunk, read while the workers work
-            if ahead is not None and not explain:  # compiled templates built once, here: forked workers start with them
+            if ahead is not None and (not explain or reuse_enabled()):  # compiled templates built once, here: forked workers start with them
                 fastpath.warm_up(policy, [document(raw) for raw in ahead[1]], lambda: api.sample_within_limits(policy))
             with _Workers(workers, policy.root) as pool:
                 sizes: dict[int, int] = {}  # chunks given, by sequence number, not yet written

@@ -373,13 +373,21 @@ def _same(args, position: int, var: str | None) -> None:
 _REUSE: WeakKeyDictionary[Policy, Reuse] = WeakKeyDictionary()
 
 
+def enabled() -> bool:
+    """Whether explanations are reused: not when MOHS_ASP_REUSE=off, nor when the compiled
+    engine (which decides the cases explained from entries) is off."""
+    from ..engine import fastpath
+
+    return os.environ.get(VARIABLE, "").strip().lower() not in ("off", "0", "no", "false") and fastpath.mode() != "clingo"
+
+
 def reuse_for(policy: Policy, cases: list[Case]) -> Reuse | None:
     """The policy's Reuse; None when it is turned off, when the compiled engine (which decides
     the cases explained from entries) is off or refused, or when the policy's explanations
     cannot be reused. Its date classes are worked out from these cases when first asked."""
     from ..engine import fastpath
 
-    if os.environ.get(VARIABLE, "").strip().lower() in ("off", "0", "no", "false") or fastpath.mode() == "clingo":
+    if not enabled():
         return None
     found = _REUSE.get(policy)
     if found is None:
