@@ -211,3 +211,34 @@ def test_a_fault_in_reuse_costs_no_answer(fresh):
     assert reuse._REUSE[POLICY].refused.startswith("learning failed (ZeroDivisionError")
     fresh.setenv(reuse.VARIABLE, "off")
     assert reused == _explained(POLICY, cases)
+
+
+@pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
+def test_reuse_and_no_reuse_agree_under_a_tight_memory_limit(tmp_path):
+    """Under MOHS_ASP_MEMORY_MB=9, three cases of 100 lesions (200 biopsy lines naming 50 each)
+    among 97 small ones: with reuse the small cases are explained in this process and the
+    large ones in a child, refused as too large; without it the chunk's child runs out of
+    memory, and each case is then run alone, with the same answers. (Found by a probe:
+    clingo's bad_alloc was reported as a broken policy, exit 3, and glibc's abort for a thread
+    it could not allocate as an internal error, exit 4; both are the memory limit.)"""
+    sites = ["nose", "back", "scalp", "lower_leg"]
+
+    def big(n):
+        lesions = [{"id": f"L{i}", "diagnosis": "C44.311", "site": sites[i % 4], "size_cm": 1.5} for i in range(100)]
+        lines = [{"code": "11102" if j % 2 else "11103", "lesions": [f"L{(j * 7 + 3 * x) % 100}" for x in range(50)]}
+                 for j in range(200)]
+        return {"id": f"big-{n}", "date_of_service": "2026-05-02", "lesions": lesions,
+                "lines": lines + [{"code": "17311", "lesion": "L0"}]}
+
+    small = {"date_of_service": "2026-05-02", "lines": [{"code": "17311", "lesion": "A"}],
+             "lesions": [{"id": "A", "diagnosis": "C44.311", "site": "nose", "size_cm": 1.0}]}
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in [big(n) for n in range(3)] +
+                            [{"id": f"small-{n}", **small} for n in range(97)]), encoding="utf-8")
+    results = []
+    for setting in ("off", "on"):
+        out = tmp_path / f"{setting}.jsonl"
+        result = subprocess.run([EXE, "batch", str(path), "--explain", "--out", str(out)], capture_output=True, timeout=300,
+                                env={**__import__("os").environ, reuse.VARIABLE: setting, "MOHS_ASP_MEMORY_MB": "9"})
+        results.append((result.returncode, out.read_bytes() if out.exists() else None))
+    assert results[0] == results[1]

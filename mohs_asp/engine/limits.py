@@ -34,6 +34,7 @@ WALL_FACTOR = 6  # a run that waits (it never should) is stopped at six times it
 FORKS = sys.platform.startswith("linux")
 _ERRORS = {cls.__name__: cls for cls in (PolicyError, UsageError)}
 _OVER_MEMORY = 3  # the child's exit status when it ran out of the memory it was given
+_GLIBC_OUT_OF_MEMORY = 127  # glibc's, when it "cannot allocate memory for thread-local data" (a thread under RLIMIT_AS)
 
 
 class LimitExceeded(Exception):
@@ -106,7 +107,7 @@ def bounded(work: Callable[[], Any], cases: int = 1) -> Any:
             return value
         name, message = value
         raise _ERRORS[name](message) if name in _ERRORS else RuntimeError(f"{name}: {message}")
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _OVER_MEMORY:
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) in (_OVER_MEMORY, _GLIBC_OUT_OF_MEMORY):
         raise LimitExceeded(over_memory)
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL) \
             and usage.ru_utime + usage.ru_stime >= cpu - 1:

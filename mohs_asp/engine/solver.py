@@ -291,6 +291,8 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
             backend.add_all(facts)
         ctl.ground([("base", [])])
     except RuntimeError as e:
+        if "bad_alloc" in str(e):  # clingo out of memory (the work limits' RLIMIT_AS): a limit, not the policy's fault
+            raise MemoryError from None
         detail = "\n".join(policy.rulebook.clean_message(m) for m in messages) or str(e)
         raise PolicyError(f"the policy does not ground:\n{detail}") from None
     if undefined and warnings is None:  # a rule reading what nothing defines would answer wrongly; lint lists them
@@ -305,7 +307,12 @@ def solve(policy: Policy, cases: list[Case], record: Record = Record.DECISIONS,
         else:
             models.append([])
 
-    ctl.solve(on_model=on_model)
+    try:
+        ctl.solve(on_model=on_model)
+    except RuntimeError as e:
+        if "bad_alloc" in str(e):
+            raise MemoryError from None
+        raise
     if len(models) != 1:
         raise PolicyError(_not_one_answer(policy, ctl, len(models)))
 
