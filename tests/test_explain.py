@@ -188,6 +188,21 @@ def test_would_qualify_lists_documentation_for_each_indication(policy):
     assert "would_qualify" not in met["lesions"][0]
 
 
+def test_a_rule_whose_only_case_fact_is_under_not_is_explained(tmp_path):
+    """What would qualify for a rule whose data-and-date part reads the case only under `not`
+    (`not immunosuppressed(C,false)`): its record binds the case through case(C) (it was an
+    unsafe variable, and `explain` of a lesion meeting nothing said the policy does not ground)."""
+    copy = copy_policy(tmp_path / "policy")
+    with (copy / "logic" / "indications.lp").open("a") as f:
+        f.write("\nbig_or_flag(C,L) :- size_um(C,L,S), S >= 30000.\n"
+                "indication(C,L,high_risk_metastasis) :- big_or_flag(C,L), not immunosuppressed(C,false).\n")
+    policy = load_policy(copy)
+    small = explain(case({"size_cm": 0.5, "site": "back"}), policy)
+    assert small["lesions"][0]["indications"] == []
+    assert "high_risk_metastasis" in {w["indication"] for w in small["lesions"][0]["would_qualify"]}
+    assert "high_risk_metastasis" in explain(case({"size_cm": 3.5, "site": "back"}), policy)["lesions"][0]["indications"]
+
+
 def test_an_authors_new_indication_and_threshold_need_no_python_change(tmp_path):
     root = default_root()
     copy = copy_policy(tmp_path / "policy")

@@ -201,7 +201,7 @@ class Plan:
             return None
         loc = self.rule.node.location
         body = [lit.node for lit in self.kept]
-        if self.case_var not in {v for lit in self.kept for v in lit.vars}:
+        if self.case_var not in {v for lit in self.kept if lit.kind == "pos" for v in lit.vars}:  # (`not p(C)` binds no C)
             case = ast.Function(loc, "case", [ast.Variable(loc, self.case_var)], 0)
             body.insert(0, ast.Literal(loc, ast.Sign.NoSign, ast.SymbolicAtom(case)))
         values = ast.Function(loc, "", [ast.Variable(loc, v) for v in self.kept_vars] +
