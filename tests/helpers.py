@@ -1,6 +1,8 @@
 """Small helpers shared by the test files."""
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -93,3 +95,16 @@ def check_file(path, policy, explain: bool = False):
     from mohs_asp import api
 
     return next(api.answer([api.from_file(str(path))], policy, explain=explain))
+
+
+def batch_outputs(path: Path, args: list[str], settings: list[dict[str, str]], timeout: int = 300) -> list[tuple[int, bytes | None]]:
+    """`mohs-asp batch PATH ARGS --out OUT` once for each of `settings` (environment variables
+    added to this one): the exit status and OUT's bytes (None when it was not written) of each."""
+    out = []
+    for n, setting in enumerate(settings):
+        answers = path.with_name(f"{path.stem}.{n}.out.jsonl")
+        result = subprocess.run([EXE, "batch", str(path), *args, "--out", str(answers)], capture_output=True,
+                                timeout=timeout, env={**os.environ, **setting})
+        out.append((result.returncode, answers.read_bytes() if answers.exists() else None))
+    return out
+

@@ -11,31 +11,19 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 
 import pytest
-from helpers import EXE, copy_policy
+from helpers import EXE, batch_outputs, copy_policy
 from strategies import POLICY, boundary_days, claim
 
 from mohs_asp import api
 from mohs_asp.case.check import parse_case
 from mohs_asp.engine import fastpath
-from mohs_asp.errors import CaseInvalid
 from mohs_asp.explain import reuse
 from mohs_asp.policy.load import Policy
-from test_fastpath import _bench_generator
+from test_fastpath import _bench_generator, _valid, bench_file, dated_policy
 
 CHUNK = 500
-
-
-def _valid(docs, policy) -> list:
-    out = []
-    for doc in docs:
-        try:
-            out.append(parse_case(doc, policy))
-        except CaseInvalid:
-            pass
-    return out
 
 
 def _explained(policy, cases: list) -> list[str]:
@@ -86,15 +74,9 @@ def test_dated_rows_are_reused_only_on_their_own_side_of_their_dates(fresh, tmp_
     """A threshold lowered from 2023-01-01 and a diagnosis covered only until 2021-12-31: the
     date of service stands in keys by the stretch between the data's dates, so a day either side
     of a change never borrows the other side's explanation."""
-    root = copy_policy(tmp_path / "policy")
-    path = root / "data/thresholds.csv"
-    path.write_text(path.read_text(encoding="utf-8").replace(
-        "large_lesion_min,2.0,cm,2015-09-21,,",
-        "large_lesion_min,2.0,cm,2015-09-21,2022-12-31,\"Before the change.\"\nlarge_lesion_min,1.5,cm,2023-01-01,,"),
-        encoding="utf-8")
-    policy = Policy(root)
+    policy = dated_policy(tmp_path)
     days = boundary_days(policy)
-    assert {"2022-12-31", "2023-01-01"} <= set(days)
+    assert {"2021-12-31", "2022-01-01", "2022-12-31", "2023-01-01"} <= set(days)
     rng = random.Random(41)
     cases = _valid([claim(rng, n, days) for n in range(2500)], policy)
     reused, solved = _both(policy, cases, fresh)
@@ -160,18 +142,9 @@ def test_keys_hold_only_the_facts_an_indication_reads():
 
 @pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 def test_batch_explain_writes_the_same_bytes_with_and_without_reuse(tmp_path):
-    bench = _bench_generator()
-    rng = random.Random(12)
-    path = tmp_path / "cases.jsonl"
-    path.write_text("".join(json.dumps(bench(rng, n), default=str) + "\n" for n in range(2500)), encoding="utf-8")
-    outputs = []
-    for setting in ("off", "on"):
-        out = tmp_path / f"{setting}.jsonl"
-        result = subprocess.run([EXE, "batch", str(path), "--explain", "--out", str(out)], capture_output=True,
-                                timeout=300, env={**__import__("os").environ, reuse.VARIABLE: setting})
-        assert result.returncode == 0, result.stderr
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
+    path = bench_file(tmp_path, 2500, 12)
+    (off, solved), (on, reused) = batch_outputs(path, ["--explain"], [{reuse.VARIABLE: "off"}, {reuse.VARIABLE: "on"}])
+    assert off == on == 0 and solved == reused
 
 
 def test_a_case_is_explained_alike_alone_and_among_others(fresh):
@@ -235,10 +208,6 @@ def test_reuse_and_no_reuse_agree_under_a_tight_memory_limit(tmp_path):
     path = tmp_path / "cases.jsonl"
     path.write_text("".join(json.dumps(d) + "\n" for d in [big(n) for n in range(3)] +
                             [{"id": f"small-{n}", **small} for n in range(97)]), encoding="utf-8")
-    results = []
-    for setting in ("off", "on"):
-        out = tmp_path / f"{setting}.jsonl"
-        result = subprocess.run([EXE, "batch", str(path), "--explain", "--out", str(out)], capture_output=True, timeout=300,
-                                env={**__import__("os").environ, reuse.VARIABLE: setting, "MOHS_ASP_MEMORY_MB": "9"})
-        results.append((result.returncode, out.read_bytes() if out.exists() else None))
-    assert results[0] == results[1]
+    settings = [{reuse.VARIABLE: setting, "MOHS_ASP_MEMORY_MB": "9"} for setting in ("off", "on")]
+    solved, reused = batch_outputs(path, ["--explain"], settings)
+    assert solved == reused

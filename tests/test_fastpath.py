@@ -16,7 +16,7 @@ from pathlib import Path
 
 import clingo
 import pytest
-from helpers import EXE, copy_policy
+from helpers import EXE, batch_outputs, copy_policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import POLICY, boundary_days, cases, claim
@@ -44,6 +44,14 @@ def _bench_generator():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.case
+
+
+def bench_file(tmp_path: Path, count: int, seed: int) -> Path:
+    """A JSON Lines file of `count` of the benchmark's cases (seeded)."""
+    bench, rng = _bench_generator(), random.Random(seed)
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(bench(rng, n), default=str) + "\n" for n in range(count)), encoding="utf-8")
+    return path
 
 
 def _valid(docs, policy) -> list:
@@ -240,10 +248,9 @@ def test_an_edited_threshold_is_followed(compiled, tmp_path):
     assert fast != _compiled(POLICY, cases)  # the edit changed some answers
 
 
-def test_dated_rows_are_followed_on_both_sides_of_their_dates(compiled, tmp_path):
-    """A policy whose data change on dates (the size threshold lowered from 2023-01-01, a
-    diagnosis covered only until 2021-12-31): the date of service is an input like the others,
-    and the compiled answers follow clingo's on every day either side of every change."""
+def dated_policy(tmp_path: Path) -> Policy:
+    """The shipped policy with data that change on dates: the size threshold lowered from
+    2023-01-01, two diagnoses covered only until 2021-12-31."""
     root = copy_policy(tmp_path / "policy")
     path = root / "data/thresholds.csv"
     path.write_text(path.read_text(encoding="utf-8").replace(
@@ -258,7 +265,14 @@ def test_dated_rows_are_followed_on_both_sides_of_their_dates(compiled, tmp_path
     lines = [f"{line},," if i > header and line and not line.startswith("#") else line for i, line in enumerate(lines)]
     lines = [f"{line.split(',')[0]},,2021-12-31" if line.startswith(("C44.311", "C43.3")) else line for line in lines]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    policy = Policy(root)
+    return Policy(root)
+
+
+def test_dated_rows_are_followed_on_both_sides_of_their_dates(compiled, tmp_path):
+    """A policy whose data change on dates (the size threshold lowered from 2023-01-01, a
+    diagnosis covered only until 2021-12-31): the date of service is an input like the others,
+    and the compiled answers follow clingo's on every day either side of every change."""
+    policy = dated_policy(tmp_path)
     days = boundary_days(policy)
     assert {"2021-12-31", "2022-01-01", "2022-12-31", "2023-01-01"} <= set(days)
     rng = random.Random(31)
@@ -358,18 +372,9 @@ def test_a_broken_cache_only_costs_a_build(spoil, compiled, monkeypatch, tmp_pat
 
 @pytest.mark.skipif(EXE is None, reason="mohs-asp is not installed in this environment")
 def test_batch_writes_the_same_bytes_with_and_without_the_templates(tmp_path):
-    bench = _bench_generator()
-    rng = random.Random(2)
-    path = tmp_path / "cases.jsonl"
-    path.write_text("".join(json.dumps(bench(rng, n), default=str) + "\n" for n in range(3000)), encoding="utf-8")
-    outputs = []
-    for engine in ("clingo", "auto"):
-        out = tmp_path / f"{engine}.jsonl"
-        result = subprocess.run([EXE, "batch", str(path), "--out", str(out)], capture_output=True, timeout=300,
-                                env={**__import__("os").environ, fastpath.ENGINE_VARIABLE: engine})
-        assert result.returncode == 0, result.stderr
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
+    path = bench_file(tmp_path, 3000, 2)
+    (clingo, ok), (auto, fast) = batch_outputs(path, [], [{fastpath.ENGINE_VARIABLE: "clingo"}, {fastpath.ENGINE_VARIABLE: "auto"}])
+    assert clingo == auto == 0 and ok == fast
 
 
 def test_a_template_build_past_the_memory_limit_is_refused_and_clingo_answers(compiled, monkeypatch, tmp_path):
